@@ -1,0 +1,247 @@
+/**
+ * Choose, initialise and report the tfjs backend the toolkit computes on.
+ *
+ * Policy for `"auto"`: WebGPU only when the adapter is a real GPU (software
+ * adapters such as llvmpipe, lavapipe or SwiftShader are correct but far slower
+ * than wasm), else wasm (SIMD), else cpu. Every choice, and every fallback, is
+ * reported on one line. An explicit choice that cannot be honoured throws.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+// tfjs-core alone registers no gradients; the union package does (same engine).
+import "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+import { registerTrainingKernels } from "./kernels/mod.ts";
+
+/** A backend name accepted by {@linkcode initBackend}. */
+export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
+
+/** A backend that computation actually runs on. */
+export type BackendName = Exclude<BackendChoice, "auto">;
+
+/** The names {@linkcode initBackend} accepts, in the order `auto` tries them. */
+export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "webgpu", "wasm", "cpu"];
+
+/** Options for {@linkcode initBackend}. */
+export interface InitBackendOptions {
+  /**
+   * Which backend to use. When omitted, the `COSS_BACKEND` environment
+   * variable is read (if env access to it is granted), then `"auto"`.
+   *
+   * @default {"auto"}
+   */
+  backend?: BackendChoice;
+  /**
+   * Where the one-line report goes: `true` prints it with `console.error`
+   * (so it never mixes with data on stdout), `false` stays quiet, a function
+   * receives the line.
+   *
+   * @default {true}
+   */
+  log?: boolean | ((line: string) => void);
+}
+
+/** What {@linkcode initBackend} chose, and why. */
+export interface BackendInfo {
+  /** The backend now active in tfjs. */
+  name: BackendName;
+  /** What was asked for, after reading `COSS_BACKEND`. */
+  requested: BackendChoice;
+  /** Where the request came from. */
+  source: "options" | "COSS_BACKEND" | "default";
+  /** Why this backend was chosen, in words. */
+  reason: string;
+  /** The WebGPU adapter's description, when one was found. */
+  adapter?: string;
+  /** Whether that adapter is a software rasteriser. */
+  softwareAdapter?: boolean;
+  /** Kernels the toolkit registered on this backend so that conv nets train. */
+  kernels: string[];
+  /** The one line that was (or would have been) printed. */
+  line: string;
+}
+
+interface AdapterProbe {
+  adapter?: GPUAdapter;
+  description: string;
+  software: boolean;
+  problem?: string;
+}
+
+// Registered at import so that code using tfjs's default backend can train too.
+registerTrainingKernels("wasm");
+registerTrainingKernels("cpu");
+
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|warp|basic render|software/i;
+
+let webgpuFactoryInstalled = false;
+let probed: Promise<AdapterProbe> | undefined;
+
+/** Describe the WebGPU adapter, or say why there is none. Cached per process. */
+export function probeWebGPU(): Promise<AdapterProbe> {
+  probed ??= (async (): Promise<AdapterProbe> => {
+    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+    if (!gpu) return { description: "", software: false, problem: "navigator.gpu is missing" };
+    let adapter: GPUAdapter | null = null;
+    try {
+      adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+    } catch (e) {
+      return { description: "", software: false, problem: `requestAdapter failed: ${e}` };
+    }
+    if (!adapter) {
+      return {
+        description: "",
+        software: false,
+        problem: "no WebGPU adapter (is a Vulkan driver installed? " +
+          "Debian: apt-get install mesa-vulkan-drivers libvulkan1)",
+      };
+    }
+    const info = adapter.info;
+    const description = [info.description, info.vendor && `vendor ${info.vendor}`]
+      .filter(Boolean).join(", ") || "unnamed adapter";
+    // deno-lint-ignore no-explicit-any
+    const fallback = Boolean((info as any).isFallbackAdapter ?? (adapter as any).isFallbackAdapter);
+    return { adapter, description, software: fallback || SOFTWARE_ADAPTER.test(description) };
+  })();
+  return probed;
+}
+
+/**
+ * tfjs's own WebGPU factory asks for an adapter a second time and passes a
+ * malformed feature list; this one reuses the probed adapter, asks only for
+ * limits the adapter has, and reports a lost device instead of hanging.
+ */
+function installWebGPUFactory(): void {
+  if (webgpuFactoryInstalled) return;
+  webgpuFactoryInstalled = true;
+  if (tf.findBackendFactory("webgpu")) tf.removeBackend("webgpu");
+  tf.registerBackend("webgpu", async () => {
+    const { adapter, problem } = await probeWebGPU();
+    if (!adapter) throw new Error(problem);
+    const limits = adapter.limits;
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
+    const device = await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits: {
+        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+        maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxBufferSize: limits.maxBufferSize,
+        maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+        maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+      },
+    });
+    device.lost.then((lost) => {
+      if (lost.reason !== "destroyed") {
+        console.error(`coss: WebGPU device lost (${lost.reason}): ${lost.message}`);
+      }
+    });
+    return new WebGPUBackend(device, adapter.info);
+  }, 1);
+}
+
+function readEnvChoice(): string | undefined {
+  const state = Deno.permissions.querySync?.({ name: "env", variable: "COSS_BACKEND" });
+  if (state && state.state !== "granted") return undefined;
+  return Deno.env.get("COSS_BACKEND") || undefined;
+}
+
+async function activate(name: BackendName): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok || tf.getBackend() !== name) {
+    throw new Error(`tfjs could not initialise the "${name}" backend`);
+  }
+  await tf.ready();
+}
+
+/**
+ * Initialise a tfjs backend by the toolkit's policy, register the kernels
+ * that let conv nets train on it, and report the choice on one line.
+ *
+ * @example Pick the best backend for this machine
+ * ```ts
+ * import { initBackend } from "./backend.ts";
+ * const info = await initBackend({ backend: "cpu", log: false });
+ * console.log(info.name); // "cpu"
+ * ```
+ *
+ * @param options Which backend, and where to report the choice.
+ * @returns What was chosen and why.
+ * @throws {RangeError} For an unknown backend name.
+ * @throws {Error} When an explicitly requested backend cannot start.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  tf.enableProdMode();
+  const env = options.backend === undefined ? readEnvChoice() : undefined;
+  const source = options.backend !== undefined ? "options" : env ? "COSS_BACKEND" : "default";
+  const raw: string = options.backend ?? env ?? "auto";
+  if (!BACKEND_CHOICES.includes(raw as BackendChoice)) {
+    const from = source === "COSS_BACKEND" ? " (from COSS_BACKEND)" : "";
+    throw new RangeError(
+      `Unknown backend "${raw}"${from}: expected one of ${BACKEND_CHOICES.join(", ")}`,
+    );
+  }
+  const requested = raw as BackendChoice;
+  installWebGPUFactory();
+
+  let name: BackendName;
+  let reason: string;
+  let adapter: string | undefined;
+  let softwareAdapter: boolean | undefined;
+  if (requested === "webgpu") {
+    const probe = await probeWebGPU();
+    if (!probe.adapter) throw new Error(`WebGPU requested but unavailable: ${probe.problem}`);
+    adapter = probe.description;
+    softwareAdapter = probe.software;
+    await activate("webgpu");
+    name = "webgpu";
+    reason = probe.software
+      ? `requested; "${adapter}" is a software adapter: correct but slow, use for tests only`
+      : `requested; adapter "${adapter}"`;
+  } else if (requested === "wasm" || requested === "cpu") {
+    await activate(requested);
+    name = requested;
+    reason = requested === "wasm" ? "requested (wasm SIMD)" : "requested";
+  } else {
+    const probe = await probeWebGPU();
+    adapter = probe.adapter ? probe.description : undefined;
+    softwareAdapter = probe.adapter ? probe.software : undefined;
+    const notes: string[] = [];
+    name = "cpu";
+    if (probe.adapter && !probe.software) {
+      try {
+        await activate("webgpu");
+        name = "webgpu";
+      } catch (e) {
+        notes.push(`WebGPU adapter "${probe.description}" failed to start (${e})`);
+      }
+    } else if (probe.adapter) {
+      notes.push(`WebGPU adapter "${probe.description}" is a software adapter`);
+    } else {
+      notes.push(`no WebGPU: ${probe.problem}`);
+    }
+    if (name === "cpu") {
+      try {
+        await activate("wasm");
+        name = "wasm";
+        notes.push("using wasm SIMD");
+      } catch (e) {
+        await activate("cpu");
+        notes.push(`wasm failed to start (${e}); falling back to the slow cpu backend`);
+      }
+    } else {
+      notes.push(`real GPU adapter "${probe.description}"`);
+    }
+    reason = `auto: ${notes.join("; ")}`;
+  }
+  const kernels = registerTrainingKernels(name);
+  const line = `coss backend: ${name} (${reason})` +
+    (kernels.length ? `; registered ${kernels.join(", ")}` : "");
+  if (options.log === undefined || options.log === true) console.error(line);
+  else if (typeof options.log === "function") options.log(line);
+  return { name, requested, source, reason, adapter, softwareAdapter, kernels, line };
+}

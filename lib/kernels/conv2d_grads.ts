@@ -1,0 +1,169 @@
+/**
+ * Conv2D gradients written as forward convolutions, so they run on the
+ * backend's fast forward kernel (XNNPACK on wasm).
+ *
+ * Weight gradient (NHWC, stride s, padding top/left p):
+ * `dW[a,b,i,o] = Σ_{n,y,x} X[n, y·s+a-p, x·s+b-p, i] · dY[n,y,x,o]`, which is a
+ * stride-1 convolution of `Xᵀ = [Ci,H,W,B]` by the filter `dYᵀ = [Ho,Wo,B,Co]`
+ * with dilation `s`, transposed back to `[kh,kw,Ci,Co]`.
+ *
+ * Input gradient: `dX` is the stride-1 convolution of `dY` with zeros inserted
+ * between its rows and columns (`s-1` of them) by the spatially flipped,
+ * in/out-swapped filter, padded by `k-1-p` on the leading side. For stride 1
+ * nothing is inserted. 1×1 kernels skip convolution for a single matmul.
+ *
+ * @module
+ */
+import {
+  backend_util,
+  type KernelBackend,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from "@tensorflow/tfjs-core";
+import { KernelRunner, originalKernel } from "./_runner.ts";
+
+/** Per-side spatial padding `[top, bottom, left, right]`; negative crops. */
+export type Pads = [number, number, number, number];
+
+/**
+ * A forward `Conv2D` (or `DepthwiseConv2dNative`) with per-side padding
+ * `[top, bottom, left, right]`; negative padding crops.
+ */
+export function convWithPads(
+  r: KernelRunner,
+  x: TensorInfo,
+  filter: TensorInfo,
+  strides: [number, number],
+  dilations: [number, number],
+  [t, b, l, rt]: Pads,
+  kernelName: "Conv2D" | "DepthwiseConv2dNative" = "Conv2D",
+): TensorInfo {
+  const cropped = r.padOrCrop(x, [Math.min(t, 0), Math.min(b, 0), Math.min(l, 0), Math.min(rt, 0)]);
+  return r.run(kernelName, { x: cropped, filter }, {
+    strides,
+    dilations,
+    pad: [[0, 0], [Math.max(t, 0), Math.max(b, 0)], [Math.max(l, 0), Math.max(rt, 0)], [0, 0]],
+    dataFormat: "NHWC",
+  });
+}
+
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  attrs: Record<string, unknown>,
+): backend_util.Conv2DInfo {
+  const format = backend_util.convertConv2DDataFormat((attrs.dataFormat as "NHWC") ?? "NHWC");
+  return backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number],
+    1,
+    attrs.pad as "same",
+    attrs.dimRoundingMode as "floor" | undefined,
+    false,
+    format,
+  );
+}
+
+/**
+ * `x[:, ::sh, ::sw, :]` limited to `ho × wo` positions, via a reshape and a
+ * rank-4 slice (wasm's StridedSlice is ~10x slower).
+ */
+function subsample(r: KernelRunner, x: TensorInfo, sh: number, sw: number, ho: number, wo: number) {
+  const [n, h, w, c] = x.shape;
+  if (sh === 1 && sw === 1 && ho === h && wo === w) return x;
+  const fitted = r.padOrCrop(x, [0, ho * sh - h, 0, wo * sw - w]);
+  const grouped = r.reshape(fitted, [n * ho, sh, wo, sw * c]);
+  return r.reshape(r.slice(grouped, [0, 0, 0, 0], [n * ho, 1, wo, c]), [n, ho, wo, c]);
+}
+
+function nchwDelegate(kernelName: string, backendName: string): KernelFunc {
+  return (args) => {
+    const original = originalKernel(kernelName, backendName);
+    if (!original) {
+      throw new Error(`coss kernels: ${kernelName} on ${backendName} supports only NHWC data`);
+    }
+    return original.kernelFunc(args);
+  };
+}
+
+/** `Conv2DBackpropFilter` for `backendName`, built on its forward Conv2D. */
+export function conv2DBackpropFilterConfig(backendName: string): KernelConfig {
+  const fallback = nchwDelegate("Conv2DBackpropFilter", backendName);
+  return {
+    kernelName: "Conv2DBackpropFilter",
+    backendName,
+    kernelFunc: (args) => {
+      const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+      const attrs = args.attrs as Record<string, unknown>;
+      const filterShape = attrs.filterShape as number[];
+      const info = convInfo(x.shape, filterShape, attrs);
+      if (info.dataFormat !== "channelsLast") return fallback(args);
+      const r = new KernelRunner(args.backend as KernelBackend, backendName);
+      try {
+        const [kh, kw, ci, co] = filterShape;
+        const [, h, w] = x.shape;
+        const { strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
+        const { top, left } = info.padInfo;
+        if (kh === 1 && kw === 1 && top === 0 && left === 0) {
+          const xs = subsample(r, x, sh, sw, ho, wo);
+          const rows = x.shape[0] * ho * wo;
+          const dw = r.matMul(r.reshape(xs, [rows, ci]), r.reshape(dy, [rows, co]), true, false);
+          return r.keep(r.reshape(dw, [1, 1, ci, co]));
+        }
+        const xt = r.transpose(x, [3, 1, 2, 0]);
+        const dyt = r.transpose(dy, [1, 2, 0, 3]);
+        const bottom = kh + (ho - 1) * sh - h - top;
+        const right = kw + (wo - 1) * sw - w - left;
+        const out = convWithPads(r, xt, dyt, [1, 1], [sh, sw], [top, bottom, left, right]);
+        return r.keep(r.transpose(out, [1, 2, 0, 3]));
+      } finally {
+        r.dispose();
+      }
+    },
+  };
+}
+
+/** `Conv2DBackpropInput` for `backendName`, built on its forward Conv2D. */
+export function conv2DBackpropInputConfig(backendName: string): KernelConfig {
+  const fallback = nchwDelegate("Conv2DBackpropInput", backendName);
+  return {
+    kernelName: "Conv2DBackpropInput",
+    backendName,
+    kernelFunc: (args) => {
+      const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+      const attrs = args.attrs as Record<string, unknown>;
+      const inputShape = attrs.inputShape as number[];
+      const info = convInfo(inputShape, filter.shape, attrs);
+      if (info.dataFormat !== "channelsLast") return fallback(args);
+      const r = new KernelRunner(args.backend as KernelBackend, backendName);
+      try {
+        const [n, h, w, ci] = inputShape;
+        const [kh, kw, , co] = filter.shape;
+        const { strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
+        const { top, left } = info.padInfo;
+        if (kh === 1 && kw === 1) {
+          const rows = n * ho * wo;
+          const f = r.reshape(filter, [ci, co]);
+          const m = r.matMul(r.reshape(dy, [rows, co]), f, false, true);
+          const z = r.zeroInsert(r.reshape(m, [n, ho, wo, ci]), sh, sw);
+          const pads = [-top, h - ho * sh + top, -left, w - wo * sw + left];
+          return r.keep(r.padOrCrop(z, pads));
+        }
+        const z = r.zeroInsert(dy, sh, sw);
+        const flipped = r.run("Reverse", { x: filter }, { dims: [0, 1] });
+        const swapped = r.transpose(flipped, [0, 1, 3, 2]);
+        const pads: Pads = [
+          kh - 1 - top,
+          h - ho * sh + top,
+          kw - 1 - left,
+          w - wo * sw + left,
+        ];
+        return r.keep(convWithPads(r, z, swapped, [1, 1], [1, 1], pads));
+      } finally {
+        r.dispose();
+      }
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Kernels tfjs 4.22 lacks or runs badly, registered per backend so that conv
+ * nets train everywhere:
+ *
+ * | kernel | wasm | cpu | webgpu |
+ * |---|---|---|---|
+ * | `Conv2DBackpropFilter` | added (tfjs has none) | replaced (~60x faster than tfjs's) | native |
+ * | `Conv2DBackpropInput` | replaced (forward conv, ~11x faster at stride 1) | native (no gain measured) | native |
+ * | `DepthwiseConv2dNativeBackpropFilter` | added | native | native |
+ * | `DepthwiseConv2dNativeBackpropInput` | added | native | native |
+ * | `UnsortedSegmentSum` | added | native | native |
+ *
+ * @module
+ */
+import {
+  getKernel,
+  type KernelConfig,
+  registerKernel,
+  unregisterKernel,
+} from "@tensorflow/tfjs-core";
+import type { BackendName } from "../backend.ts";
+import { recordOriginal } from "./_runner.ts";
+import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_grads.ts";
+import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_grads.ts";
+import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
+
+export { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_grads.ts";
+export { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_grads.ts";
+export { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
+export { originalKernel } from "./_runner.ts";
+
+type Factory = (backendName: string) => KernelConfig;
+
+/** Which kernels each backend gets, as factories over the backend's name. */
+export const TRAINING_KERNELS: Readonly<Record<BackendName, readonly Factory[]>> = {
+  wasm: [
+    conv2DBackpropFilterConfig,
+    conv2DBackpropInputConfig,
+    depthwiseBackpropFilterConfig,
+    depthwiseBackpropInputConfig,
+    unsortedSegmentSumConfig,
+  ],
+  cpu: [conv2DBackpropFilterConfig],
+  webgpu: [],
+};
+
+const registered = new Map<BackendName, string[]>();
+
+/**
+ * Register the training kernels for `backend` (idempotent) and return their
+ * names. A kernel the backend already had is kept as a delegate, for the
+ * layouts the replacement does not handle.
+ *
+ * @example
+ * ```ts
+ * import { registerTrainingKernels } from "./mod.ts";
+ * console.log(registerTrainingKernels("cpu")); // ["Conv2DBackpropFilter"]
+ * ```
+ */
+export function registerTrainingKernels(backend: BackendName): string[] {
+  const done = registered.get(backend);
+  if (done) return [...done];
+  const names: string[] = [];
+  for (const factory of TRAINING_KERNELS[backend]) {
+    const config = factory(backend);
+    recordOriginal(config.kernelName, backend);
+    if (getKernel(config.kernelName, backend)) unregisterKernel(config.kernelName, backend);
+    registerKernel(config);
+    names.push(config.kernelName);
+  }
+  registered.set(backend, names);
+  return [...names];
+}

@@ -1,0 +1,41 @@
+/**
+ * CoSS: unsupervised knowledge distillation with space similarity, on
+ * TensorFlow.js for Deno.
+ *
+ * A frozen teacher maps images to embeddings; a small student learns, without
+ * labels, to reproduce that embedding space with the CoSS loss
+ * `L = scale·(L_co + λ·L_ss)` (Singh & Wang, ECCV 2024, arXiv 2409.13939).
+ *
+ * This module re-exports `tf`, the one tfjs namespace the toolkit computes
+ * with, so scripts create tensors on the same engine, plus backend selection
+ * and the losses.
+ *
+ * @example Loss and gradient for a random batch
+ * ```ts
+ * import { cossLoss, initBackend, tf } from "./mod.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const teacher = tf.relu(tf.randomNormal([8, 16])) as tf.Tensor2D;
+ * const student = tf.randomNormal([8, 16]) as tf.Tensor2D;
+ * const loss = cossLoss(teacher, student);
+ * const grad = tf.grad((s) => cossLoss(teacher, s as tf.Tensor2D))(student);
+ * console.log(await loss.data(), grad.shape); // a value above -scale·(1+λ), [8, 16]
+ * tf.dispose([teacher, student, loss, grad]);
+ * ```
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export { tf };
+export {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  type BackendInfo,
+  type BackendName,
+  initBackend,
+  type InitBackendOptions,
+  probeWebGPU,
+} from "./lib/backend.ts";
+export { registerTrainingKernels, TRAINING_KERNELS } from "./lib/kernels/mod.ts";
+export * from "./lib/losses/mod.ts";

@@ -1,0 +1,110 @@
+/**
+ * Shared test helpers: run one test body on every backend, check for leaked
+ * tensors, and compare numbers against references with a stated tolerance.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import assert from "assert";
+import { type BackendName, initBackend, probeWebGPU } from "../lib/backend.ts";
+
+/** Backends every numeric test runs on. WebGPU runs on lavapipe here: keep sizes small. */
+export const ALL_BACKENDS: readonly BackendName[] = ["cpu", "wasm", "webgpu"];
+
+const gpu = await probeWebGPU();
+/** Whether a WebGPU adapter (software or real) exists in this process. */
+export const HAS_WEBGPU: boolean = gpu.adapter !== undefined;
+// CI installs Mesa's Vulkan driver, so a missing adapter there is a failure, not a skip.
+const REQUIRE_WEBGPU = Deno.env.get("CI") === "true";
+
+/** Options for {@linkcode backendTest}. */
+export interface BackendTestOptions {
+  /** Backends to run on. @default {ALL_BACKENDS} */
+  backends?: readonly BackendName[];
+  /** Check that the body leaves `tf.memory().numTensors` unchanged. @default {true} */
+  checkLeaks?: boolean;
+}
+
+/** Register `name [backend]` as one Deno test per backend. */
+export function backendTest(
+  name: string,
+  fn: (backend: BackendName) => void | Promise<void>,
+  options: BackendTestOptions = {},
+): void {
+  for (const backend of options.backends ?? ALL_BACKENDS) {
+    const missing = backend === "webgpu" && !HAS_WEBGPU && !REQUIRE_WEBGPU;
+    Deno.test({
+      name: `${name} [${backend}]`,
+      ignore: missing,
+      // WebGPU keeps device resources and async ops alive between tests.
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: async () => {
+        await initBackend({ backend, log: false });
+        const before = tf.memory().numTensors;
+        // Kernels that call other kernels directly never show up as tensors:
+        // count the backend's buffers too.
+        const dataBefore = tf.engine().backend.numDataIds();
+        await fn(backend);
+        if (options.checkLeaks ?? true) {
+          assert.equal(tf.memory().numTensors, before, `${name} [${backend}] leaked tensors`);
+          assert.equal(
+            tf.engine().backend.numDataIds(),
+            dataBefore,
+            `${name} [${backend}] leaked backend buffers`,
+          );
+        }
+      },
+    });
+  }
+}
+
+/** Options for {@linkcode assertClose}. */
+export interface CloseOptions {
+  /** Relative tolerance against the largest reference magnitude. @default {1e-5} */
+  rtol?: number;
+  /** Absolute floor added to the tolerance. @default {0} */
+  atol?: number;
+  /** Label used in the failure message. */
+  label?: string;
+}
+
+/**
+ * Assert `|actual - expected| <= atol + rtol * max|expected|` elementwise, and
+ * that no value is NaN. The scale is the largest reference magnitude so that
+ * entries near zero are judged against the tensor's own size.
+ */
+export function assertClose(
+  actual: ArrayLike<number> | number,
+  expected: ArrayLike<number> | number,
+  options: CloseOptions = {},
+): void {
+  const a = typeof actual === "number" ? [actual] : Array.from(actual);
+  const e = typeof expected === "number" ? [expected] : Array.from(expected);
+  const label = options.label ?? "value";
+  assert.equal(a.length, e.length, `${label}: length ${a.length} != expected ${e.length}`);
+  let scale = 0;
+  for (const v of e) scale = Math.max(scale, Math.abs(v));
+  const tol = (options.atol ?? 0) + (options.rtol ?? 1e-5) * scale;
+  let worst = -1;
+  let worstErr = 0;
+  for (let i = 0; i < a.length; i++) {
+    const err = Math.abs(a[i] - e[i]);
+    if (!(err <= tol) && (worst < 0 || !(err <= worstErr))) {
+      worst = i;
+      worstErr = err;
+    }
+  }
+  if (worst >= 0) {
+    assert.fail(
+      `${label}: element ${worst} is ${a[worst]}, expected ${e[worst]} ` +
+        `(error ${worstErr.toExponential(3)} > tolerance ${tol.toExponential(3)}, ` +
+        `rtol ${options.rtol ?? 1e-5} of max |expected| ${scale.toExponential(3)})`,
+    );
+  }
+}
+
+/** Read a tensor back asynchronously (never `dataSync`) and dispose it. */
+export async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
+  const data = await t.data<"float32">();
+  t.dispose();
+  return data as Float32Array;
+}

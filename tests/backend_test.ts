@@ -1,0 +1,132 @@
+import * as tf from "@tensorflow/tfjs-core";
+import assert from "assert";
+import { initBackend, probeWebGPU } from "../lib/backend.ts";
+import { HAS_WEBGPU } from "./_helpers.ts";
+
+const root = new URL("../", import.meta.url);
+const quiet = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "initBackend: explicit cpu and wasm, reported on exactly one line",
+  ...quiet,
+  fn: async () => {
+    for (const backend of ["cpu", "wasm"] as const) {
+      const lines: string[] = [];
+      const info = await initBackend({ backend, log: (l) => lines.push(l) });
+      assert.equal(info.name, backend);
+      assert.equal(tf.getBackend(), backend);
+      assert.equal(info.source, "options");
+      assert.equal(lines.length, 1);
+      assert.equal(lines[0], info.line);
+      assert.match(info.line, new RegExp(`^coss backend: ${backend} \\(requested`));
+    }
+  },
+});
+
+Deno.test({
+  name: "initBackend: wasm gets the five training kernels, cpu one, webgpu none",
+  ...quiet,
+  fn: async () => {
+    const wasm = await initBackend({ backend: "wasm", log: false });
+    assert.deepEqual(wasm.kernels.toSorted(), [
+      "Conv2DBackpropFilter",
+      "Conv2DBackpropInput",
+      "DepthwiseConv2dNativeBackpropFilter",
+      "DepthwiseConv2dNativeBackpropInput",
+      "UnsortedSegmentSum",
+    ]);
+    for (const k of wasm.kernels) assert.ok(tf.getKernel(k, "wasm"), k);
+    const cpu = await initBackend({ backend: "cpu", log: false });
+    assert.deepEqual(cpu.kernels, ["Conv2DBackpropFilter"]);
+  },
+});
+
+Deno.test({
+  name: "initBackend: auto skips a software WebGPU adapter for wasm and says so",
+  ignore: !HAS_WEBGPU,
+  ...quiet,
+  fn: async () => {
+    const probe = await probeWebGPU();
+    const info = await initBackend({ backend: "auto", log: false });
+    if (probe.software) {
+      assert.equal(info.name, "wasm");
+      assert.equal(info.softwareAdapter, true);
+      assert.match(info.reason, /software adapter/);
+      assert.ok(info.reason.includes(probe.description), info.reason);
+    } else {
+      assert.equal(info.name, "webgpu");
+      assert.match(info.reason, /real GPU adapter/);
+    }
+  },
+});
+
+Deno.test({
+  name: "initBackend: explicit webgpu on a software adapter works and is labelled",
+  ignore: !HAS_WEBGPU,
+  ...quiet,
+  fn: async () => {
+    const info = await initBackend({ backend: "webgpu", log: false });
+    assert.equal(info.name, "webgpu");
+    assert.equal(tf.getBackend(), "webgpu");
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.square(x);
+    assert.deepEqual(Array.from(await y.data()), [1, 4, 9]);
+    tf.dispose([x, y]);
+    if (info.softwareAdapter) assert.match(info.reason, /software adapter: correct but slow/);
+  },
+});
+
+Deno.test({
+  name: "initBackend: COSS_BACKEND is read when no option is given",
+  ...quiet,
+  fn: async () => {
+    Deno.env.set("COSS_BACKEND", "cpu");
+    try {
+      const info = await initBackend({ log: false });
+      assert.equal(info.name, "cpu");
+      assert.equal(info.source, "COSS_BACKEND");
+      Deno.env.set("COSS_BACKEND", "gpu");
+      await assert.rejects(
+        initBackend({ log: false }),
+        (e: Error) =>
+          e instanceof RangeError &&
+          e.message ===
+            'Unknown backend "gpu" (from COSS_BACKEND): expected one of auto, webgpu, wasm, cpu',
+      );
+    } finally {
+      Deno.env.delete("COSS_BACKEND");
+    }
+  },
+});
+
+Deno.test({
+  name: "initBackend: an unknown option value is a RangeError",
+  ...quiet,
+  fn: async () => {
+    await assert.rejects(
+      // @ts-expect-error: a wrong name, as from untyped config
+      initBackend({ backend: "webgl", log: false }),
+      RangeError,
+    );
+  },
+});
+
+Deno.test("initBackend: explicit webgpu without an adapter is an error, not a fallback", async () => {
+  // Ask Deno for a graphics API this OS lacks, so no adapter exists, in a child process.
+  const code = `import { initBackend } from "./lib/backend.ts";
+try { await initBackend({ backend: "webgpu", log: false }); console.log("NO ERROR"); }
+catch (e) { console.log("ERROR " + e.message); }`;
+  const child = new Deno.Command("deno", {
+    args: ["run", "--quiet", "--allow-read", "--allow-env", "-"],
+    cwd: root,
+    env: { DENO_WEBGPU_BACKEND: "dx12" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(code));
+  await w.close();
+  const out = new TextDecoder().decode((await child.output()).stdout);
+  assert.match(out, /^ERROR WebGPU requested but unavailable: /m);
+});
