@@ -1,0 +1,70 @@
+/**
+ * Crash-safe file writes: write a temporary file in the target's directory,
+ * flush it to disk, then rename it over the target. A kill at any moment
+ * leaves either the old file or the new one, never a partial file.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode writeFileAtomic}. */
+export interface WriteAtomicOptions {
+  /**
+   * Called after the temporary file is complete and flushed, just before the
+   * rename; lets tests stop a writer at the worst moment.
+   *
+   * @default {undefined}
+   */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
+}
+
+function tempPathFor(path: string): string {
+  const slash = path.lastIndexOf("/");
+  const dir = slash >= 0 ? path.slice(0, slash + 1) : "";
+  const base = path.slice(slash + 1);
+  const tag = `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  return `${dir}.${base}.tmp-${tag}`;
+}
+
+/**
+ * Write `data` to `path` atomically (temp file in the same directory, fsync,
+ * rename). On failure the temporary file is removed and the error names
+ * `path`.
+ *
+ * @example
+ * ```ts ignore
+ * import { writeFileAtomic } from "./atomic.ts";
+ * await writeFileAtomic("out/weights.bin", new Uint8Array([1, 2, 3]));
+ * ```
+ *
+ * @param path Where the file ends up.
+ * @param data The bytes, or an async source of chunks for large files.
+ * @param options Test hooks.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  options: WriteAtomicOptions = {},
+): Promise<void> {
+  const temp = tempPathFor(path);
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(temp, { write: true, createNew: true });
+    const chunks = data instanceof Uint8Array ? [data] : data;
+    for await (const chunk of chunks) {
+      let written = 0;
+      while (written < chunk.length) written += await file.write(chunk.subarray(written));
+    }
+    await file.syncData();
+    file.close();
+    file = undefined;
+    await options.beforeRename?.(temp);
+    await Deno.rename(temp, path);
+  } catch (e) {
+    try {
+      file?.close();
+    } catch { /* already closed */ }
+    await Deno.remove(temp).catch(() => {});
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new Error(`Cannot write "${path}": ${reason}`, { cause: e });
+  }
+}
