@@ -1,0 +1,125 @@
+/**
+ * The base class of every model in the zoo: named parameters, an eager
+ * `embed` for training and inference, and a symbolic forward for export.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { EagerOps, type Ops } from "./_ops.ts";
+import { ParamStore } from "./params.ts";
+import type { Embedder, EmbedOptions } from "./types.ts";
+
+/** What every model reports about itself (also written to export cards). */
+export interface BackboneInfo {
+  /** Registry name, e.g. `resnet18`. */
+  architecture: string;
+  /** The resolved arguments the model was built with. */
+  args: Record<string, unknown>;
+  /** Width of the pooled features. */
+  featureDim: number;
+  /** Image channels expected. */
+  inChannels: number;
+  /** Fixed input size for models that need one (ViT), else undefined. */
+  inputSize?: number;
+}
+
+/** A backbone: images `[B,H,W,C]` to pooled features `[B,featureDim]`. */
+export abstract class Backbone implements Embedder {
+  /** The model's named variables (weights and batch-norm statistics). */
+  readonly params: ParamStore;
+  /** Registry name. */
+  abstract readonly architecture: string;
+  /** Resolved constructor arguments. */
+  abstract readonly args: Record<string, unknown>;
+  /** Width of the pooled features. */
+  abstract readonly featureDim: number;
+  /** Image channels expected. */
+  abstract readonly inChannels: number;
+  /** Fixed input size, for models with position embeddings. */
+  readonly inputSize?: number;
+
+  constructor(seed = 0) {
+    this.params = new ParamStore(seed);
+  }
+
+  /** The forward pass, written once for eager and symbolic ops; returns `[B, featureDim]`. */
+  abstract forward<T>(ops: Ops<T>, x: T): T;
+
+  /**
+   * Pooled backbone features. Training mode uses batch statistics in batch
+   * norm and updates the running averages; inference mode uses them.
+   *
+   * @throws {RangeError} When `x` is not `[B,H,W,inChannels]` (or the wrong size for ViT).
+   */
+  embed(x: tf.Tensor4D, options: EmbedOptions = {}): tf.Tensor2D {
+    const [, h, w, c] = x.shape;
+    if (x.rank !== 4 || c !== this.inChannels) {
+      throw new RangeError(
+        `${this.architecture}: input shape [${x.shape}] is not [batch, height, width, ${this.inChannels}]`,
+      );
+    }
+    if (this.inputSize !== undefined && (h !== this.inputSize || w !== this.inputSize)) {
+      throw new RangeError(
+        `${this.architecture}: input shape [${x.shape}] must be ${this.inputSize}x${this.inputSize} images`,
+      );
+    }
+    const ops = new EagerOps(this.params, options.training ?? false);
+    return tf.tidy(() => this.forward<tf.Tensor>(ops, x) as tf.Tensor2D);
+  }
+
+  /** Variables the optimizer trains (not batch-norm statistics). */
+  trainableVariables(): tf.Variable[] {
+    return this.params.trainable();
+  }
+
+  /** Number of trainable scalars. */
+  get parameterCount(): number {
+    return this.params.countTrainable();
+  }
+
+  /** Architecture, arguments and dimensions, for cards and logs. */
+  info(): BackboneInfo {
+    return {
+      architecture: this.architecture,
+      args: this.args,
+      featureDim: this.featureDim,
+      inChannels: this.inChannels,
+      inputSize: this.inputSize,
+    };
+  }
+
+  /** Free the model's variables. */
+  dispose(): void {
+    this.params.dispose();
+  }
+}
+
+/** Channels scaled by a width multiplier, at least 1. */
+export function scaled(channels: number, width: number): number {
+  return Math.max(1, Math.round(channels * width));
+}
+
+/** torchvision's `_make_divisible`: round to a multiple of `divisor`, never below 90% of `v`. */
+export function makeDivisible(v: number, divisor = 8): number {
+  const rounded = Math.max(
+    divisor,
+    Math.floor(v + divisor / 2) - ((Math.floor(v + divisor / 2)) % divisor),
+  );
+  return rounded < 0.9 * v ? rounded + divisor : rounded;
+}
+
+/** Check a positive number argument; throws RangeError naming the model and key. */
+export function positive(model: string, key: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) {
+    throw new RangeError(`${model}: ${key} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+/** Check a positive integer argument; throws RangeError naming the model and key. */
+export function positiveInt(model: string, key: string, value: number): number {
+  if (!(Number.isInteger(value) && value > 0)) {
+    throw new RangeError(`${model}: ${key} must be a positive integer, got ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,204 @@
+/**
+ * Export a trained student so other tools can load it: a tfjs graph model
+ * (`model.json` + `weights.bin`, loads with stock `tf.loadGraphModel` in
+ * browsers, Node and Deno) or a PyTorch state dict in safetensors (torchvision
+ * names for the ResNet family, timm names for ViT). Every export carries a
+ * `card.json`, like timm's pretrained configs. The projection head is never
+ * exported: only the backbone's pooled features are.
+ *
+ * @module
+ */
+import type * as tfTypes from "@tensorflow/tfjs-core";
+import meta from "../../deno.json" with { type: "json" };
+import { writeFileAtomic } from "../io/atomic.ts";
+import { writeSafetensors } from "../io/safetensors.ts";
+import { fileSystemHandler } from "../io/tfjs_files.ts";
+import { GraphOps } from "./_graph_ops.ts";
+import type { Backbone } from "./backbone.ts";
+import { torchStateDict } from "./torch_weights.ts";
+
+/** Export formats. */
+export type ExportFormat = "tfjs" | "safetensors";
+
+/** Options for {@linkcode exportStudent}. */
+export interface ExportOptions {
+  /** `tfjs` (graph model) or `safetensors` (PyTorch state dict). @default {"tfjs"} */
+  format?: ExportFormat;
+  /** Input height and width the student was trained at, for the card. @default {undefined} */
+  inputSize?: [number, number];
+  /** Per-channel mean subtracted from images before the model. @default {undefined} */
+  mean?: number[];
+  /** Per-channel std images are divided by. @default {undefined} */
+  std?: number[];
+  /** The teacher the student was distilled from (name, source, weights file). @default {undefined} */
+  teacher?: Record<string, unknown>;
+  /** How it was trained (loss, epochs, data, seed, ...). @default {undefined} */
+  recipe?: Record<string, unknown>;
+  /** Evaluation results, each with its protocol. @default {undefined} */
+  metrics?: Record<string, unknown>;
+  /** Replace an export already in `dir`. @default {false} */
+  overwrite?: boolean;
+}
+
+/** The `card.json` written with every export. */
+export interface ModelCard {
+  format: "tfjs-graph-model" | "pytorch-safetensors";
+  architecture: string;
+  args: Record<string, unknown>;
+  featureDim: number;
+  inChannels: number;
+  /** Layout of the model's input. */
+  layout: "NHWC" | "NCHW";
+  inputSize: [number, number] | null;
+  mean: number[] | null;
+  std: number[] | null;
+  parameters: number;
+  files: string[];
+  /** Graph input and output names (tfjs only). */
+  signature: { input: string; output: string } | null;
+  teacher: Record<string, unknown> | null;
+  recipe: Record<string, unknown> | null;
+  metrics: Record<string, unknown> | null;
+  toolkit: string;
+  created: string;
+}
+
+/** The name of the exported graph's input node. */
+export const GRAPH_INPUT = "images";
+/** The name of the exported graph's output node. */
+export const GRAPH_OUTPUT = "embedding";
+
+const OUTPUTS = ["card.json", "model.json", "weights.bin", "model.safetensors"];
+
+/** The model's inference-mode forward pass as tfjs graph-model artifacts. */
+export async function graphModelArtifacts(model: Backbone): Promise<tfTypes.io.ModelArtifacts> {
+  const g = new GraphOps(model.params);
+  try {
+    const size = model.inputSize ?? -1;
+    const input = g.placeholder(GRAPH_INPUT, [-1, size, size, model.inChannels]);
+    g.output(model.forward(g, input), GRAPH_OUTPUT);
+    const weightSpecs: tfTypes.io.WeightsManifestEntry[] = [];
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for (const c of g.consts) {
+      const data = await c.tensor.data();
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      parts.push(bytes);
+      total += bytes.byteLength;
+      weightSpecs.push({
+        name: c.name,
+        shape: c.tensor.shape,
+        dtype: c.tensor.dtype as "float32" | "int32",
+      });
+    }
+    const weightData = new Uint8Array(total);
+    let offset = 0;
+    for (const p of parts) {
+      weightData.set(p, offset);
+      offset += p.byteLength;
+    }
+    return {
+      format: "graph-model",
+      generatedBy: `${meta.name}@${meta.version}`,
+      convertedBy: null,
+      modelTopology: { node: g.nodes, library: {}, versions: { producer: 1 } },
+      weightSpecs,
+      weightData: weightData.buffer,
+      userDefinedMetadata: { architecture: model.architecture, featureDim: model.featureDim },
+    };
+  } finally {
+    g.dispose();
+  }
+}
+
+async function guardDirectory(dir: string, overwrite: boolean): Promise<void> {
+  try {
+    const stat = await Deno.stat(dir);
+    if (!stat.isDirectory) {
+      throw new Error(`Cannot export to "${dir}": it is a file, not a directory`);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      await Deno.mkdir(dir, { recursive: true });
+      return;
+    }
+    throw e;
+  }
+  if (overwrite) return;
+  for (const name of OUTPUTS) {
+    try {
+      await Deno.stat(`${dir}/${name}`);
+      throw new Error(
+        `Cannot export to "${dir}": it already holds an export (${name}); ` +
+          "pass overwrite: true or choose another directory",
+      );
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+}
+
+/**
+ * Export `model`'s backbone to `dir` with a `card.json`.
+ *
+ * @example Export a student for the browser
+ * ```ts ignore
+ * import { createModel } from "./registry.ts";
+ * import { exportStudent } from "./export.ts";
+ *
+ * const student = createModel("resnet18", { stem: "cifar", inChannels: 1 });
+ * // ... distil ...
+ * await exportStudent(student, "runs/fmnist/student", { inputSize: [28, 28], mean: [0.286], std: [0.353] });
+ * ```
+ *
+ * @param model The trained backbone (without its projection head).
+ * @param dir The output directory; created if missing.
+ * @param options Format and card contents.
+ * @returns The card that was written.
+ * @throws {Error} When `dir` already holds an export and `overwrite` is not set.
+ */
+export async function exportStudent(
+  model: Backbone,
+  dir: string,
+  options: ExportOptions = {},
+): Promise<ModelCard> {
+  const format = options.format ?? "tfjs";
+  if (format !== "tfjs" && format !== "safetensors") {
+    throw new RangeError(`Unknown export format "${format}": expected "tfjs" or "safetensors"`);
+  }
+  await guardDirectory(dir, options.overwrite ?? false);
+  let files: string[];
+  if (format === "tfjs") {
+    await fileSystemHandler(`${dir}/model.json`).save!(await graphModelArtifacts(model));
+    files = ["model.json", "weights.bin"];
+  } else {
+    await writeSafetensors(`${dir}/model.safetensors`, await torchStateDict(model), {
+      format: "pt",
+      architecture: model.architecture,
+    });
+    files = ["model.safetensors"];
+  }
+  const size = model.inputSize;
+  const card: ModelCard = {
+    format: format === "tfjs" ? "tfjs-graph-model" : "pytorch-safetensors",
+    architecture: model.architecture,
+    args: model.args,
+    featureDim: model.featureDim,
+    inChannels: model.inChannels,
+    layout: format === "tfjs" ? "NHWC" : "NCHW",
+    inputSize: options.inputSize ?? (size ? [size, size] : null),
+    mean: options.mean ?? null,
+    std: options.std ?? null,
+    parameters: model.parameterCount,
+    files,
+    signature: format === "tfjs" ? { input: GRAPH_INPUT, output: GRAPH_OUTPUT } : null,
+    teacher: options.teacher ?? null,
+    recipe: options.recipe ?? null,
+    metrics: options.metrics ?? null,
+    toolkit: `${meta.name}@${meta.version}`,
+    created: new Date().toISOString(),
+  };
+  const text = new TextEncoder().encode(JSON.stringify(card, null, 2) + "\n");
+  await writeFileAtomic(`${dir}/card.json`, text);
+  return card;
+}

@@ -1,0 +1,128 @@
+/**
+ * MobileNetV2 (Sandler et al., 2018), names and structure as torchvision's
+ * `mobilenet_v2`: inverted residual blocks with ReLU6, a width multiplier,
+ * channels rounded to multiples of 8, and a 1280-wide last conv.
+ *
+ * @module
+ */
+import type { Ops } from "./_ops.ts";
+import { Backbone, makeDivisible, positive, positiveInt } from "./backbone.ts";
+
+/** Arguments of {@linkcode MobileNetV2}. */
+export interface MobileNetV2Args {
+  /** Channel multiplier (torchvision's `width_mult`). @default {1} */
+  width?: number;
+  /** Image channels. @default {3} */
+  inChannels?: number;
+  /** Stride of the first conv; 1 keeps more resolution on 28–32 px images. @default {2} */
+  stemStride?: 1 | 2;
+  /** Seed of the initialisers. @default {0} */
+  seed?: number;
+}
+
+// expansion t, channels c, repeats n, stride s (torchvision's inverted_residual_setting)
+const SETTINGS = [
+  [1, 16, 1, 1],
+  [6, 24, 2, 2],
+  [6, 32, 3, 2],
+  [6, 64, 4, 2],
+  [6, 96, 3, 1],
+  [6, 160, 3, 2],
+  [6, 320, 1, 1],
+];
+
+interface Block {
+  prefix: string;
+  expand: boolean;
+  stride: number;
+  residual: boolean;
+}
+
+/**
+ * A torchvision-compatible MobileNetV2 backbone (the classifier is not part of it).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { MobileNetV2 } from "./mobilenet_v2.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const net = new MobileNetV2({ width: 0.35, inChannels: 1, stemStride: 1 });
+ * const x = tf.zeros([1, 28, 28, 1]) as tf.Tensor4D;
+ * const features = net.embed(x);
+ * console.log(features.shape); // [1, 1280]
+ * tf.dispose([x, features]);
+ * net.dispose();
+ * ```
+ */
+export class MobileNetV2 extends Backbone {
+  readonly architecture = "mobilenet_v2";
+  readonly args: Required<MobileNetV2Args>;
+  readonly featureDim: number;
+  readonly inChannels: number;
+  readonly #blocks: Block[] = [];
+  readonly #last: string;
+
+  constructor(args: MobileNetV2Args = {}) {
+    super(args.seed ?? 0);
+    const name = "mobilenet_v2";
+    const stemStride = args.stemStride ?? 2;
+    if (stemStride !== 1 && stemStride !== 2) {
+      throw new RangeError(`${name}: stemStride must be 1 or 2, got ${stemStride}`);
+    }
+    this.args = {
+      width: positive(name, "width", args.width ?? 1),
+      inChannels: positiveInt(name, "inChannels", args.inChannels ?? 3),
+      stemStride,
+      seed: args.seed ?? 0,
+    };
+    this.inChannels = this.args.inChannels;
+    const w = this.args.width;
+    const p = this.params;
+    let inp = makeDivisible(32 * w);
+    p.conv("features.0.0.weight", 3, 3, this.inChannels, inp);
+    p.batchNorm("features.0.1", inp);
+    let index = 1;
+    for (const [t, c, n, s] of SETTINGS) {
+      const out = makeDivisible(c * w);
+      for (let i = 0; i < n; i++) {
+        const prefix = `features.${index++}.conv`;
+        const stride = i === 0 ? s : 1;
+        const hidden = Math.round(inp * t);
+        const expand = t !== 1;
+        let j = 0;
+        if (expand) {
+          p.conv(`${prefix}.${j}.0.weight`, 1, 1, inp, hidden);
+          p.batchNorm(`${prefix}.${j++}.1`, hidden);
+        }
+        p.depthwise(`${prefix}.${j}.0.weight`, 3, 3, hidden);
+        p.batchNorm(`${prefix}.${j++}.1`, hidden);
+        p.conv(`${prefix}.${j++}.weight`, 1, 1, hidden, out);
+        p.batchNorm(`${prefix}.${j}`, out);
+        this.#blocks.push({ prefix, expand, stride, residual: stride === 1 && inp === out });
+        inp = out;
+      }
+    }
+    this.featureDim = makeDivisible(1280 * Math.max(1, w));
+    this.#last = `features.${index}`;
+    p.conv(`${this.#last}.0.weight`, 1, 1, inp, this.featureDim);
+    p.batchNorm(`${this.#last}.1`, this.featureDim);
+  }
+
+  forward<T>(ops: Ops<T>, x: T): T {
+    const cbr = (h: T, conv: string, o: { stride?: number; pad?: number } = {}) =>
+      ops.relu6(ops.batchNorm(ops.conv2d(h, `${conv}.0.weight`, o), `${conv}.1`));
+    let h = cbr(x, "features.0", { stride: this.args.stemStride, pad: 1 });
+    for (const b of this.#blocks) {
+      let j = 0;
+      let y = b.expand ? cbr(h, `${b.prefix}.${j++}`) : h;
+      const dw = `${b.prefix}.${j++}`;
+      y = ops.depthwiseConv2d(y, `${dw}.0.weight`, { stride: b.stride, pad: 1 });
+      y = ops.relu6(ops.batchNorm(y, `${dw}.1`));
+      y = ops.batchNorm(ops.conv2d(y, `${b.prefix}.${j++}.weight`), `${b.prefix}.${j}`);
+      h = b.residual ? ops.add(h, y) : y;
+    }
+    return ops.meanSpatial(cbr(h, this.#last), false);
+  }
+}

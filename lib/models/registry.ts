@@ -1,0 +1,92 @@
+/**
+ * The model registry: build any zoo model by name from a typed arguments
+ * object, as configs do.
+ *
+ * @module
+ */
+import type { Backbone } from "./backbone.ts";
+import { type EfficientNetArgs, EfficientNetB0 } from "./efficientnet.ts";
+import { MobileNetV2, type MobileNetV2Args } from "./mobilenet_v2.ts";
+import { ResNet, type ResNetArgs } from "./resnet.ts";
+import { ViT, VIT_PRESETS, type ViTArgs } from "./vit.ts";
+
+/** Arguments each registry name accepts. */
+export interface ModelArgsMap {
+  resnet18: Omit<ResNetArgs, "depth">;
+  resnet34: Omit<ResNetArgs, "depth">;
+  resnet50: Omit<ResNetArgs, "depth">;
+  mobilenet_v2: MobileNetV2Args;
+  efficientnet_b0: EfficientNetArgs;
+  vit: ViTArgs;
+  vit_tiny: ViTArgs;
+  vit_small: ViTArgs;
+}
+
+/** A registry name. */
+export type ModelName = keyof ModelArgsMap;
+
+const BUILDERS: { [K in ModelName]: (args: ModelArgsMap[K]) => Backbone } = {
+  resnet18: (a) => new ResNet({ ...a, depth: 18 }),
+  resnet34: (a) => new ResNet({ ...a, depth: 34 }),
+  resnet50: (a) => new ResNet({ ...a, depth: 50 }),
+  mobilenet_v2: (a) => new MobileNetV2(a),
+  efficientnet_b0: (a) => new EfficientNetB0(a),
+  vit: (a) => new ViT(a),
+  vit_tiny: (a) => new ViT({ ...VIT_PRESETS.tiny, ...a }),
+  vit_small: (a) => new ViT({ ...VIT_PRESETS.small, ...a }),
+};
+
+const ALLOWED: Record<ModelName, string[]> = {
+  resnet18: ["stem", "width", "inChannels", "seed"],
+  resnet34: ["stem", "width", "inChannels", "seed"],
+  resnet50: ["stem", "width", "inChannels", "seed"],
+  mobilenet_v2: ["width", "inChannels", "stemStride", "seed"],
+  efficientnet_b0: ["width", "inChannels", "stemStride", "seed"],
+  vit: ["dim", "depth", "heads", "mlpRatio", "patchSize", "imageSize", "inChannels", "seed"],
+  vit_tiny: ["dim", "depth", "heads", "mlpRatio", "patchSize", "imageSize", "inChannels", "seed"],
+  vit_small: ["dim", "depth", "heads", "mlpRatio", "patchSize", "imageSize", "inChannels", "seed"],
+};
+
+/**
+ * The names {@linkcode createModel} accepts.
+ *
+ * @example
+ * ```ts
+ * import { listModels } from "./registry.ts";
+ * console.log(listModels().includes("resnet18")); // true
+ * ```
+ */
+export function listModels(): ModelName[] {
+  return Object.keys(BUILDERS) as ModelName[];
+}
+
+/**
+ * Build a model by registry name.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { createModel } from "./registry.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const student = createModel("resnet18", { stem: "cifar", width: 0.5, inChannels: 1 });
+ * console.log(student.featureDim); // 256
+ * student.dispose();
+ * ```
+ *
+ * @throws {RangeError} For an unknown name or argument key (naming the closest valid one) or a bad value.
+ */
+export function createModel<K extends ModelName>(name: K, args: ModelArgsMap[K] = {}): Backbone {
+  const builder = BUILDERS[name] as ((a: ModelArgsMap[K]) => Backbone) | undefined;
+  if (!builder) {
+    throw new RangeError(`Unknown model "${name}": expected one of ${listModels().join(", ")}`);
+  }
+  for (const key of Object.keys(args)) {
+    if (!ALLOWED[name].includes(key)) {
+      throw new RangeError(
+        `${name}: unknown argument "${key}"; valid arguments are ${ALLOWED[name].join(", ")}`,
+      );
+    }
+  }
+  return builder(args);
+}
