@@ -7,8 +7,10 @@
  * `L = scale·(L_co + λ·L_ss)` (Singh & Wang, ECCV 2024, arXiv 2409.13939).
  *
  * This module re-exports `tf`, the one tfjs namespace the toolkit computes
- * with, so scripts create tensors on the same engine, plus backend selection
- * and the losses.
+ * with, so scripts create tensors on the same engine, plus backend selection,
+ * the losses, the model zoo with its weight import and export, file formats
+ * (safetensors, tfjs model files) and checkpoints. Subpaths (`./losses`,
+ * `./models`, `./io`, `./train`) expose the same pieces separately.
  *
  * @example Loss and gradient for a random batch
  * ```ts
@@ -39,3 +41,6 @@ export {
 } from "./lib/backend.ts";
 export { registerTrainingKernels, TRAINING_KERNELS } from "./lib/kernels/mod.ts";
 export * from "./lib/losses/mod.ts";
+export * from "./lib/models/mod.ts";
+export * from "./lib/io/mod.ts";
+export * from "./lib/train/mod.ts";

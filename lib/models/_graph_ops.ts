@@ -55,6 +55,10 @@ export class GraphOps implements Ops<string> {
 
   constructor(readonly params: ParamStore) {}
 
+  scope(fn: () => string): string {
+    return fn();
+  }
+
   #fresh(op: string): string {
     return `${op}_${this.#counter++}`;
   }

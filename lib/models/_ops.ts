@@ -32,6 +32,11 @@ export interface LinearOptions {
 
 /** Operations over tensors of type `T` (eager tensors or graph node names). */
 export interface Ops<T> {
+  /**
+   * Run one block; eagerly this frees the block's intermediates when it
+   * returns (under a gradient tape, tfjs keeps what backprop needs).
+   */
+  scope(fn: () => T): T;
   conv2d(x: T, weight: string, options?: ConvOptions): T;
   depthwiseConv2d(x: T, weight: string, options?: ConvOptions): T;
   /** Batch norm over the last axis with `prefix.{weight,bias,running_mean,running_var}`. */
@@ -72,6 +77,10 @@ export const BN_MOMENTUM = 0.1;
 /** Eager operations on tfjs tensors, in training or inference mode. */
 export class EagerOps implements Ops<tf.Tensor> {
   constructor(readonly params: ParamStore, readonly training: boolean) {}
+
+  scope(fn: () => tf.Tensor): tf.Tensor {
+    return tf.tidy(fn);
+  }
 
   #p(name: string): tf.Variable {
     return this.params.get(name);

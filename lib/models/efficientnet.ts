@@ -120,24 +120,33 @@ export class EfficientNetB0 extends Backbone {
   }
 
   forward<T>(ops: Ops<T>, x: T): T {
-    const cbs = (h: T, conv: string, o: { stride?: number; pad?: number } = {}) =>
-      ops.silu(ops.batchNorm(ops.conv2d(h, `${conv}.0.weight`, o), `${conv}.1`));
-    let h = cbs(x, "features.0", { stride: this.args.stemStride, pad: 1 });
+    let h = this.#cbs(ops, x, "features.0", { stride: this.args.stemStride, pad: 1 });
     for (const b of this.#blocks) {
-      let j = 0;
-      let y = b.expand ? cbs(h, `${b.prefix}.${j++}`) : h;
-      const dw = `${b.prefix}.${j++}`;
-      y = ops.depthwiseConv2d(y, `${dw}.0.weight`, { stride: b.stride, pad: (b.kernel - 1) / 2 });
-      y = ops.silu(ops.batchNorm(y, `${dw}.1`));
-      const se = `${b.prefix}.${j++}`;
-      let s = ops.meanSpatial(y, true);
-      s = ops.silu(ops.conv2d(s, `${se}.fc1.weight`, { bias: `${se}.fc1.bias` }));
-      s = ops.sigmoid(ops.conv2d(s, `${se}.fc2.weight`, { bias: `${se}.fc2.bias` }));
-      y = ops.mul(y, s);
-      const proj = `${b.prefix}.${j}`;
-      y = ops.batchNorm(ops.conv2d(y, `${proj}.0.weight`), `${proj}.1`);
-      h = b.residual ? ops.add(h, y) : y;
+      const x0 = h;
+      h = ops.scope(() => this.#block(ops, x0, b));
     }
-    return ops.meanSpatial(cbs(h, "features.8"), false);
+    return ops.meanSpatial(this.#cbs(ops, h, "features.8"), false);
+  }
+
+  /** Conv, batch norm, SiLU (torchvision's Conv2dNormActivation). */
+  #cbs<T>(ops: Ops<T>, h: T, conv: string, o: { stride?: number; pad?: number } = {}): T {
+    return ops.silu(ops.batchNorm(ops.conv2d(h, `${conv}.0.weight`, o), `${conv}.1`));
+  }
+
+  #block<T>(ops: Ops<T>, h: T, b: Block): T {
+    let j = 0;
+    let y = b.expand ? this.#cbs(ops, h, `${b.prefix}.${j++}`) : h;
+    const dw = `${b.prefix}.${j++}`;
+    y = ops.depthwiseConv2d(y, `${dw}.0.weight`, { stride: b.stride, pad: (b.kernel - 1) / 2 });
+    y = ops.silu(ops.batchNorm(y, `${dw}.1`));
+    // Squeeze-and-excitation: channel gates from the pooled activations.
+    const se = `${b.prefix}.${j++}`;
+    let s = ops.meanSpatial(y, true);
+    s = ops.silu(ops.conv2d(s, `${se}.fc1.weight`, { bias: `${se}.fc1.bias` }));
+    s = ops.sigmoid(ops.conv2d(s, `${se}.fc2.weight`, { bias: `${se}.fc2.bias` }));
+    y = ops.mul(y, s);
+    const proj = `${b.prefix}.${j}`;
+    y = ops.batchNorm(ops.conv2d(y, `${proj}.0.weight`), `${proj}.1`);
+    return b.residual ? ops.add(h, y) : y;
   }
 }

@@ -111,18 +111,26 @@ export class MobileNetV2 extends Backbone {
   }
 
   forward<T>(ops: Ops<T>, x: T): T {
-    const cbr = (h: T, conv: string, o: { stride?: number; pad?: number } = {}) =>
-      ops.relu6(ops.batchNorm(ops.conv2d(h, `${conv}.0.weight`, o), `${conv}.1`));
-    let h = cbr(x, "features.0", { stride: this.args.stemStride, pad: 1 });
+    let h = this.#cbr(ops, x, "features.0", { stride: this.args.stemStride, pad: 1 });
     for (const b of this.#blocks) {
-      let j = 0;
-      let y = b.expand ? cbr(h, `${b.prefix}.${j++}`) : h;
-      const dw = `${b.prefix}.${j++}`;
-      y = ops.depthwiseConv2d(y, `${dw}.0.weight`, { stride: b.stride, pad: 1 });
-      y = ops.relu6(ops.batchNorm(y, `${dw}.1`));
-      y = ops.batchNorm(ops.conv2d(y, `${b.prefix}.${j++}.weight`), `${b.prefix}.${j}`);
-      h = b.residual ? ops.add(h, y) : y;
+      const x0 = h;
+      h = ops.scope(() => this.#block(ops, x0, b));
     }
-    return ops.meanSpatial(cbr(h, this.#last), false);
+    return ops.meanSpatial(this.#cbr(ops, h, this.#last), false);
+  }
+
+  /** Conv, batch norm, ReLU6 (torchvision's Conv2dNormActivation). */
+  #cbr<T>(ops: Ops<T>, h: T, conv: string, o: { stride?: number; pad?: number } = {}): T {
+    return ops.relu6(ops.batchNorm(ops.conv2d(h, `${conv}.0.weight`, o), `${conv}.1`));
+  }
+
+  #block<T>(ops: Ops<T>, h: T, b: Block): T {
+    let j = 0;
+    let y = b.expand ? this.#cbr(ops, h, `${b.prefix}.${j++}`) : h;
+    const dw = `${b.prefix}.${j++}`;
+    y = ops.depthwiseConv2d(y, `${dw}.0.weight`, { stride: b.stride, pad: 1 });
+    y = ops.relu6(ops.batchNorm(y, `${dw}.1`));
+    y = ops.batchNorm(ops.conv2d(y, `${b.prefix}.${j++}.weight`), `${b.prefix}.${j}`);
+    return b.residual ? ops.add(h, y) : y;
   }
 }

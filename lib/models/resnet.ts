@@ -128,7 +128,10 @@ export class ResNet extends Backbone {
     h = ops.relu(ops.batchNorm(h, "bn1"));
     if (imagenet) h = ops.maxPool(h, 3, 2, 1);
     for (const stage of this.#blocks) {
-      for (const b of stage) h = this.#block(ops, h, b);
+      for (const b of stage) {
+        const x0 = h;
+        h = ops.scope(() => this.#block(ops, x0, b));
+      }
     }
     return ops.meanSpatial(h, false);
   }

@@ -117,9 +117,12 @@ export class ViT extends Backbone {
     h = ops.addParam(ops.prependToken(h, "cls_token"), "pos_embed");
     for (let i = 0; i < depth; i++) {
       const b = `blocks.${i}`;
-      h = ops.add(h, this.#attention(ops, ops.layerNorm(h, `${b}.norm1`, 1e-6), b));
-      const m = ops.gelu(ops.linear(ops.layerNorm(h, `${b}.norm2`, 1e-6), `${b}.mlp.fc1`));
-      h = ops.add(h, ops.linear(m, `${b}.mlp.fc2`));
+      const x0 = h;
+      h = ops.scope(() => {
+        const y = ops.add(x0, this.#attention(ops, ops.layerNorm(x0, `${b}.norm1`, 1e-6), b));
+        const m = ops.gelu(ops.linear(ops.layerNorm(y, `${b}.norm2`, 1e-6), `${b}.mlp.fc1`));
+        return ops.add(y, ops.linear(m, `${b}.mlp.fc2`));
+      });
     }
     return ops.firstToken(ops.layerNorm(h, "norm", 1e-6));
   }
