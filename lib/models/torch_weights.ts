@@ -170,8 +170,8 @@ export function loadTorchWeights(
     );
     problems.push(`${report.mismatched.length} mis-shaped (${list(shapes, 4)})`);
   }
-  if (report.loaded.length === 0 && problems.length === 0) {
-    problems.push(`no tensors${prefix ? ` start with prefix "${prefix}"` : ""}`);
+  if (entries.length === report.skipped) {
+    problems.unshift(`no tensors${prefix ? ` start with prefix "${prefix}"` : ""}`);
   }
   const where = `Cannot load weights from "${source}" into ${model.architecture}`;
   const hint = prefix || report.loaded.length > 0
