@@ -9,8 +9,10 @@
  * This module re-exports `tf`, the one tfjs namespace the toolkit computes
  * with, so scripts create tensors on the same engine, plus backend selection,
  * the losses, the model zoo with its weight import and export, file formats
- * (safetensors, tfjs model files) and checkpoints. Subpaths (`./losses`,
- * `./models`, `./io`, `./train`) expose the same pieces separately.
+ * (safetensors, tfjs model files), checkpoints, and the data side: datasets,
+ * augmentation, the teacher-feature cache and neighbour-aware batches.
+ * Subpaths (`./losses`, `./models`, `./io`, `./train`, `./data`) expose the
+ * same pieces separately.
  *
  * @example Loss and gradient for a random batch
  * ```ts
@@ -44,3 +46,4 @@ export * from "./lib/losses/mod.ts";
 export * from "./lib/models/mod.ts";
 export * from "./lib/io/mod.ts";
 export * from "./lib/train/mod.ts";
+export * from "./lib/data/mod.ts";

@@ -1,0 +1,34 @@
+/**
+ * Data for distillation: datasets from real files (Fashion-MNIST, MNIST,
+ * CIFAR-10/100, image folders, `.npy`) with verified downloads, the MoCo-v2
+ * augmentations batched on the active backend, the teacher-feature cache,
+ * offline neighbour mining and the neighbour-aware batch sampler of CoSS.
+ *
+ * Labels never reach training code: {@linkcode openDataset} returns the
+ * images as an {@linkcode ImageSource} and the labels separately, for
+ * evaluation only.
+ *
+ * @example
+ * ```ts ignore
+ * import { Augmenter, augmentPreset, openDataset } from "./mod.ts";
+ *
+ * const { images } = await openDataset({ name: "fashion-mnist", split: "train" });
+ * const augment = new Augmenter(augmentPreset("mocov2", { size: 28, mean: [0.286], std: [0.353] }), { seed: 0 });
+ * const x = await images.batch([0, 1, 2, 3]);
+ * const view = augment.apply(x); // the same tensor feeds teacher and student
+ * ```
+ *
+ * @module
+ */
+export * from "./types.ts";
+export * from "./datasets.ts";
+export * from "./idx.ts";
+export * from "./cifar.ts";
+export * from "./folder.ts";
+export * from "./npy.ts";
+export * from "./download.ts";
+export * from "./augment.ts";
+export * from "./cache.ts";
+export * from "./knn.ts";
+export * from "./sampler.ts";
+export * from "./progress.ts";
