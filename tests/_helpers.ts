@@ -108,3 +108,36 @@ export async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
   t.dispose();
   return data as Float32Array;
 }
+
+const TMP = new URL("./.tmp/", import.meta.url).pathname;
+
+/** A fresh directory under tests/.tmp and a function that removes it. */
+export async function scratch(tag: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  await Deno.mkdir(TMP, { recursive: true });
+  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `${tag}_` });
+  return { dir, cleanup: () => Deno.remove(dir, { recursive: true }) };
+}
+
+/** Run `fn` with a fresh directory under tests/.tmp, removed afterwards even on failure. */
+export async function withTempDir<T>(tag: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const { dir, cleanup } = await scratch(tag);
+  try {
+    return await fn(dir);
+  } finally {
+    await cleanup();
+  }
+}
+
+const DEBIAN_FMNIST = "/usr/share/datasets/fashion-mnist";
+/** Where Debian's `dataset-fashion-mnist` puts the files. */
+export const DEBIAN_FASHION_MNIST: string = DEBIAN_FMNIST;
+/** Whether Debian's Fashion-MNIST is installed. */
+export const HAS_DEBIAN_FASHION_MNIST: boolean = await Deno.stat(
+  `${DEBIAN_FMNIST}/t10k-labels-idx1-ubyte.gz`,
+).then(() => true, () => false);
+/**
+ * Whether tests that read Debian's Fashion-MNIST are skipped: only when it is
+ * missing outside CI (CI installs it, so there a missing copy fails).
+ */
+export const IGNORE_DEBIAN_FASHION_MNIST: boolean = !HAS_DEBIAN_FASHION_MNIST &&
+  Deno.env.get("CI") !== "true";

@@ -90,24 +90,23 @@ export class EagerOps implements Ops<tf.Tensor> {
     return [[0, 0], [pad, pad], [pad, pad], [0, 0]];
   }
 
-  conv2d(x: tf.Tensor, weight: string, o: ConvOptions = {}): tf.Tensor {
-    const y = tf.conv2d(
-      x as tf.Tensor4D,
-      this.#p(weight) as tf.Tensor4D,
-      o.stride ?? 1,
-      o.pad ? this.#pads(o.pad) : "valid",
-    );
+  #conv(
+    op: typeof tf.conv2d | typeof tf.depthwiseConv2d,
+    x: tf.Tensor,
+    weight: string,
+    o: ConvOptions,
+  ): tf.Tensor {
+    const pad = o.pad ? this.#pads(o.pad) : "valid";
+    const y = op(x as tf.Tensor4D, this.#p(weight) as tf.Tensor4D, o.stride ?? 1, pad);
     return o.bias ? tf.add(y, this.#p(o.bias)) : y;
   }
 
+  conv2d(x: tf.Tensor, weight: string, o: ConvOptions = {}): tf.Tensor {
+    return this.#conv(tf.conv2d, x, weight, o);
+  }
+
   depthwiseConv2d(x: tf.Tensor, weight: string, o: ConvOptions = {}): tf.Tensor {
-    const y = tf.depthwiseConv2d(
-      x as tf.Tensor4D,
-      this.#p(weight) as tf.Tensor4D,
-      o.stride ?? 1,
-      o.pad ? this.#pads(o.pad) : "valid",
-    );
-    return o.bias ? tf.add(y, this.#p(o.bias)) : y;
+    return this.#conv(tf.depthwiseConv2d, x, weight, o);
   }
 
   batchNorm(x: tf.Tensor, prefix: string, eps = 1e-5): tf.Tensor {

@@ -123,3 +123,29 @@ export function positiveInt(model: string, key: string, value: number): number {
   }
   return value;
 }
+
+/** Arguments shared by the mobile CNNs (MobileNetV2, EfficientNet-B0). */
+export interface MobileNetArgs {
+  /** Channel multiplier (torchvision's `width_mult`). @default {1} */
+  width?: number;
+  /** Image channels. @default {3} */
+  inChannels?: number;
+  /** Stride of the first conv; 1 keeps more resolution on 28–32 px images. @default {2} */
+  stemStride?: 1 | 2;
+  /** Seed of the initialisers. @default {0} */
+  seed?: number;
+}
+
+/** Defaults and checks for {@linkcode MobileNetArgs}; errors name `model` and the key. */
+export function resolveMobileNetArgs(model: string, args: MobileNetArgs): Required<MobileNetArgs> {
+  const stemStride = args.stemStride ?? 2;
+  if (stemStride !== 1 && stemStride !== 2) {
+    throw new RangeError(`${model}: stemStride must be 1 or 2, got ${stemStride}`);
+  }
+  return {
+    width: positive(model, "width", args.width ?? 1),
+    inChannels: positiveInt(model, "inChannels", args.inChannels ?? 3),
+    stemStride,
+    seed: args.seed ?? 0,
+  };
+}

@@ -7,19 +7,10 @@
  * @module
  */
 import type { Ops } from "./_ops.ts";
-import { Backbone, makeDivisible, positive, positiveInt } from "./backbone.ts";
+import { Backbone, makeDivisible, type MobileNetArgs, resolveMobileNetArgs } from "./backbone.ts";
 
 /** Arguments of {@linkcode EfficientNetB0}. */
-export interface EfficientNetArgs {
-  /** Channel multiplier (torchvision's `width_mult`; 1 for B0). @default {1} */
-  width?: number;
-  /** Image channels. @default {3} */
-  inChannels?: number;
-  /** Stride of the first conv; 1 keeps more resolution on 28–32 px images. @default {2} */
-  stemStride?: 1 | 2;
-  /** Seed of the initialisers. @default {0} */
-  seed?: number;
-}
+export type EfficientNetArgs = MobileNetArgs;
 
 // expand ratio, kernel, stride, in, out, layers (torchvision's B0 bneck_conf)
 const STAGES = [
@@ -60,24 +51,14 @@ interface Block {
  */
 export class EfficientNetB0 extends Backbone {
   readonly architecture = "efficientnet_b0";
-  readonly args: Required<EfficientNetArgs>;
+  readonly args: Required<MobileNetArgs>;
   readonly featureDim: number;
   readonly inChannels: number;
   readonly #blocks: Block[] = [];
 
   constructor(args: EfficientNetArgs = {}) {
     super(args.seed ?? 0);
-    const name = "efficientnet_b0";
-    const stemStride = args.stemStride ?? 2;
-    if (stemStride !== 1 && stemStride !== 2) {
-      throw new RangeError(`${name}: stemStride must be 1 or 2, got ${stemStride}`);
-    }
-    this.args = {
-      width: positive(name, "width", args.width ?? 1),
-      inChannels: positiveInt(name, "inChannels", args.inChannels ?? 3),
-      stemStride,
-      seed: args.seed ?? 0,
-    };
+    this.args = resolveMobileNetArgs("efficientnet_b0", args);
     this.inChannels = this.args.inChannels;
     const c = (n: number) => makeDivisible(n * this.args.width);
     const p = this.params;

@@ -6,19 +6,10 @@
  * @module
  */
 import type { Ops } from "./_ops.ts";
-import { Backbone, makeDivisible, positive, positiveInt } from "./backbone.ts";
+import { Backbone, makeDivisible, type MobileNetArgs, resolveMobileNetArgs } from "./backbone.ts";
 
 /** Arguments of {@linkcode MobileNetV2}. */
-export interface MobileNetV2Args {
-  /** Channel multiplier (torchvision's `width_mult`). @default {1} */
-  width?: number;
-  /** Image channels. @default {3} */
-  inChannels?: number;
-  /** Stride of the first conv; 1 keeps more resolution on 28–32 px images. @default {2} */
-  stemStride?: 1 | 2;
-  /** Seed of the initialisers. @default {0} */
-  seed?: number;
-}
+export type MobileNetV2Args = MobileNetArgs;
 
 // expansion t, channels c, repeats n, stride s (torchvision's inverted_residual_setting)
 const SETTINGS = [
@@ -58,7 +49,7 @@ interface Block {
  */
 export class MobileNetV2 extends Backbone {
   readonly architecture = "mobilenet_v2";
-  readonly args: Required<MobileNetV2Args>;
+  readonly args: Required<MobileNetArgs>;
   readonly featureDim: number;
   readonly inChannels: number;
   readonly #blocks: Block[] = [];
@@ -66,17 +57,7 @@ export class MobileNetV2 extends Backbone {
 
   constructor(args: MobileNetV2Args = {}) {
     super(args.seed ?? 0);
-    const name = "mobilenet_v2";
-    const stemStride = args.stemStride ?? 2;
-    if (stemStride !== 1 && stemStride !== 2) {
-      throw new RangeError(`${name}: stemStride must be 1 or 2, got ${stemStride}`);
-    }
-    this.args = {
-      width: positive(name, "width", args.width ?? 1),
-      inChannels: positiveInt(name, "inChannels", args.inChannels ?? 3),
-      stemStride,
-      seed: args.seed ?? 0,
-    };
+    this.args = resolveMobileNetArgs("mobilenet_v2", args);
     this.inChannels = this.args.inChannels;
     const w = this.args.width;
     const p = this.params;

@@ -20,7 +20,7 @@
  *
  * @module
  */
-export { Backbone, type BackboneInfo } from "./backbone.ts";
+export { Backbone, type BackboneInfo, type MobileNetArgs } from "./backbone.ts";
 export { type EfficientNetArgs, EfficientNetB0 } from "./efficientnet.ts";
 export {
   type ExportFormat,

@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs";
 import assert from "assert";
-import { backendTest } from "../_helpers.ts";
+import { backendTest, scratch } from "../_helpers.ts";
 import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { ParamStore } from "../../lib/models/params.ts";
 import type { Embedder, EmbedOptions } from "../../lib/models/types.ts";
@@ -21,14 +21,6 @@ import {
   loadOrComputeFeatures,
   teacherFingerprint,
 } from "../../lib/data/cache.ts";
-
-const TMP_ROOT = new URL("../.tmp/", import.meta.url);
-
-async function scratch(tag: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  await Deno.mkdir(TMP_ROOT, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP_ROOT.pathname, prefix: `${tag}-` });
-  return { dir, cleanup: () => Deno.remove(dir, { recursive: true }) };
-}
 
 async function listDir(dir: string): Promise<string[]> {
   return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();

@@ -5,23 +5,12 @@
  * verified and extracted.
  */
 import assert from "assert";
-import { backendTest, readAndDispose } from "../_helpers.ts";
+import { backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
 import { CIFAR100_CLASSES, CIFAR10_CLASSES, fetchCifar, openCifar } from "../../lib/data/cifar.ts";
 import { openDataset } from "../../lib/data/datasets.ts";
 import { extractTar } from "../../lib/data/_tar.ts";
 
-const TMP = new URL("../.tmp/", import.meta.url).pathname;
 const quiet = { onProgress: () => {} };
-
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  await Deno.mkdir(TMP, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `cifar_${prefix}_` });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** The byte at channel c, row y, column x of record r. */
 const px = (r: number, c: number, y: number, x: number) => (r * 31 + c * 7 + y * 3 + x) % 256;
@@ -129,7 +118,7 @@ async function cifar10Archive(dir: string): Promise<Uint8Array> {
 }
 
 backendTest("CIFAR-10: labels, class names and CHW→HWC pixels, exactly", async () => {
-  await withTempDir("c10", async (dir) => {
+  await withTempDir("cifar_c10", async (dir) => {
     const root = await writeCifar10(dir);
     const train = await openCifar(root);
     assert.equal(train.images.name, "cifar10/train");
@@ -165,7 +154,7 @@ backendTest("CIFAR-10: labels, class names and CHW→HWC pixels, exactly", async
 }, { backends: ["cpu"] });
 
 backendTest("CIFAR-100: the fine label (second byte) is used; registry finds dataDir", async () => {
-  await withTempDir("c100", async (dir) => {
+  await withTempDir("cifar_c100", async (dir) => {
     const root = `${dir}/cifar-100-binary`;
     await Deno.mkdir(root);
     await Deno.writeFile(`${root}/train.bin`, records([[1, 99], [19, 42]], 0));
@@ -192,7 +181,7 @@ backendTest("CIFAR-100: the fine label (second byte) is used; registry finds dat
 }, { backends: ["cpu"] });
 
 Deno.test("CIFAR: truncated and missing files name the file and the fix", async () => {
-  await withTempDir("bad", async (dir) => {
+  await withTempDir("cifar_bad", async (dir) => {
     const root = await writeCifar10(dir);
     const full = await Deno.readFile(`${root}/test_batch.bin`);
     await Deno.writeFile(`${root}/test_batch.bin`, full.subarray(0, full.length - 100));
@@ -226,7 +215,7 @@ Deno.test("CIFAR: truncated and missing files name the file and the fix", async 
 });
 
 backendTest("CIFAR tar.gz: fetched from a local server, verified, extracted, cached", async () => {
-  await withTempDir("fetch", async (dir) => {
+  await withTempDir("cifar_fetch", async (dir) => {
     const archive = await cifar10Archive(dir);
     let requests = 0;
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
@@ -297,7 +286,7 @@ backendTest("CIFAR tar.gz: fetched from a local server, verified, extracted, cac
 }, { backends: ["cpu"] });
 
 Deno.test("tar: a bad header checksum, a truncated body and an escaping path are refused", async () => {
-  await withTempDir("tar", async (dir) => {
+  await withTempDir("cifar_tar", async (dir) => {
     const good = concat([tarEntry("a/x.bin", new Uint8Array(700).fill(7)), new Uint8Array(1024)]);
     const stream = (b: Uint8Array) => new Blob([b as Uint8Array<ArrayBuffer>]).stream();
     assert.deepEqual(await extractTar(stream(good), `${dir}/ok`, "good.tar"), ["a/x.bin"]);

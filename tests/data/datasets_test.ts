@@ -5,7 +5,14 @@
  * against the SHA-256 and MD5 in the registry, then served from the cache.
  */
 import assert from "assert";
-import { backendTest, readAndDispose } from "../_helpers.ts";
+import {
+  backendTest,
+  DEBIAN_FASHION_MNIST,
+  HAS_DEBIAN_FASHION_MNIST,
+  IGNORE_DEBIAN_FASHION_MNIST,
+  readAndDispose,
+  withTempDir,
+} from "../_helpers.ts";
 import {
   defaultCacheDir,
   type DownloadableSpec,
@@ -14,23 +21,8 @@ import {
 } from "../../lib/data/datasets.ts";
 import type { DownloadProgress } from "../../lib/data/download.ts";
 
-const TMP = new URL("../.tmp/", import.meta.url).pathname;
-const DEBIAN = "/usr/share/datasets/fashion-mnist";
-const HAS_DEBIAN = await Deno.stat(`${DEBIAN}/t10k-labels-idx1-ubyte.gz`).then(
-  () => true,
-  () => false,
-);
-const IGNORE_DEBIAN = !HAS_DEBIAN && Deno.env.get("CI") !== "true";
-
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  await Deno.mkdir(TMP, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `datasets_${prefix}_` });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const DEBIAN = DEBIAN_FASHION_MNIST;
+const IGNORE_DEBIAN = IGNORE_DEBIAN_FASHION_MNIST;
 
 /**
  * Upstream's .gz file from Debian's: Debian recompressed nothing but dropped the
@@ -72,7 +64,7 @@ Deno.test("openDataset: unknown names, splits and kinds are refused with the cho
 });
 
 Deno.test("openDataset: a missing dataset says where it looked and gives the exact command", async () => {
-  await withTempDir("missing", async (dir) => {
+  await withTempDir("datasets_missing", async (dir) => {
     const spec: DownloadableSpec = {
       dataDir: `${dir}/data`,
       cacheDir: `${dir}/cache`,
@@ -93,7 +85,7 @@ Deno.test("openDataset: a missing dataset says where it looked and gives the exa
           `MNIST not found in ${dir}/data, ${dir}/cache/mnist: pass data.dataDir, or allow the download (data.download: true)`,
     );
     // With system data allowed the Debian folder is listed among the places tried.
-    if (!HAS_DEBIAN) {
+    if (!HAS_DEBIAN_FASHION_MNIST) {
       await assert.rejects(
         openDataset({ name: "fashion-mnist", ...spec, useSystemData: true }),
         new RegExp(`not found in ${dir}/data, /usr/share/datasets/fashion-mnist, `),
@@ -140,7 +132,7 @@ Deno.test({
     });
     const base = `http://127.0.0.1:${server.addr.port}/`;
     try {
-      await withTempDir("download", async (dir) => {
+      await withTempDir("datasets_download", async (dir) => {
         const events: DownloadProgress[] = [];
         const spec = {
           name: "fashion-mnist",
@@ -178,7 +170,7 @@ Deno.test({
         );
         again.images.close();
       });
-      await withTempDir("mismatch", async (dir) => {
+      await withTempDir("datasets_mismatch", async (dir) => {
         // Debian's own (recompressed) file is not upstream's: the registry's SHA-256 rejects it.
         files.set(
           "train-images-idx3-ubyte.gz",
@@ -223,7 +215,7 @@ Deno.test({
 });
 
 backendTest("registry: every opened source holds no labels and a fingerprint", async () => {
-  await withTempDir("structure", async (dir) => {
+  await withTempDir("datasets_structure", async (dir) => {
     const idx = new Uint8Array([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 255]);
     await Deno.writeFile(`${dir}/train-images-idx3-ubyte`, idx);
     await Deno.writeFile(

@@ -7,18 +7,7 @@
 import assert from "assert";
 import { downloadFile, type DownloadProgress, verifyFile } from "../../lib/data/download.ts";
 import { Md5, Sha256 } from "../../lib/data/_hash.ts";
-
-const TMP = new URL("../.tmp/", import.meta.url).pathname;
-
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  await Deno.mkdir(TMP, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `download_${prefix}_` });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../_helpers.ts";
 
 async function webSha256(bytes: Uint8Array): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
@@ -129,7 +118,7 @@ Deno.test(
 
 Deno.test("downloadFile: a good file lands verified, with progress, and no .part left", async () => {
   await withServer(async (base) => {
-    await withTempDir("good", async (dir) => {
+    await withTempDir("download_good", async (dir) => {
       const events: DownloadProgress[] = [];
       const dest = `${dir}/sub/file.bin`;
       await downloadFile(`${base}/good`, dest, {
@@ -153,7 +142,7 @@ Deno.test("downloadFile: a good file lands verified, with progress, and no .part
 
 Deno.test("downloadFile: a corrupt file is deleted and the error names the URL, both digests and the file", async () => {
   await withServer(async (base) => {
-    await withTempDir("corrupt", async (dir) => {
+    await withTempDir("download_corrupt", async (dir) => {
       const dest = `${dir}/file.bin`;
       const err = await downloadFile(`${base}/corrupt`, dest, { sha256: PAYLOAD_SHA256 }).then(
         () => assert.fail("no error"),
@@ -181,7 +170,7 @@ Deno.test("downloadFile: a corrupt file is deleted and the error names the URL, 
 
 Deno.test("downloadFile: a 404 and a stream that breaks off leave nothing behind", async () => {
   await withServer(async (base) => {
-    await withTempDir("fail", async (dir) => {
+    await withTempDir("download_fail", async (dir) => {
       const dest = `${dir}/file.bin`;
       await assert.rejects(
         downloadFile(`${base}/missing`, dest, { sha256: PAYLOAD_SHA256 }),
@@ -202,7 +191,7 @@ Deno.test("downloadFile: a 404 and a stream that breaks off leave nothing behind
 });
 
 Deno.test("downloadFile: an injected fetch; short bodies, network errors and stream errors", async () => {
-  await withTempDir("inject", async (dir) => {
+  await withTempDir("download_inject", async (dir) => {
     const dest = `${dir}/file.bin`;
     const short: typeof fetch = () =>
       Promise.resolve(

@@ -8,22 +8,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
 import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
-import { assertClose, backendTest, readAndDispose } from "../_helpers.ts";
+import { assertClose, backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
 import { openFolder } from "../../lib/data/folder.ts";
 import { openDataset, prefetchBatches } from "../../lib/data/datasets.ts";
 import type { ImageSource } from "../../lib/data/types.ts";
-
-const TMP = new URL("../.tmp/", import.meta.url).pathname;
-
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  await Deno.mkdir(TMP, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `folder_${prefix}_` });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** RGB pixels h×w×3 from a function of (y, x, c). */
 function rgb(h: number, w: number, f: (y: number, x: number, c: number) => number): Uint8Array {
@@ -75,7 +63,7 @@ async function writeTree(root: string): Promise<void> {
 }
 
 backendTest("folder: sorted classes and files, PNG exact, JPEG within tolerance", async () => {
-  await withTempDir("basic", async (root) => {
+  await withTempDir("folder_basic", async (root) => {
     await writeTree(root);
     const warnings: string[] = [];
     const { images, evaluation } = await openDataset({ name: "folder", root }, {
@@ -104,7 +92,7 @@ backendTest("folder: sorted classes and files, PNG exact, JPEG within tolerance"
 }, { backends: ["cpu"] });
 
 backendTest("folder: one channel (luma, exact for grey) and resize on read", async () => {
-  await withTempDir("gray", async (root) => {
+  await withTempDir("folder_gray", async (root) => {
     await writeTree(root);
     await Deno.writeFile(
       `${root}/bird/e.png`,
@@ -137,7 +125,7 @@ backendTest("folder: one channel (luma, exact for grey) and resize on read", asy
 }, { backends: ["cpu"] });
 
 Deno.test("folder: unreadable images fail with the count, or are skipped and reported in one line", async () => {
-  await withTempDir("bad", async (root) => {
+  await withTempDir("folder_bad", async (root) => {
     await writeTree(root);
     await Deno.writeFile(
       `${root}/bird/broken.png`,
@@ -170,7 +158,7 @@ Deno.test("folder: unreadable images fail with the count, or are skipped and rep
 backendTest(
   "folder: a corrupt body passes a header check, fails at batch, and verify: decode skips it",
   async () => {
-    await withTempDir("body", async (root) => {
+    await withTempDir("folder_body", async (root) => {
       await writeTree(root);
       const png = encodePng(8, 8, A);
       await Deno.writeFile(`${root}/zebra/z.png`, png.subarray(0, png.length - 30));
@@ -247,7 +235,7 @@ backendTest(
 );
 
 backendTest("prefetchBatches over a folder gives the same batches as direct reads", async () => {
-  await withTempDir("prefetch", async (root) => {
+  await withTempDir("folder_prefetch", async (root) => {
     await writeTree(root);
     const { images } = await openFolder(root, { onWarning: () => {} });
     const order = [[3, 0], [2, 1], [0]];

@@ -5,29 +5,19 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { backendTest, readAndDispose } from "../_helpers.ts";
+import {
+  backendTest,
+  DEBIAN_FASHION_MNIST,
+  IGNORE_DEBIAN_FASHION_MNIST,
+  readAndDispose,
+  withTempDir,
+} from "../_helpers.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { FASHION_MNIST_CLASSES, openIdx, readIdx } from "../../lib/data/idx.ts";
 import { openDataset } from "../../lib/data/datasets.ts";
 
-const TMP = new URL("../.tmp/", import.meta.url).pathname;
-const DEBIAN = "/usr/share/datasets/fashion-mnist";
-const HAS_DEBIAN = await Deno.stat(`${DEBIAN}/t10k-labels-idx1-ubyte.gz`).then(
-  () => true,
-  () => false,
-);
-// CI installs dataset-fashion-mnist, so a missing copy there is a failure, not a skip.
-const IGNORE_DEBIAN = !HAS_DEBIAN && Deno.env.get("CI") !== "true";
-
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  await Deno.mkdir(TMP, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `idx_${prefix}_` });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const DEBIAN = DEBIAN_FASHION_MNIST;
+const IGNORE_DEBIAN = IGNORE_DEBIAN_FASHION_MNIST;
 
 /** An IDX file: magic `00 00 08 ndim`, big-endian dims, bytes. */
 function idxBytes(
@@ -122,7 +112,7 @@ Deno.test({
 backendTest(
   "openIdx: uncompressed and gzipped copies read alike; batch order and values",
   async () => {
-    await withTempDir("plain", async (dir) => {
+    await withTempDir("idx_plain", async (dir) => {
       await Deno.writeFile(`${dir}/images.idx`, idxBytes([3, 2, 3], PIXELS));
       await Deno.writeFile(`${dir}/labels.idx`, idxBytes([3], LABELS));
       await Deno.writeFile(`${dir}/images.gz`, await gzip(idxBytes([3, 2, 3], PIXELS)));
@@ -151,7 +141,7 @@ backendTest(
 );
 
 backendTest("registry: mnist and fashion-mnist from an uncompressed copy in dataDir", async () => {
-  await withTempDir("registry", async (dir) => {
+  await withTempDir("idx_registry", async (dir) => {
     await Deno.writeFile(`${dir}/t10k-images-idx3-ubyte`, idxBytes([3, 2, 3], PIXELS));
     await Deno.writeFile(`${dir}/t10k-labels-idx1-ubyte`, idxBytes([3], LABELS));
     for (const name of ["mnist", "fashion-mnist"] as const) {
@@ -172,7 +162,7 @@ backendTest("registry: mnist and fashion-mnist from an uncompressed copy in data
 }, { backends: ["cpu"] });
 
 Deno.test("batch: a bad index is a RangeError naming it and the length", async () => {
-  await withTempDir("range", async (dir) => {
+  await withTempDir("idx_range", async (dir) => {
     await Deno.writeFile(`${dir}/i.idx`, idxBytes([3, 2, 3], PIXELS));
     const { images } = await openIdx({ images: `${dir}/i.idx` }, { name: "toy" });
     for (const [bad, at] of [[3, 1], [-1, 1], [1.5, 1], [NaN, 1]] as const) {
@@ -189,7 +179,7 @@ Deno.test("batch: a bad index is a RangeError naming it and the length", async (
 });
 
 Deno.test("readIdx: a wrong magic names the file and the expected magic", async () => {
-  await withTempDir("magic", async (dir) => {
+  await withTempDir("idx_magic", async (dir) => {
     await Deno.writeFile(`${dir}/labels.gz`, await gzip(idxBytes([3], LABELS)));
     await Deno.writeFile(`${dir}/images.idx`, idxBytes([3, 2, 3], PIXELS));
     await Deno.writeFile(`${dir}/photo.png`, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]));
@@ -215,7 +205,7 @@ Deno.test("readIdx: a wrong magic names the file and the expected magic", async 
 });
 
 Deno.test("readIdx: truncated and over-long files, plain and gzipped, name the file and the sizes", async () => {
-  await withTempDir("trunc", async (dir) => {
+  await withTempDir("idx_trunc", async (dir) => {
     const full = idxBytes([3, 2, 3], PIXELS);
     await Deno.writeFile(`${dir}/short.idx`, full.subarray(0, full.length - 5));
     await Deno.writeFile(`${dir}/short.gz`, await gzip(full.subarray(0, full.length - 5)));
@@ -254,7 +244,7 @@ Deno.test("readIdx: truncated and over-long files, plain and gzipped, name the f
 });
 
 Deno.test("openIdx: image and label counts that differ name both files", async () => {
-  await withTempDir("count", async (dir) => {
+  await withTempDir("idx_count", async (dir) => {
     await Deno.writeFile(`${dir}/images.idx`, idxBytes([3, 2, 3], PIXELS));
     await Deno.writeFile(`${dir}/labels.idx`, idxBytes([2], [1, 0]));
     await assert.rejects(

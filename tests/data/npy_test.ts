@@ -4,21 +4,9 @@
  * truncation, out-of-range floats, wrong shapes, kind "features" in the registry).
  */
 import assert from "assert";
-import { backendTest, readAndDispose } from "../_helpers.ts";
+import { backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
 import { openFeatures, openNpyImages, parseNpy, readNpy } from "../../lib/data/npy.ts";
 import { openDataset } from "../../lib/data/datasets.ts";
-
-const TMP = new URL("../.tmp/", import.meta.url).pathname;
-
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  await Deno.mkdir(TMP, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `npy_${prefix}_` });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** A .npy file as numpy.save writes it: magic, version, header padded to 64 bytes, data. */
 function npy(
@@ -50,7 +38,7 @@ const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a
 backendTest(
   "npy: uint8 [N,H,W] and float32 [N,H,W,3] images, int64 labels, v1/v2/v3 headers",
   async () => {
-    await withTempDir("images", async (dir) => {
+    await withTempDir("npy_images", async (dir) => {
       const u8 = Uint8Array.from({ length: 3 * 2 * 2 }, (_, i) => i * 20);
       await Deno.writeFile(`${dir}/x.npy`, npy("|u1", [3, 2, 2], u8));
       await Deno.writeFile(
@@ -114,7 +102,7 @@ Deno.test("npy: parse every supported dtype; an unaligned copy is still correct"
 });
 
 Deno.test("npy: Fortran order, big-endian, truncation and bad magic name the file and the fix", async () => {
-  await withTempDir("bad", async (dir) => {
+  await withTempDir("npy_bad", async (dir) => {
     const f32 = bytesOf(new Float32Array(6));
     await Deno.writeFile(`${dir}/f.npy`, npy("<f4", [2, 3], f32, { fortran: true }));
     await assert.rejects(
@@ -140,7 +128,7 @@ Deno.test("npy: Fortran order, big-endian, truncation and bad magic name the fil
 });
 
 Deno.test("npy: images with bad values or shapes, labels that do not fit, and features", async () => {
-  await withTempDir("shapes", async (dir) => {
+  await withTempDir("npy_shapes", async (dir) => {
     await Deno.writeFile(
       `${dir}/big.npy`,
       npy("<f4", [1, 1, 2], bytesOf(Float32Array.from([0.5, 255]))),

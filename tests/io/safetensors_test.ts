@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { backendTest } from "../_helpers.ts";
+import { backendTest, scratch } from "../_helpers.ts";
 import {
   encodeSafetensors,
   parseSafetensors,
@@ -20,14 +20,6 @@ import {
 } from "../../lib/io/mod.ts";
 
 const FIXTURE = new URL("../fixtures/safetensors/", import.meta.url);
-const TMP_ROOT = new URL("../.tmp/", import.meta.url);
-
-/** A fresh scratch directory under tests/.tmp, removed by the returned function. */
-async function scratch(tag: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  await Deno.mkdir(TMP_ROOT, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP_ROOT.pathname, prefix: `${tag}-` });
-  return { dir, cleanup: () => Deno.remove(dir, { recursive: true }) };
-}
 
 /**
  * Assemble a file by hand: the 8-byte length, the header (an object is

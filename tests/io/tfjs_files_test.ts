@@ -5,21 +5,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "assert";
-import { assertClose, backendTest, readAndDispose } from "../_helpers.ts";
+import { assertClose, backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
 import { randn } from "../kernels/_conv_reference.ts";
 import { fileSystemHandler } from "../../lib/io/tfjs_files.ts";
-
-const TMP = new URL("../.tmp/", import.meta.url).pathname;
-
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  await Deno.mkdir(TMP, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `tfjs_files_${prefix}_` });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 function smallCnn(): tf.Sequential {
   const model = tf.sequential({
@@ -42,7 +30,7 @@ function smallCnn(): tf.Sequential {
 backendTest(
   "fileSystemHandler: LayersModel save, stock loadLayersModel, same predictions",
   async () => {
-    await withTempDir("layers", async (dir) => {
+    await withTempDir("tfjs_files_layers", async (dir) => {
       const model = smallCnn();
       const result = await model.save(fileSystemHandler(dir));
       assert.equal(result.modelArtifactsInfo.modelTopologyType, "JSON");
@@ -69,7 +57,7 @@ backendTest(
 );
 
 Deno.test("fileSystemHandler: custom weights file name, load by model.json path", async () => {
-  await withTempDir("named", async (dir) => {
+  await withTempDir("tfjs_files_named", async (dir) => {
     const model = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
     await model.save(fileSystemHandler(`${dir}/sub/m.json`, { weightsFileName: "head.bin" }));
     const json = JSON.parse(await Deno.readTextFile(`${dir}/sub/m.json`));
@@ -146,7 +134,7 @@ const f32Bytes = (v: number[]) => new Uint8Array(new Float32Array(v).buffer);
 backendTest(
   "fileSystemHandler: GraphModel in two shards, stock loadGraphModel.execute",
   async () => {
-    await withTempDir("graph", async (dir) => {
+    await withTempDir("tfjs_files_graph", async (dir) => {
       const bytes = f32Bytes(W);
       const json = matmulGraph([{ name: "W", shape: [3, 2], dtype: "float32" }], [
         "./group1-shard1of2.bin",
@@ -169,7 +157,7 @@ backendTest(
 );
 
 backendTest("fileSystemHandler: uint8- and float16-quantized weights are decoded", async () => {
-  await withTempDir("quant", async (dir) => {
+  await withTempDir("tfjs_files_quant", async (dir) => {
     // uint8: value = q * scale + min.
     const q = [3, 0, 6, 2.5, 1, 4].map((v) => v * 2);
     const quant = { dtype: "uint8" as const, scale: 0.25, min: -1 };
@@ -224,7 +212,7 @@ async function loadError(dir: string, json: unknown, shards: Record<string, Uint
 }
 
 Deno.test("fileSystemHandler: missing file, directory without model.json, not JSON", async () => {
-  await withTempDir("errors1", async (dir) => {
+  await withTempDir("tfjs_files_errors1", async (dir) => {
     await assert.rejects(
       fileSystemHandler(`${dir}/nope.json`).load!(),
       (e: Error) =>
@@ -246,7 +234,7 @@ Deno.test("fileSystemHandler: missing file, directory without model.json, not JS
 });
 
 Deno.test("fileSystemHandler: no weightsManifest, no modelTopology, bad specs", async () => {
-  await withTempDir("errors2", async (dir) => {
+  await withTempDir("tfjs_files_errors2", async (dir) => {
     let e = await loadError(dir, { modelTopology: {} });
     assert.ok(e instanceof SyntaxError);
     assert.equal(
@@ -278,7 +266,7 @@ Deno.test("fileSystemHandler: no weightsManifest, no modelTopology, bad specs", 
 });
 
 Deno.test("fileSystemHandler: missing, short and long shards are named", async () => {
-  await withTempDir("errors3", async (dir) => {
+  await withTempDir("tfjs_files_errors3", async (dir) => {
     let e = await loadError(dir, matmulGraph([W_SPEC], ["w.bin", "w2.bin"]), {
       "w.bin": f32Bytes(W),
     });
@@ -312,7 +300,7 @@ Deno.test("fileSystemHandler: missing, short and long shards are named", async (
 });
 
 Deno.test("fileSystemHandler: shard paths that escape the model's directory are refused", async () => {
-  await withTempDir("escape", async (dir) => {
+  await withTempDir("tfjs_files_escape", async (dir) => {
     for (
       const path of [
         "../w.bin",
@@ -345,7 +333,7 @@ Deno.test("fileSystemHandler: shard paths that escape the model's directory are 
 Deno.test("fileSystemHandler: save refuses bad names and mismatched data, writes weights first", async () => {
   assert.throws(() => fileSystemHandler("x", { weightsFileName: "a/b.bin" }), TypeError);
   assert.throws(() => fileSystemHandler("x", { weightsFileName: ".." }), TypeError);
-  await withTempDir("save", async (dir) => {
+  await withTempDir("tfjs_files_save", async (dir) => {
     const artifacts = { modelTopology: {}, weightSpecs: [W_SPEC], weightData: new ArrayBuffer(20) };
     await assert.rejects(
       fileSystemHandler(dir).save!(artifacts),

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "assert";
-import { assertClose, backendTest } from "../_helpers.ts";
+import { assertClose, backendTest, scratch } from "../_helpers.ts";
 import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { fileSystemHandler } from "../../lib/io/tfjs_files.ts";
 import type { Backbone } from "../../lib/models/backbone.ts";
@@ -32,11 +32,6 @@ async function hasTorchvision(): Promise<boolean> {
 // CI installs PyTorch, so there a missing torchvision fails rather than skips.
 const TORCH = (await hasTorchvision()) || Deno.env.get("CI") === "true";
 
-async function scratch(): Promise<string> {
-  await Deno.mkdir("tests/.tmp", { recursive: true });
-  return await Deno.makeTempDir({ dir: "tests/.tmp", prefix: "export-" });
-}
-
 async function fixtureModel(name: string): Promise<{ model: Backbone; input: tf.Tensor4D }> {
   const spec = index.models.find((m: { name: string }) => m.name === name);
   const model = createModel(spec.model as ModelName, spec.args);
@@ -57,7 +52,7 @@ const SMALL_ZOO: [string, () => Backbone, number][] = [
 
 for (const spec of index.models as { name: string }[]) {
   backendTest(`tfjs export of ${spec.name} loads with stock tf.loadGraphModel`, async () => {
-    const dir = await scratch();
+    const { dir } = await scratch("export");
     const { model, input } = await fixtureModel(spec.name);
     const card = await exportStudent(model, dir, { mean: [0.5], std: [0.25] });
     assert.equal(card.format, "tfjs-graph-model");
@@ -79,7 +74,7 @@ for (const spec of index.models as { name: string }[]) {
 
 backendTest("tfjs export of MobileNetV2 and EfficientNet-B0 matches embed", async () => {
   for (const [name, build, size] of SMALL_ZOO) {
-    const dir = await scratch();
+    const { dir } = await scratch("export");
     const model = build();
     const input = tf.randomNormal([2, size, size, 3], 0, 1, "float32", 7) as tf.Tensor4D;
     // A few training-mode passes give the BN layers non-trivial running statistics.
@@ -103,7 +98,7 @@ for (const spec of index.models as { name: string }[]) {
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
-      const dir = await scratch();
+      const { dir } = await scratch("export");
       const { model, input } = await fixtureModel(spec.name);
       const card = await exportStudent(model, dir, { format: "safetensors" });
       assert.equal(card.layout, "NCHW");
@@ -134,7 +129,7 @@ for (const spec of index.models as { name: string }[]) {
 }
 
 backendTest("export refuses to overwrite an earlier export unless asked", async () => {
-  const dir = await scratch();
+  const { dir } = await scratch("export");
   const model = createModel("resnet18", { stem: "cifar", width: 0.125, inChannels: 1 });
   await exportStudent(model, dir);
   const before = await Deno.readFile(`${dir}/weights.bin`);

@@ -5,22 +5,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "assert";
-import { assertClose, backendTest, readAndDispose } from "../_helpers.ts";
+import { assertClose, backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
 import { randn } from "../kernels/_conv_reference.ts";
 import { fileSystemHandler } from "../../lib/io/tfjs_files.ts";
 import { loadTfjsTeacher } from "../../lib/models/tfjs_teacher.ts";
-
-const TMP = new URL("../.tmp/", import.meta.url).pathname;
-
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  await Deno.mkdir(TMP, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP, prefix: `tfjs_teacher_${prefix}_` });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** conv → bn → relu ("feat", 4-D) → gap (2-D) → dense ("head"), saved to `dir`. */
 async function saveLayersTeacher(dir: string): Promise<void> {
@@ -45,7 +33,7 @@ const X_SHAPE: [number, number, number, number] = [3, 6, 6, 2];
 backendTest(
   "loadTfjsTeacher: layers, inner 4-D layer pooled, default output, 2-D layer",
   async () => {
-    await withTempDir("layers", async (dir) => {
+    await withTempDir("tfjs_teacher_layers", async (dir) => {
       await saveLayersTeacher(dir);
       const stock = await tf.loadLayersModel(fileSystemHandler(dir));
       const x = tf.tensor4d(randn(7, X_SHAPE.reduce((a, b) => a * b)), X_SHAPE);
@@ -202,7 +190,7 @@ function graphReference(x: Float32Array, b: number, hw: number) {
 backendTest(
   "loadTfjsTeacher: graph model, default output and a 4-D node, vs hand computation",
   async () => {
-    await withTempDir("graph", async (dir) => {
+    await withTempDir("tfjs_teacher_graph", async (dir) => {
       await saveGraphTeacher(dir);
       const data = randn(13, 2 * 4 * 4 * 3);
       const x = tf.tensor4d(data, [2, 4, 4, 3]);
@@ -242,7 +230,7 @@ backendTest(
 );
 
 Deno.test("loadTfjsTeacher: graph featureDim from inputShape option, signature, or first embed", async () => {
-  await withTempDir("dim", async (dir) => {
+  await withTempDir("tfjs_teacher_dim", async (dir) => {
     await saveGraphTeacher(dir, [-1, -1, -1, 3]);
     const lazy = await loadTfjsTeacher(dir, { output: "feat" });
     assert.deepEqual(lazy.inputShape, [null, null, null, 3]);
@@ -270,7 +258,7 @@ Deno.test("loadTfjsTeacher: graph featureDim from inputShape option, signature, 
 });
 
 Deno.test("loadTfjsTeacher: unknown output names list what exists", async () => {
-  await withTempDir("names", async (dir) => {
+  await withTempDir("tfjs_teacher_names", async (dir) => {
     await saveLayersTeacher(dir);
     await assert.rejects(
       loadTfjsTeacher(dir, { output: "nope" }),
@@ -289,7 +277,7 @@ Deno.test("loadTfjsTeacher: unknown output names list what exists", async () => 
             `"conv", "feat", "pool", "logits"`,
     );
   });
-  await withTempDir("many", async (dir) => {
+  await withTempDir("tfjs_teacher_many", async (dir) => {
     const layers = [
       tf.layers.conv2d({ inputShape: [2, 2, 1], filters: 1, kernelSize: 1, name: "c0" }),
     ];
@@ -309,7 +297,7 @@ Deno.test("loadTfjsTeacher: unknown output names list what exists", async () => 
 });
 
 Deno.test("loadTfjsTeacher: format detection, forced formats, bad ranks", async () => {
-  await withTempDir("format", async (dir) => {
+  await withTempDir("tfjs_teacher_format", async (dir) => {
     await saveLayersTeacher(dir);
     const json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));
     delete json.format; // decided from the topology's shape

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { assertClose, backendTest } from "../_helpers.ts";
+import { assertClose, backendTest, scratch } from "../_helpers.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { readSafetensors, serializeSafetensors, writeSafetensors } from "../../lib/io/mod.ts";
 import {
@@ -19,15 +19,7 @@ import {
 import { GOOD, LARGE } from "./_checkpoint_writer.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-const TMP_ROOT = new URL("../.tmp/", import.meta.url);
 const quiet = { sanitizeOps: false, sanitizeResources: false };
-
-/** A fresh scratch directory under tests/.tmp, removed by the returned function. */
-async function scratch(tag: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  await Deno.mkdir(TMP_ROOT, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: TMP_ROOT.pathname, prefix: `${tag}-` });
-  return { dir, cleanup: () => Deno.remove(dir, { recursive: true }) };
-}
 
 async function listDir(dir: string): Promise<string[]> {
   const names = [];
