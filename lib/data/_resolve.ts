@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { DownloadableSpec } from "./datasets.ts";
 import { exists, join, reason } from "./_bytes.ts";
 import { CIFAR_LAYOUT, fetchCifar, openCifar } from "./cifar.ts";
 import { downloadFile, type DownloadProgress, type FileHashes } from "./download.ts";
@@ -16,15 +17,8 @@ export interface Hooks {
   onProgress: (p: DownloadProgress) => void;
 }
 
-/** The fields every downloadable spec shares. */
-export interface Locatable {
-  split?: "train" | "test";
-  dataDir?: string;
-  cacheDir?: string;
-  download?: boolean;
-  useSystemData?: boolean;
-  mirror?: string;
-}
+/** The fields every downloadable spec shares (documented on `DownloadableSpec`). */
+export type Locatable = DownloadableSpec;
 
 /** Where an IDX dataset comes from and how it is checked. */
 export interface IdxDataset {
