@@ -47,3 +47,4 @@ export * from "./lib/models/mod.ts";
 export * from "./lib/io/mod.ts";
 export * from "./lib/train/mod.ts";
 export * from "./lib/data/mod.ts";
+export * from "./lib/eval/mod.ts";

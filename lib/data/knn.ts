@@ -21,8 +21,8 @@
  * Measured (2-core x86-64, wasm SIMD, one thread): 60 000 × 512 random
  * features, k = 31, in about 71 s with `chunkSize` 2048.
  *
- * Reference: Sun et al., "Rethinking Similarity-based Knowledge Distillation"
- * (CoSS), neighbour-aware batch construction.
+ * Reference: Singh & Wang, "Simple Unsupervised Knowledge Distillation With Space Similarity"
+ * (ECCV 2024, arXiv:2409.13939), neighbour-aware batch construction.
  *
  * @module
  */

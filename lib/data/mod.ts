@@ -32,3 +32,4 @@ export * from "./cache.ts";
 export * from "./knn.ts";
 export * from "./sampler.ts";
 export * from "./progress.ts";
+export * from "./subset.ts";

@@ -32,3 +32,4 @@ export {
   featureSimilarityLoss,
   spaceSimilarityLoss,
 } from "./coss.ts";
+export { getLoss, LOSS_NAMES, LOSSES, type RegisteredLoss } from "./registry.ts";

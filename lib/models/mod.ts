@@ -35,7 +35,13 @@ export { createProjectionHead, ProjectionHead, type ProjectionHeadOptions } from
 export { loadSafetensorsModel } from "./load.ts";
 export { MobileNetV2, type MobileNetV2Args } from "./mobilenet_v2.ts";
 export { type ParamEntry, type ParamLayout, ParamStore } from "./params.ts";
-export { createModel, listModels, type ModelArgsMap, type ModelName } from "./registry.ts";
+export {
+  createModel,
+  listModels,
+  modelArgNames,
+  type ModelArgsMap,
+  type ModelName,
+} from "./registry.ts";
 export { ResNet, type ResNetArgs } from "./resnet.ts";
 export {
   loadTfjsTeacher,

@@ -48,6 +48,25 @@ const ALLOWED: Record<ModelName, string[]> = {
 };
 
 /**
+ * The argument keys registry name `name` accepts.
+ *
+ * @example
+ * ```ts
+ * import { modelArgNames } from "./registry.ts";
+ * console.log(modelArgNames("resnet18")); // ["stem", "width", "inChannels", "seed"]
+ * ```
+ *
+ * @throws {RangeError} For an unknown name.
+ */
+export function modelArgNames(name: string): readonly string[] {
+  const allowed = (ALLOWED as Record<string, string[]>)[name];
+  if (!allowed) {
+    throw new RangeError(`Unknown model "${name}": expected one of ${listModels().join(", ")}`);
+  }
+  return allowed;
+}
+
+/**
  * The names {@linkcode createModel} accepts.
  *
  * @example

@@ -1,0 +1,269 @@
+/**
+ * The schema of {@linkcode DistillConfig}: every key's type, range, default
+ * and doc. `DEFAULT_CONFIG` is generated from it.
+ *
+ * @module
+ */
+import { DATASET_NAMES } from "../data/datasets.ts";
+import { DEFAULT_COSS_SCALE } from "../losses/coss.ts";
+import { LOSS_NAMES } from "../losses/registry.ts";
+import { listModels } from "../models/registry.ts";
+import type { DistillConfig } from "./_config_types.ts";
+import { augmentSpec, modelArgsVariant } from "./_config_nested.ts";
+import type { LeafSpec, Range, SectionSpec, Spec } from "./_config_spec.ts";
+
+/** A section whose keys must be exactly those of `T` (checked by the compiler). */
+function section<T>(
+  doc: string,
+  fields: { [K in keyof T]-?: Spec },
+  extra: Partial<SectionSpec> = {},
+): SectionSpec {
+  return { kind: "section", doc, fields: fields as Record<string, Spec>, ...extra };
+}
+
+const int = (min: number, def: number | null, doc: string, nullable = false): LeafSpec => ({
+  kind: "integer",
+  range: { min },
+  default: def,
+  doc,
+  nullable,
+});
+const num = (range: Range, def: number, doc: string): LeafSpec => ({
+  kind: "number",
+  range,
+  default: def,
+  doc,
+});
+const optional = (spec: LeafSpec): LeafSpec => ({ ...spec, optional: true });
+
+/**
+ * Each registered loss's options, with defaults; a loss missing here takes
+ * any options.
+ */
+export const LOSS_OPTIONS: Record<string, SectionSpec> = {
+  coss: {
+    kind: "section",
+    doc: "CoSS: scale · (L_co + λ · L_ss)",
+    fields: {
+      lambda: num({ min: 0 }, 1, "weight λ of the space-similarity term (0: L_co alone)"),
+      scale: num({ min: 0, minOpen: true }, DEFAULT_COSS_SCALE, "gradient multiplier 1/(0.07·0.1)"),
+    },
+  },
+};
+
+const downloadable: SectionSpec = {
+  kind: "section",
+  doc: "a downloadable dataset",
+  fields: {
+    split: optional({ kind: "enum", values: ["train", "test"], doc: "split (default train)" }),
+    dataDir: optional({ kind: "string", doc: "folder holding the files, looked in first" }),
+    cacheDir: optional({ kind: "string", doc: "where downloads go" }),
+    download: optional({ kind: "boolean", doc: "download when missing (default true)" }),
+    useSystemData: optional({ kind: "boolean", doc: "also look in system folders" }),
+    mirror: optional({ kind: "string", doc: "base URL of a mirror" }),
+  },
+};
+
+/** Keys of each dataset spec (`lib/data/datasets.ts`), `name` aside. */
+export const DATASET_VARIANTS: Record<string, SectionSpec> = {
+  "fashion-mnist": downloadable,
+  mnist: downloadable,
+  cifar10: downloadable,
+  cifar100: downloadable,
+  folder: {
+    kind: "section",
+    doc: "an ImageFolder tree root/<class>/<image>",
+    fields: {
+      root: { kind: "string", nonEmpty: true, required: true, doc: "folder of class folders" },
+      extensions: optional({ kind: "strings", doc: "extensions read" }),
+      onBadImage: optional({ kind: "enum", values: ["skip", "fail"], doc: "unreadable files" }),
+      verify: optional({ kind: "enum", values: ["header", "decode"], doc: "check at open" }),
+      size: optional({ kind: "pair", integer: true, range: { min: 1 }, doc: "resize to [h, w]" }),
+      channels: optional({ kind: "enum", values: [1, 3], doc: "output channels" }),
+    },
+  },
+  npy: {
+    kind: "section",
+    doc: "images in a .npy file",
+    fields: {
+      path: { kind: "string", nonEmpty: true, required: true, doc: "the images file" },
+      labels: optional({ kind: "string", doc: "a .npy of integer labels" }),
+      kind: optional({ kind: "enum", values: ["images", "features"], doc: "what the file holds" }),
+      classNames: optional({ kind: "strings", doc: "class names by label" }),
+    },
+  },
+};
+
+const dataset = (split: "train" | "test", doc: string, nullable: boolean): Spec => ({
+  kind: "union",
+  tag: "name",
+  variants: Object.fromEntries(DATASET_NAMES.map((n) => [n, DATASET_VARIANTS[n]])),
+  default: { name: "fashion-mnist", split },
+  doc,
+  nullable,
+});
+
+const models: readonly string[] = listModels();
+const pos: Range = { min: 0, minOpen: true };
+
+/** The whole schema. */
+export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", {
+  seed: int(0, 0, "seed of every random stream (data order, augmentation, init)"),
+  backend: {
+    kind: "enum",
+    values: ["auto", "webgpu", "wasm", "cpu"],
+    default: "auto",
+    doc: "tfjs backend; auto: a real GPU's webgpu, else wasm, else cpu",
+  },
+  runDir: {
+    kind: "string",
+    nonEmpty: true,
+    default: "runs/default",
+    doc: "checkpoints, metrics.jsonl, config.yaml and exports go here",
+  },
+  data: section<DistillConfig["data"]>("images, augmentation and batches", {
+    train: dataset("train", "training images (their labels never reach training)", false),
+    test: dataset("test", "images for kNN evaluation (null: none)", true),
+    subset: int(1, null, "use only the first N training images (null: all)", true),
+    size: int(8, 28, "model input side after augmentation"),
+    mean: { kind: "numbers", default: [0.286], doc: "per-channel normalisation mean" },
+    std: { kind: "numbers", range: pos, default: [0.353], doc: "per-channel normalisation std" },
+    augment: augmentSpec("mocov2"),
+    sampler: section<DistillConfig["data"]["sampler"]>("how batches are drawn", {
+      kind: {
+        kind: "enum",
+        values: ["neighbour", "random"],
+        default: "neighbour",
+        doc: "neighbour: anchors plus teacher neighbours (CoSS); random: plain batches",
+      },
+      anchors: int(1, 16, "anchor images per batch"),
+      neighbours: int(0, 15, "neighbours drawn after each anchor (≤ pool)"),
+      pool: int(1, 31, "neighbours drawn from each anchor's top-pool list (≤ k)"),
+      k: int(1, 31, "neighbours mined per image"),
+      batchSize: int(1, 256, "batch size of the random sampler"),
+    }),
+  }),
+  teacher: section<DistillConfig["teacher"]>("the frozen teacher", {
+    source: {
+      kind: "enum",
+      values: ["bundled", "safetensors", "tfjs"],
+      default: "bundled",
+      doc: "bundled name, safetensors file plus architecture, or tfjs model.json",
+    },
+    name: { kind: "string", nonEmpty: true, default: "fashion-mnist", doc: "bundled teacher" },
+    path: {
+      kind: "string",
+      nonEmpty: true,
+      nullable: true,
+      default: null,
+      doc: ".safetensors file or tfjs model.json",
+    },
+    architecture: {
+      kind: "enum",
+      values: models,
+      nullable: true,
+      default: null,
+      doc: "registry name of a safetensors teacher",
+    },
+    args: {
+      kind: "dependent",
+      on: "architecture",
+      variant: modelArgsVariant,
+      default: {},
+      doc: "arguments of the teacher architecture",
+    },
+    prefix: { kind: "string", default: "", doc: "safetensors key prefix, e.g. module.encoder_q." },
+    output: {
+      kind: "string",
+      nonEmpty: true,
+      nullable: true,
+      default: null,
+      doc: "output node of a tfjs teacher",
+    },
+    cache: { kind: "boolean", default: true, doc: "cache teacher features (eval view)" },
+    cacheDir: { kind: "string", nonEmpty: true, default: "runs/cache", doc: "cache folder" },
+  }),
+  student: section<DistillConfig["student"]>("the student", {
+    architecture: {
+      kind: "enum",
+      values: models,
+      default: "resnet18",
+      doc: "registry name (lib/models/registry.ts)",
+    },
+    args: {
+      kind: "dependent",
+      on: "architecture",
+      variant: modelArgsVariant,
+      default: { stem: "cifar", width: 0.25, inChannels: 1 },
+      doc: "arguments of the student architecture",
+    },
+    headHidden: int(1, 2048, "projection head hidden width (a head exists when dims differ)"),
+  }),
+  loss: section<DistillConfig["loss"]>("the distillation loss", {
+    name: { kind: "enum", values: LOSS_NAMES, default: "coss", doc: "loss registry name" },
+    options: {
+      kind: "dependent",
+      on: "name",
+      variant: (name) => LOSS_OPTIONS[name],
+      default: { lambda: 1, scale: DEFAULT_COSS_SCALE },
+      doc: "options of the loss",
+    },
+  }),
+  optim: section<DistillConfig["optim"]>("the optimiser", {
+    name: { kind: "enum", values: ["sgd", "adamw"], default: "sgd", doc: "sgd or adamw" },
+    lr: num(pos, 0.03, "base learning rate (not scaled by batch size)"),
+    momentum: num({ min: 0, max: 1, maxOpen: true }, 0.9, "SGD momentum"),
+    nesterov: { kind: "boolean", default: false, doc: "Nesterov momentum (SGD)" },
+    weightDecay: num({ min: 0 }, 1e-4, "L2 (SGD) or decoupled (AdamW) weight decay"),
+    betas: {
+      kind: "pair",
+      range: { min: 0, max: 1, maxOpen: true },
+      default: [0.9, 0.999],
+      doc: "AdamW betas",
+    },
+    eps: num(pos, 1e-8, "AdamW epsilon"),
+    clipNorm: {
+      kind: "number",
+      range: pos,
+      nullable: true,
+      default: null,
+      doc: "global gradient-norm clipping threshold (null: off)",
+    },
+  }),
+  schedule: section<DistillConfig["schedule"]>("learning rate per step", {
+    name: {
+      kind: "enum",
+      values: ["constant", "step", "cosine", "warmup-cosine"],
+      default: "warmup-cosine",
+      doc: "constant, step (StepLR), cosine, or linear warmup then cosine",
+    },
+    warmupSteps: int(0, 0, "linear warmup steps (warmup-cosine)"),
+    stepSize: int(1, 1000, "steps between decays (step)"),
+    gamma: num(pos, 0.1, "decay factor (step)"),
+    minLr: num({ min: 0 }, 0, "cosine floor (≤ optim.lr)"),
+  }),
+  train: section<DistillConfig["train"]>("length and cadence", {
+    epochs: int(1, 1, "epochs (one pass of the sampler); exactly one of epochs/steps", true),
+    steps: int(1, null, "optimiser steps; setting it clears epochs", true),
+    evalEvery: int(0, 500, "steps between periodic kNN evals (0: only at the end)"),
+    checkpointEvery: int(0, 200, "steps between checkpoints (0: only at the end)"),
+    logEvery: int(1, 20, "steps between loss read-backs"),
+  }, { oneOf: ["epochs", "steps"] }),
+  eval: section<DistillConfig["eval"]>("kNN evaluation", {
+    k: int(1, 10, "kNN neighbours"),
+    t: num(pos, 0.07, "kNN temperature T of the exp(cos/T) votes"),
+    subset: int(1, 1000, "test images in periodic evals (the final one uses all)"),
+  }),
+});
+
+/** The defaults the schema declares, as a config object. */
+export function defaultsOf(spec: Spec): unknown {
+  if (spec.kind === "section") {
+    return Object.fromEntries(
+      Object.entries(spec.fields).filter(([, f]) => !f.optional && !f.required).map((
+        [k, f],
+      ) => [k, defaultsOf(f)]),
+    );
+  }
+  return structuredClone(spec.default);
+}

@@ -1,0 +1,142 @@
+/**
+ * The type of a resolved config. Its keys, ranges and defaults are declared
+ * once more, as data, in `_config_schema.ts`; the compiler checks the two
+ * have the same keys.
+ *
+ * @module
+ */
+import type { AugmentStep } from "../data/augment.ts";
+import type { DatasetSpec } from "../data/datasets.ts";
+
+/** Everything a distillation run needs; `configHelp()` in `config.ts` lists each key. */
+export interface DistillConfig {
+  /** Seed of every random stream (data order, augmentation, init). @default {0} */
+  seed: number;
+  /** The tfjs backend; `auto` prefers a real GPU, then wasm, then cpu. @default {"auto"} */
+  backend: "auto" | "webgpu" | "wasm" | "cpu";
+  /** Where checkpoints, metrics.jsonl, config.yaml, exports go. @default {"runs/default"} */
+  runDir: string;
+  /** Images, augmentation and batches. */
+  data: {
+    /** Training images (labels never reach training). @default {{name: "fashion-mnist", split: "train"}} */
+    train: DatasetSpec;
+    /** Images for kNN evaluation. @default {{name: "fashion-mnist", split: "test"}} */
+    test: DatasetSpec | null;
+    /** Use only the first N training images (null: all). @default {null} */
+    subset: number | null;
+    /** Model input size (square) after augmentation, ≥ 8. @default {28} */
+    size: number;
+    /** Per-channel normalisation mean. @default {[0.286]} (Fashion-MNIST) */
+    mean: number[];
+    /** Per-channel normalisation std. @default {[0.353]} */
+    std: number[];
+    /** `"mocov2"`, `"eval"` or `"none"`, or explicit steps (`lib/data/augment.ts`). @default {"mocov2"} */
+    augment: string | AugmentStep[];
+    /** How batches are drawn. */
+    sampler: {
+      /** @default {"neighbour"} */
+      kind: "neighbour" | "random";
+      /** @default {16} */
+      anchors: number;
+      /** ≤ pool. @default {15} */
+      neighbours: number;
+      /** ≤ k. @default {31} */
+      pool: number;
+      /** Neighbours mined per image. @default {31} */
+      k: number;
+      /** Batch size of the random sampler. @default {256} */
+      batchSize: number;
+    };
+  };
+  /** The frozen teacher. */
+  teacher: {
+    /** @default {"bundled"} */
+    source: "bundled" | "safetensors" | "tfjs";
+    /** Bundled teacher name. @default {"fashion-mnist"} */
+    name: string;
+    /** File for safetensors / tfjs model.json; required for those. @default {null} */
+    path: string | null;
+    /** Registry name for safetensors; required there. @default {null} */
+    architecture: string | null;
+    /** Arguments of `architecture`. @default {{}} */
+    args: Record<string, unknown>;
+    /** Safetensors key prefix (e.g. `module.encoder_q.`). @default {""} */
+    prefix: string;
+    /** Output node of a tfjs teacher. @default {null} */
+    output: string | null;
+    /** Use the teacher-feature cache (eval view) instead of running the teacher each step. @default {true} */
+    cache: boolean;
+    /** Where caches live. @default {"runs/cache"} */
+    cacheDir: string;
+  };
+  /** The student. */
+  student: {
+    /** Registry name (`lib/models/registry.ts`). @default {"resnet18"} */
+    architecture: string;
+    /** Checked against the architecture's arguments. @default {{stem: "cifar", width: 0.25, inChannels: 1}} */
+    args: Record<string, unknown>;
+    /** Projection head hidden width (the head exists only when dims differ). @default {2048} */
+    headHidden: number;
+  };
+  /** The loss. */
+  loss: {
+    /** One of `LOSS_NAMES` (`lib/losses/registry.ts`). @default {"coss"} */
+    name: string;
+    /** Checked against the loss's options, missing ones filled in. @default {{lambda: 1, scale: 1/(0.07*0.1)}} */
+    options: Record<string, unknown>;
+  };
+  /** The optimiser. */
+  optim: {
+    /** @default {"sgd"} */
+    name: "sgd" | "adamw";
+    /** > 0. @default {0.03} */
+    lr: number;
+    /** In [0, 1). @default {0.9} */
+    momentum: number;
+    /** Needs momentum > 0. @default {false} */
+    nesterov: boolean;
+    /** ≥ 0. @default {1e-4} */
+    weightDecay: number;
+    /** AdamW. @default {[0.9, 0.999]} */
+    betas: [number, number];
+    /** @default {1e-8} */
+    eps: number;
+    /** Global-norm clipping, null = off. @default {null} */
+    clipNorm: number | null;
+  };
+  /** The learning rate per step. */
+  schedule: {
+    /** @default {"warmup-cosine"} */
+    name: "constant" | "step" | "cosine" | "warmup-cosine";
+    /** @default {0} */
+    warmupSteps: number;
+    /** Step schedule. @default {1000} */
+    stepSize: number;
+    /** @default {0.1} */
+    gamma: number;
+    /** Floor of cosine, ≤ optim.lr. @default {0} */
+    minLr: number;
+  };
+  /** Length and cadence. */
+  train: {
+    /** Epochs (an epoch = one pass of the sampler). Exactly one of epochs/steps is non-null. @default {1} */
+    epochs: number | null;
+    /** @default {null} */
+    steps: number | null;
+    /** 0: only at the end. @default {500} */
+    evalEvery: number;
+    /** 0: only at the end. @default {200} */
+    checkpointEvery: number;
+    /** @default {20} */
+    logEvery: number;
+  };
+  /** kNN evaluation. */
+  eval: {
+    /** @default {10} */
+    k: number;
+    /** @default {0.07} */
+    t: number;
+    /** Periodic kNN on this many test images (final eval uses all). @default {1000} */
+    subset: number;
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * The typed config of a distillation run: YAML validated against a schema
+ * with defaults, plus command-line overrides.
+ *
+ * Resolution: {@linkcode DEFAULT_CONFIG}, then the file, then each override
+ * in order, then validation of the whole. Rules:
+ * - A section merges key by key; lists and plain values are replaced.
+ * - `data.train`/`data.test` (by `name`), `student.args`/`teacher.args` (by
+ *   `architecture`) and `loss.options` (by `name`) merge key by key too, but
+ *   when their kind changes, keys inherited from the defaults that the new
+ *   kind does not accept are dropped (`split` survives `fashion-mnist` →
+ *   `cifar10`; `stem` does not survive `resnet18` → `mobilenet_v2`).
+ * - `train.epochs` and `train.steps`: exactly one is non-null. A layer (the
+ *   file, or one override) that sets one clears the other, unless it sets both
+ *   (an error).
+ *
+ * Errors are {@linkcode ConfigError}s of one line, `<source>: <path>:
+ * <problem>`: an unknown key suggests the closest valid one, a bad value names
+ * what is allowed, and a YAML syntax error names the file, line and column.
+ *
+ * @example Defaults, a file, an override
+ * ```ts
+ * import { formatConfig, parseConfig } from "./config.ts";
+ *
+ * const config = parseConfig("optim: {lr: 0.1}\ntrain: {steps: 500}\n", { source: "run.yaml" });
+ * console.log(config.optim.lr, config.train.epochs, config.train.steps); // 0.1 null 500
+ * console.log(formatConfig(config).split("\n").length < 40); // true
+ * ```
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { ConfigError } from "./_config_error.ts";
+import { CLI_FLAGS } from "./_config_cli.ts";
+import { type Layer, resolveLayers } from "./_config_resolve.ts";
+import { defaultsOf, SCHEMA } from "./_config_schema.ts";
+import { describe, isPlainObject, type Spec } from "./_config_spec.ts";
+import { overrideLayer, parseYaml, stringifyBlock, stringifyCompact } from "./_config_yaml.ts";
+
+import type { DistillConfig } from "./_config_types.ts";
+
+export { ConfigError };
+export type { DistillConfig };
+export { type CliArgs, parseCli } from "./_config_cli.ts";
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === "object") Object.values(v).forEach(deepFreeze);
+  return Object.freeze(v);
+}
+
+/**
+ * Every default, generated from the schema. Frozen: copy it with `structuredClone`.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONFIG } from "./config.ts";
+ * console.log(DEFAULT_CONFIG.optim.lr, DEFAULT_CONFIG.train.epochs); // 0.03 1
+ * ```
+ */
+export const DEFAULT_CONFIG: DistillConfig = deepFreeze(defaultsOf(SCHEMA) as DistillConfig);
+
+/** Options for {@linkcode parseConfig}. */
+export interface ParseConfigOptions {
+  /** What errors name (a file path). @default {"config"} */
+  source?: string;
+  /** What keys left out take. @default {DEFAULT_CONFIG} */
+  base?: DistillConfig;
+  /** Overrides `key=value` applied after the text. @default {[]} */
+  overrides?: readonly string[];
+}
+
+/**
+ * Parse and validate YAML text.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, parseConfig } from "./config.ts";
+ * try {
+ *   parseConfig("optim:\n  learning_rate: 0.1\n", { source: "fmnist.yaml" });
+ * } catch (e) {
+ *   console.log((e as ConfigError).message);
+ *   // fmnist.yaml: optim.learning_rate: unknown key (did you mean "lr"?)
+ * }
+ * ```
+ *
+ * @param text YAML; empty text gives the base.
+ * @param options Source name, base and overrides.
+ * @returns A fresh, validated config.
+ * @throws {ConfigError} One line naming the source, the key and the problem.
+ */
+export function parseConfig(text: string, options: ParseConfigOptions = {}): DistillConfig {
+  const source = options.source ?? "config";
+  const layers: Layer[] = [{ source, value: parseYaml(text, source) }];
+  for (const o of options.overrides ?? []) layers.push(overrideLayer(o));
+  return resolveLayers(options.base ?? DEFAULT_CONFIG, layers);
+}
+
+/**
+ * Read a config file (or none) and apply overrides, as tasks do.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const c = await loadConfig(undefined, ["optim.lr=0.01", "train.steps=100"]);
+ * console.log(c.optim.lr, c.train.steps, c.train.epochs); // 0.01 100 null
+ * ```
+ *
+ * @param path A YAML file, or undefined for the defaults.
+ * @param overrides `key=value` strings, e.g. from {@linkcode parseCli}.
+ * @returns A fresh, validated config.
+ * @throws {ConfigError} For a missing file or any invalid key or value.
+ */
+export async function loadConfig(
+  path: string | undefined,
+  overrides: readonly string[] = [],
+): Promise<DistillConfig> {
+  if (path === undefined) {
+    return resolveLayers(DEFAULT_CONFIG, overrides.map(overrideLayer));
+  }
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file (check the --config path)"
+      : `cannot read: ${(e as Error).message}`;
+    throw new ConfigError(`${path}: ${why}`);
+  }
+  return parseConfig(text, { source: path, overrides });
+}
+
+/**
+ * The config as compact YAML for printing: sections in block style, short
+ * sections and everything deeper in flow style.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONFIG, formatConfig } from "./config.ts";
+ * console.log(formatConfig(DEFAULT_CONFIG).includes("eval: {k: 10, t: 0.07, subset: 1000}")); // true
+ * ```
+ */
+export function formatConfig(c: DistillConfig): string {
+  return stringifyCompact(c);
+}
+
+/**
+ * The config as full block YAML, as saved in `runDir/config.yaml`;
+ * {@linkcode parseConfig} reads it back to an equal config.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONFIG, parseConfig, stringifyConfig } from "./config.ts";
+ * import assert from "assert";
+ * assert.deepEqual(parseConfig(stringifyConfig(DEFAULT_CONFIG)), DEFAULT_CONFIG);
+ * ```
+ */
+export function stringifyConfig(c: DistillConfig): string {
+  return stringifyBlock(c);
+}
+
+/**
+ * Keys {@linkcode configHash} leaves out: where things are written or found,
+ * and how often progress is reported. Everything else (the backend included:
+ * it changes the numerics slightly) is in.
+ */
+export const HASH_EXCLUDED_KEYS: readonly string[] = [
+  "runDir",
+  "teacher.cacheDir",
+  "train.evalEvery",
+  "train.logEvery",
+  "train.checkpointEvery",
+  "data.train.dataDir",
+  "data.train.cacheDir",
+  "data.train.download",
+  "data.train.useSystemData",
+  "data.train.mirror",
+  "data.test.dataDir",
+  "data.test.cacheDir",
+  "data.test.download",
+  "data.test.useSystemData",
+  "data.test.mirror",
+];
+
+function canonical(v: unknown, path: string): unknown {
+  if (Array.isArray(v)) return v.map((x, i) => canonical(x, `${path}[${i}]`));
+  if (!isPlainObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(v).sort()) {
+    const p = path ? `${path}.${key}` : key;
+    if (!HASH_EXCLUDED_KEYS.includes(p) && v[key] !== undefined) out[key] = canonical(v[key], p);
+  }
+  return out;
+}
+
+/**
+ * SHA-256 (hex) of the config's canonical JSON (sorted keys), without
+ * {@linkcode HASH_EXCLUDED_KEYS}: equal for configs that train the same
+ * way, so a run dir can refuse to resume under another config.
+ *
+ * @example
+ * ```ts
+ * import { configHash, DEFAULT_CONFIG } from "./config.ts";
+ * const moved = { ...DEFAULT_CONFIG, runDir: "elsewhere" };
+ * console.log(configHash(moved) === configHash(DEFAULT_CONFIG)); // true
+ * ```
+ */
+export function configHash(c: DistillConfig): string {
+  const json = JSON.stringify(canonical(c, ""));
+  return createHash("sha256").update(json).digest("hex");
+}
+
+function keyLines(spec: Spec, path: string, out: string[]): void {
+  if (spec.kind === "section") {
+    for (const [k, f] of Object.entries(spec.fields)) keyLines(f, path ? `${path}.${k}` : k, out);
+    return;
+  }
+  const def = JSON.stringify(spec.default) ?? "";
+  out.push(`  ${path} (default ${def}): ${spec.doc}; ${describe(spec)}`);
+}
+
+/**
+ * The flags and every config key with what it allows, its default and its doc.
+ *
+ * @example
+ * ```ts
+ * import { configHelp } from "./config.ts";
+ * console.log(configHelp().includes("optim.lr (default 0.03): base learning rate")); // true
+ * ```
+ */
+export function configHelp(): string {
+  const width = Math.max(...CLI_FLAGS.map(([f]) => f.length));
+  const lines = ["Flags:", ...CLI_FLAGS.map(([f, d]) => `  ${f.padEnd(width)}  ${d}`), "Keys:"];
+  keyLines(SCHEMA, "", lines);
+  return lines.join("\n");
+}

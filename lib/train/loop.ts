@@ -1,0 +1,380 @@
+/**
+ * The distillation loop: a frozen teacher (or its cached features), a
+ * student backbone plus projection head in training mode, the configured
+ * loss, optimizer and schedule; metrics, checkpoints and exact resume; and at
+ * the end exports and an evaluation table.
+ *
+ * Exact resume: a checkpoint holds the student and head variables (batch-norm
+ * statistics included), the optimizer slots, the step and epoch, the
+ * sampler's position and the augmenter's RNG state, so a run killed after a
+ * checkpoint and resumed computes the same updates as one that was not.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../backend.ts";
+import { Augmenter, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
+import type { AugmentStep } from "../data/augment.ts";
+import { CachedTeacher, loadOrComputeFeatures } from "../data/cache.ts";
+import { openDataset } from "../data/datasets.ts";
+import { loadOrMineNeighbours } from "../data/knn.ts";
+import { type BatchSampler, NeighbourBatchSampler, RandomBatchSampler } from "../data/sampler.ts";
+import { firstImages } from "../data/subset.ts";
+import type { ImageSource } from "../data/types.ts";
+import { getLoss } from "../losses/registry.ts";
+import { exportStudent } from "../models/export.ts";
+import { createProjectionHead } from "../models/head.ts";
+import { createModel, type ModelName } from "../models/registry.ts";
+import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
+import { configHash, type DistillConfig, formatConfig, stringifyConfig } from "./config.ts";
+import { evaluateRun, PixelEmbedder } from "./evaluate.ts";
+import { createOptimizer } from "./optim.ts";
+import { learningRate } from "./schedule.ts";
+import { openTeacher } from "./teachers.ts";
+import { MetricsLog, openRunDir, runPaths } from "./_run_dir.ts";
+import { TrainProgress } from "./_train_progress.ts";
+
+/** Options for {@linkcode distill}. */
+export interface DistillOptions {
+  /** Resume from the run dir's checkpoint: always, never, or when there is one. @default {"auto"} */
+  resume?: boolean | "auto";
+  /** Where status lines go. @default {console.error} */
+  log?: (line: string) => void;
+  /** Draw a progress bar (else print lines). @default {Deno.stderr.isTerminal()} */
+  tty?: boolean;
+  /** Stop after this many steps of this call, as if killed (tests). @default {undefined} */
+  stopAfter?: number;
+  /** Run the final evaluation and exports. @default {true} */
+  finish?: boolean;
+}
+
+/** What {@linkcode distill} did. */
+export interface DistillResult {
+  runDir: string;
+  /** Steps done in all, and the step this call started at. */
+  steps: number;
+  startStep: number;
+  /** Wall time and throughput of this call's training steps. */
+  trainSeconds: number;
+  imagesPerSecond: number;
+  /** The final table, when `finish`. */
+  table?: string;
+  results?: Record<string, unknown>;
+}
+
+function normalizeSteps(config: DistillConfig): AugmentStep[] {
+  return augmentPreset("none", { mean: config.data.mean, std: config.data.std });
+}
+
+function augmentSteps(config: DistillConfig): AugmentStep[] {
+  const a = config.data.augment;
+  if (Array.isArray(a)) return a;
+  return augmentPreset(a as AugmentPresetName, {
+    size: config.data.size,
+    mean: config.data.mean,
+    std: config.data.std,
+  });
+}
+
+function namedVariables(
+  prefix: string,
+  entries: [string, { variable: tf.Variable }][],
+): Record<string, tf.Variable> {
+  return Object.fromEntries(entries.map(([n, e]) => [`${prefix}/${n}`, e.variable]));
+}
+
+async function allFinite(vars: tf.Variable[]): Promise<boolean> {
+  const bad = tf.tidy(() =>
+    tf.addN(vars.map((v) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(v)), "float32"))))
+  );
+  const n = (await bad.data())[0];
+  bad.dispose();
+  return n === 0;
+}
+
+/**
+ * Distil a student from a teacher as `config` says, in `config.runDir`.
+ *
+ * @example
+ * ```ts ignore
+ * import { distill } from "./loop.ts";
+ * import { loadConfig } from "./config.ts";
+ * const result = await distill(await loadConfig("tasks/configs/default.yaml"));
+ * console.log(result.table);
+ * ```
+ */
+export async function distill(
+  config: DistillConfig,
+  options: DistillOptions = {},
+): Promise<DistillResult> {
+  const log = options.log ?? ((l: string) => console.error(l));
+  await initBackend({ backend: config.backend, log });
+  const paths = runPaths(config.runDir);
+  const hash = await configHash(config);
+  const resuming = await openRunDir(
+    paths,
+    { hash, yaml: stringifyConfig(config) },
+    options.resume ?? "auto",
+  );
+  log(`config (hash ${hash.slice(0, 12)}):\n${formatConfig(config)}`);
+
+  const opened = await openDataset(config.data.train);
+  const train: ImageSource = firstImages(opened.images, config.data.subset);
+  const { teacher, description } = await openTeacher(config.teacher);
+  const normalize = new Augmenter(normalizeSteps(config), { seed: 0 });
+  const transform = (x: tf.Tensor4D) => normalize.apply(x);
+  const transformKey = JSON.stringify(normalizeSteps(config));
+
+  // Teacher features (eval view): the cache, and the neighbour lists mined from it.
+  const needFeatures = config.teacher.cache || config.data.sampler.kind === "neighbour";
+  const features = needFeatures
+    ? await loadOrComputeFeatures({
+      dir: config.teacher.cacheDir,
+      teacher,
+      images: train,
+      transform,
+      transformKey,
+      log,
+    })
+    : undefined;
+  const cached = config.teacher.cache && features ? new CachedTeacher(features) : undefined;
+  const s = config.data.sampler;
+  let sampler: BatchSampler;
+  if (s.kind === "neighbour") {
+    const lists = await loadOrMineNeighbours({
+      dir: config.teacher.cacheDir,
+      features: features!,
+      k: s.k,
+      log,
+    });
+    sampler = new NeighbourBatchSampler(lists, {
+      anchors: s.anchors,
+      neighbours: s.neighbours,
+      pool: s.pool,
+      seed: config.seed,
+    });
+  } else {
+    sampler = new RandomBatchSampler(train.length, { batchSize: s.batchSize, seed: config.seed });
+  }
+
+  const student = createModel(config.student.architecture as ModelName, {
+    ...config.student.args,
+    seed: config.seed,
+  });
+  const head = createProjectionHead(student.featureDim, teacher.featureDim, {
+    hidden: config.student.headHidden,
+    seed: config.seed + 1,
+  });
+  const trainable = [...student.trainableVariables(), ...(head?.trainableVariables() ?? [])];
+  const optimizer = createOptimizer(config.optim, trainable);
+  const augmenter = new Augmenter(augmentSteps(config), { seed: config.seed });
+  const loss = getLoss(config.loss.name);
+  const total = config.train.steps ?? config.train.epochs! * sampler.batchesPerEpoch;
+  const epochs = Math.ceil(total / sampler.batchesPerEpoch);
+  const checkpointVars = {
+    ...namedVariables("student", student.params.entries()),
+    ...namedVariables("head", head?.params.entries() ?? []),
+  };
+  // Optimizer slots are keyed by tfjs variable names, which depend on creation
+  // order; checkpoints store them under the stable names above instead.
+  const stableName = new Map(Object.entries(checkpointVars).map(([n, v]) => [v.name, n]));
+  const tfjsName = new Map(Object.entries(checkpointVars).map(([n, v]) => [n, v.name]));
+  const renameSlots = (slots: Record<string, tf.Tensor>, map: Map<string, string>) =>
+    Object.fromEntries(
+      Object.entries(slots).map(([key, t]) => {
+        const i = key.indexOf("/");
+        return [
+          i < 0 ? key : `${key.slice(0, i)}/${map.get(key.slice(i + 1)) ?? key.slice(i + 1)}`,
+          t,
+        ];
+      }),
+    );
+
+  let step = 0;
+  let lastCheckpoint: number | undefined;
+  if (resuming) {
+    const ck = await loadCheckpoint(paths.checkpoint);
+    restoreVariables(checkpointVars, ck.variables);
+    optimizer.setState(renameSlots(ck.optimizer, tfjsName));
+    const rng = ck.rng as { augmenter: number[]; sampler: ReturnType<BatchSampler["state"]> };
+    augmenter.setState(rng.augmenter);
+    sampler.setState(rng.sampler);
+    tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
+    step = ck.step;
+    lastCheckpoint = ck.step;
+    log(`resuming "${paths.dir}" from its checkpoint at step ${step}/${total}`);
+  }
+  const metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
+  const startStep = step;
+
+  const save = async () => {
+    if (!(await allFinite(Object.values(checkpointVars)))) {
+      throw new Error(
+        `non-finite weights at step ${step}; not overwriting the last good checkpoint ` +
+          (lastCheckpoint === undefined
+            ? "(none written yet)"
+            : `"${paths.checkpoint}" (step ${lastCheckpoint})`),
+      );
+    }
+    const optState = optimizer.state();
+    await saveCheckpoint(paths.checkpoint, {
+      variables: checkpointVars,
+      optimizer: renameSlots(optState, stableName),
+      step,
+      epoch: sampler.state().epoch,
+      rng: { augmenter: augmenter.state(), sampler: sampler.state() },
+      config: JSON.parse(JSON.stringify(config)),
+    });
+    tf.dispose(Object.values(optState));
+    lastCheckpoint = step;
+  };
+
+  const progress = new TrainProgress(total, epochs, step, { tty: options.tty, write: log });
+  const t0 = performance.now();
+  let windowStart = performance.now();
+  let windowImages = 0;
+  let trainImages = 0;
+  const stopAt = options.stopAfter === undefined
+    ? total
+    : Math.min(total, step + options.stopAfter);
+  try {
+    batches: while (step < stopAt) {
+      const epoch = sampler.state().epoch;
+      for (const indices of sampler.epoch(epoch)) {
+        const raw = await train.batch(indices);
+        const view = augmenter.apply(raw);
+        raw.dispose();
+        const target = cached
+          ? cached.featuresAt(indices)
+          : tf.tidy(() => teacher.embed(view, { training: false }));
+        const lr = learningRate(config.schedule, config.optim.lr, step, total);
+        let terms: Record<string, tf.Scalar> = {};
+        const { value, grads } = tf.variableGrads(() => {
+          const features = student.embed(view, { training: true });
+          const out = head ? head.apply(features) : features;
+          const r = loss(target, out, config.loss.options);
+          terms = Object.fromEntries(Object.entries(r.terms).map(([k, v]) => [k, tf.keep(v)]));
+          return r.loss;
+        }, trainable);
+        optimizer.apply(grads, lr);
+        tf.dispose([view, target, ...Object.values(grads)]);
+        step++;
+        windowImages += indices.length;
+        trainImages += indices.length;
+        const logNow = step % config.train.logEvery === 0 || step === stopAt;
+        const checkpointNow = step % config.train.checkpointEvery === 0 || step === total;
+        if (logNow || checkpointNow) {
+          const lossValue = (await value.data())[0];
+          const termValues: Record<string, number> = {};
+          for (const [k, v] of Object.entries(terms)) termValues[k] = (await v.data())[0];
+          if (!Number.isFinite(lossValue)) {
+            throw new Error(
+              `loss is ${lossValue} at step ${step}; stopping. The last good checkpoint is ` +
+                (lastCheckpoint === undefined
+                  ? "none (no checkpoint was written yet)"
+                  : `"${paths.checkpoint}" (step ${lastCheckpoint})`) +
+                "; lower optim.lr or set optim.clipNorm",
+            );
+          }
+          const seconds = (performance.now() - windowStart) / 1000;
+          const ips = windowImages / seconds;
+          windowStart = performance.now();
+          windowImages = 0;
+          await metrics.write({
+            step,
+            epoch,
+            loss: lossValue,
+            ...termValues,
+            lr,
+            imagesPerSecond: ips,
+          });
+          progress.update({ step, epoch, loss: lossValue, lr, imagesPerSecond: ips });
+        }
+        tf.dispose([value, ...Object.values(terms)]);
+        if (checkpointNow) await save();
+        if (step >= stopAt) break batches;
+      }
+    }
+  } finally {
+    progress.stop();
+    metrics.close();
+  }
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const imagesPerSecond = trainImages / Math.max(trainSeconds, 1e-9);
+  log(
+    `trained steps ${startStep}→${step} of ${total} in ${trainSeconds.toFixed(1)} s ` +
+      `(${imagesPerSecond.toFixed(0)} images/s)`,
+  );
+  const result: DistillResult = {
+    runDir: paths.dir,
+    steps: step,
+    startStep,
+    trainSeconds,
+    imagesPerSecond,
+  };
+  if (step < total || options.finish === false) {
+    student.dispose();
+    head?.dispose();
+    optimizer.dispose();
+    teacher.dispose();
+    return result;
+  }
+
+  // The end: exports (backbone only) and the evaluation table.
+  const card = {
+    inputSize: [config.data.size, config.data.size] as [number, number],
+    mean: config.data.mean,
+    std: config.data.std,
+    teacher: description,
+    recipe: JSON.parse(JSON.stringify(config)),
+    overwrite: true,
+  };
+  await exportStudent(student, paths.exportTfjs, { ...card, format: "tfjs" });
+  await exportStudent(student, paths.exportSafetensors, { ...card, format: "safetensors" });
+  log(
+    `exported the student to "${paths.exportTfjs}" (tfjs) and "${paths.exportSafetensors}" (safetensors)`,
+  );
+  let table: string | undefined;
+  let results: Record<string, unknown> | undefined;
+  if (config.data.test && opened.evaluation) {
+    const testSet = await openDataset(config.data.test);
+    const random = createModel(config.student.architecture as ModelName, {
+      ...config.student.args,
+      seed: config.seed,
+    });
+    const evaluation = await evaluateRun({
+      models: [
+        { name: "raw pixels", model: new PixelEmbedder(train.imageShape) },
+        { name: "student, random init", model: random },
+        { name: "student, distilled", model: student },
+        { name: "teacher", model: teacher },
+      ],
+      pair: ["teacher", "student, distilled"],
+      train,
+      trainLabels: opened.evaluation.labels.subarray(0, train.length),
+      test: testSet.images,
+      testLabels: testSet.evaluation!.labels,
+      transform,
+      k: config.eval.k,
+      t: config.eval.t,
+    });
+    random.dispose();
+    testSet.images.close();
+    table = evaluation.table;
+    results = {
+      steps: step,
+      trainSeconds,
+      imagesPerSecond,
+      knn: Object.fromEntries(evaluation.rows.map((r) => [r.name, r.knn])),
+      nnIoU: evaluation.nnIoU,
+    };
+    await Deno.writeTextFile(paths.results, JSON.stringify(results, null, 2) + "\n");
+    log(table);
+  }
+  student.dispose();
+  head?.dispose();
+  optimizer.dispose();
+  teacher.dispose();
+  opened.images.close();
+  return { ...result, table, results };
+}

@@ -1,0 +1,74 @@
+/**
+ * `deno task pretrain`: train a teacher from a committed config.
+ *
+ * ```
+ * deno task pretrain --config tasks/configs/pretrain-fmnist-supervised.yaml [--out dir] [--set key=value]... [--no-resume]
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "parse-args";
+import { loadPretrainConfig, pretrain, PretrainConfigError } from "../lib/train/pretrain.ts";
+
+const HELP =
+  `Usage: deno task pretrain --config FILE [--out DIR] [--run-dir DIR] [--set key=value]... [--no-resume]
+
+Train a teacher (method: supervised | simclr) and write <out>/model.safetensors and <out>/card.json.
+  --config FILE   YAML config (tasks/configs/pretrain-*.yaml); defaults when omitted
+  --out DIR       where the teacher goes (config key "out")
+  --run-dir DIR   checkpoints and config.yaml (config key "runDir")
+  --set k=v       override any config key, e.g. --set train.epochs=2 (repeatable)
+  --no-resume     start over even if <run-dir>/checkpoint.safetensors exists`;
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string" },
+        out: { type: "string" },
+        "run-dir": { type: "string" },
+        set: { type: "string", multiple: true },
+        "no-resume": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    console.error(`pretrain: ${(e as Error).message}\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const overrides = [...(values.set ?? [])];
+  if (values.out) overrides.push(`out=${JSON.stringify(values.out)}`);
+  if (values["run-dir"]) overrides.push(`runDir=${JSON.stringify(values["run-dir"])}`);
+  try {
+    const config = await loadPretrainConfig(values.config, overrides);
+    const { card, weights } = await pretrain(config, {
+      resume: !values["no-resume"],
+      command: `deno task pretrain ${argv.join(" ")}`,
+    });
+    const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+    console.log(
+      `${weights}: ${card.method} ${card.architecture}, kNN-${card.metrics.knn.k} ` +
+        `${pct(card.metrics.knn.top1)} (T=${card.metrics.knn.t}), linear ${
+          card.metrics.linear ? pct(card.metrics.linear.top1) : "skipped"
+        }, ` +
+        `raw pixels kNN ${
+          pct(card.metrics.rawPixelKnn.top1)
+        }, ${card.wallTimeSeconds} s on ${card.backend}`,
+    );
+    return 0;
+  } catch (e) {
+    if (e instanceof PretrainConfigError) {
+      console.error(`pretrain: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
