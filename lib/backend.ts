@@ -83,6 +83,7 @@ let probed: Promise<AdapterProbe> | undefined;
 /** Describe the WebGPU adapter, or say why there is none. Cached per process. */
 export function probeWebGPU(): Promise<AdapterProbe> {
   probed ??= (async (): Promise<AdapterProbe> => {
+    quietVulkanLoader();
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) return { description: "", software: false, problem: "navigator.gpu is missing" };
     let adapter: GPUAdapter | null = null;
@@ -107,6 +108,16 @@ export function probeWebGPU(): Promise<AdapterProbe> {
     return { adapter, description, software: fallback || SOFTWARE_ADAPTER.test(description) };
   })();
   return probed;
+}
+
+/**
+ * The Vulkan loader prints "XDG_RUNTIME_DIR is invalid or not set" on every
+ * start without it; point it at /tmp when it is unset and env access allows.
+ */
+function quietVulkanLoader(): void {
+  const state = Deno.permissions.querySync?.({ name: "env", variable: "XDG_RUNTIME_DIR" });
+  if (state && state.state !== "granted") return;
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
 }
 
 /**

@@ -35,8 +35,8 @@ async function main(argv: string[]): Promise<number> {
       },
     }));
   } catch (e) {
-    console.error(`pretrain: ${(e as Error).message}\n${HELP}`);
-    return 2;
+    console.error(`error: ${(e as Error).message}\n${HELP}`);
+    return 1;
   }
   if (values.help) {
     console.log(HELP);
@@ -64,8 +64,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof PretrainConfigError) {
-      console.error(`pretrain: ${e.message}`);
-      return 2;
+      console.error(`error: ${e.message}`);
+      return 1;
     }
     throw e;
   }

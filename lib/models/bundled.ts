@@ -19,7 +19,9 @@ export const BUNDLED_TEACHERS: readonly string[] = ["fashion-mnist"];
 
 /** A kNN accuracy with its protocol, as written to a card. */
 export interface CardKnn {
+  /** Test top-1 accuracy in `[0, 1]`. */
   top1: number;
+  /** Test top-5 accuracy, null with 5 classes or fewer. */
   top5: number | null;
   /** Neighbours voting. */
   k: number;
@@ -33,16 +35,27 @@ export interface CardKnn {
 
 /** A linear-probe accuracy with its protocol (lib/eval/linear.ts), as written to a card. */
 export interface CardLinear {
+  /** Test top-1 accuracy in `[0, 1]`. */
   top1: number;
+  /** Test top-5 accuracy, null with 5 classes or fewer. */
   top5: number | null;
+  /** Passes over the training features. */
   epochs: number;
+  /** Initial SGD learning rate. */
   lr: number;
+  /** Rows per step. */
   batchSize: number;
+  /** Epochs where the rate is multiplied by `gamma`. */
   milestones: number[];
+  /** The decay factor. */
   gamma: number;
+  /** SGD momentum. */
   momentum: number;
+  /** Always 0 (the protocol). */
   weightDecay: number;
+  /** Seed of init and shuffling. */
   seed: number;
+  /** Feature standardisation before the layer. */
   normalize: "standardize" | "none";
 }
 
@@ -62,6 +75,7 @@ export interface TeacherCard {
   channels: number;
   /** Per-channel normalisation applied to `[0, 1]` images before the model. */
   mean: number[];
+  /** Per-channel standard deviation, with `mean`. */
   std: number[];
   /** The weights file, PyTorch state-dict names; backbone only, no head. */
   weights: string;
@@ -71,7 +85,9 @@ export interface TeacherCard {
   recipe: Record<string, unknown>;
   /** Training images, e.g. `fashion-mnist/train`. */
   dataset: string;
+  /** Training epochs. */
   epochs: number;
+  /** Optimizer steps taken. */
   steps: number;
   /** The whole command, summed over resumed processes. */
   wallTimeSeconds: number;
@@ -87,6 +103,7 @@ export interface TeacherCard {
   provenance: string;
   /** The command line. */
   command: string;
+  /** Test-split metrics of the teacher and of raw pixels. */
   metrics: {
     /** Test kNN of the teacher's features. */
     knn: CardKnn;

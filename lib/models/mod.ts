@@ -60,3 +60,10 @@ export {
 } from "./torch_weights.ts";
 export type { Embedder, EmbedOptions } from "./types.ts";
 export { ViT, VIT_PRESETS, type ViTArgs } from "./vit.ts";
+export {
+  BUNDLED_TEACHERS,
+  type CardKnn,
+  type CardLinear,
+  loadBundledTeacher,
+  type TeacherCard,
+} from "./bundled.ts";

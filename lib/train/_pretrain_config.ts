@@ -7,6 +7,7 @@
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { AugmentStep } from "../data/augment.ts";
 import type { DatasetSpec } from "../data/datasets.ts";
+import { ConfigError } from "./config.ts";
 import { validateOptimizerConfig } from "./optim.ts";
 import { validateScheduleConfig } from "./schedule.ts";
 
@@ -25,6 +26,9 @@ export interface PretrainConfig {
   runDir: string;
   /** Where `model.safetensors` and `card.json` go. @default {"runs/pretrain/teacher"} */
   out: string;
+  /** Why this teacher ships (e.g. the comparison with the other method); appended to the card's `choice`. @default {""} */
+  note: string;
+  /** Training and evaluation data. */
   data: {
     /** @default {{name: "fashion-mnist", split: "train"}} */
     train: DatasetSpec;
@@ -41,6 +45,7 @@ export interface PretrainConfig {
     /** Training augmentation (lib/data/augment.ts steps), without the final normalize. */
     augment: AugmentStep[];
   };
+  /** The backbone to train (the teacher). */
   model: {
     /** Registry name. @default {"resnet18"} */
     architecture: string;
@@ -56,6 +61,7 @@ export interface PretrainConfig {
     /** Projection output width. @default {128} */
     projectionDim: number;
   };
+  /** Optimizer (lib/train/optim.ts), PyTorch semantics. */
   optim: {
     /** @default {"sgd"} */ name: "sgd" | "adamw";
     /** @default {0.1} */ lr: number;
@@ -66,6 +72,7 @@ export interface PretrainConfig {
     /** @default {1e-8} */ eps: number;
     /** @default {null} */ clipNorm: number | null;
   };
+  /** Learning-rate schedule over all steps (lib/train/schedule.ts). */
   schedule: {
     /** @default {"warmup-cosine"} */ name: "constant" | "step" | "cosine" | "warmup-cosine";
     /** @default {100} */ warmupSteps: number;
@@ -73,11 +80,13 @@ export interface PretrainConfig {
     /** @default {0.1} */ gamma: number;
     /** @default {0} */ minLr: number;
   };
+  /** Length and batch size. */
   train: {
     /** @default {4} */ epochs: number;
     /** @default {128} */ batchSize: number;
     /** Read the loss back every this many steps. @default {20} */ logEvery: number;
   };
+  /** Final evaluation on the test split (lib/eval). */
   eval: {
     /** @default {10} */ k: number;
     /** @default {0.07} */ t: number;
@@ -105,6 +114,7 @@ export const DEFAULT_PRETRAIN_CONFIG: PretrainConfig = {
   backend: "auto",
   runDir: "runs/pretrain",
   out: "runs/pretrain/teacher",
+  note: "",
   data: {
     train: { name: "fashion-mnist", split: "train" },
     test: { name: "fashion-mnist", split: "test" },
@@ -145,9 +155,17 @@ export const DEFAULT_PRETRAIN_CONFIG: PretrainConfig = {
   },
 };
 
-/** A config that failed to parse or validate; the message is one line naming file and key. */
-export class PretrainConfigError extends Error {
-  override name = "PretrainConfigError";
+/** A bad pretrain config, key, value or flag: a {@linkcode ConfigError} with a one-line message naming file and key. */
+export class PretrainConfigError extends ConfigError {
+  /**
+   * Make the error.
+   *
+   * @param message One line: `<source>: <dotted.key>: <problem>`.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "PretrainConfigError";
+  }
 }
 
 // Keys whose values are free-form objects, merged whole rather than checked key by key.
@@ -219,6 +237,7 @@ function check(c: PretrainConfig, source: string): PretrainConfig {
   oneOf("method", c.method, ["supervised", "simclr"]);
   oneOf("backend", c.backend, ["auto", "webgpu", "wasm", "cpu"]);
   posInt("seed", c.seed, true);
+  if (typeof c.note !== "string") fail("note", "a string", c.note);
   for (const k of ["runDir", "out"] as const) {
     if (typeof c[k] !== "string" || c[k] === "") fail(k, "a non-empty path", c[k]);
   }

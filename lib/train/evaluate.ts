@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { FeatureMatrix } from "../data/knn.ts";
 import type { ImageSource } from "../data/types.ts";
 import { extractFeatures } from "../eval/features.ts";
 import { knnClassify, type KnnResult } from "../eval/knn.ts";
@@ -32,8 +33,12 @@ export interface EvalRow {
 
 /** Inputs of {@linkcode evaluateRun}. */
 export interface EvaluateRunInput {
-  /** Named models in table order (raw pixels, random student, student, teacher). */
-  models: { name: string; model: Embedder }[];
+  /**
+   * Named models in table order (raw pixels, random student, student,
+   * teacher); `trainFeatures` skips recomputing features already at hand
+   * (the teacher cache).
+   */
+  models: { name: string; model: Embedder; trainFeatures?: FeatureMatrix }[];
   /** Which of `models` are the teacher and the student, for NN-IoU. */
   pair: [string, string];
   train: ImageSource;
@@ -57,10 +62,10 @@ export interface EvaluateRunResult {
 /** Evaluate every model with weighted kNN, and the teacher/student pair with NN-IoU. */
 export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunResult> {
   const rows: EvalRow[] = [];
-  const testFeatures = new Map<string, { features: Float32Array; n: number; dim: number }>();
-  for (const { name, model } of input.models) {
+  const testFeatures = new Map<string, FeatureMatrix>();
+  for (const { name, model, trainFeatures } of input.models) {
     const opts = { transform: input.transform, progress: false };
-    const train = await extractFeatures(model, input.train, opts);
+    const train = trainFeatures ?? await extractFeatures(model, input.train, opts);
     const test = await extractFeatures(model, input.test, opts);
     testFeatures.set(name, test);
     const knn = await knnClassify(train, input.trainLabels, test, input.testLabels, {
@@ -83,4 +88,28 @@ export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunR
     `${nnIoUResult.value.toFixed(3)}`,
   ];
   return { rows, nnIoU: nnIoUResult, table: lines.join("\n") };
+}
+
+/** Inputs of {@linkcode quickKnn}. */
+export interface QuickKnnInput {
+  model: Embedder;
+  train: ImageSource;
+  trainLabels: Int32Array;
+  test: ImageSource;
+  testLabels: Int32Array;
+  transform: (x: tf.Tensor4D) => tf.Tensor4D;
+  k: number;
+  t: number;
+}
+
+/** Periodic kNN during training: one model, small bank and test subsets. */
+export async function quickKnn(input: QuickKnnInput): Promise<KnnResult> {
+  const opts = { transform: input.transform, progress: false };
+  const train = await extractFeatures(input.model, input.train, opts);
+  const test = await extractFeatures(input.model, input.test, opts);
+  return await knnClassify(train, input.trainLabels, test, input.testLabels, {
+    k: input.k,
+    t: input.t,
+    progress: false,
+  });
 }

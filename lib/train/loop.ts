@@ -27,7 +27,7 @@ import { createProjectionHead } from "../models/head.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
 import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
 import { configHash, type DistillConfig, formatConfig, stringifyConfig } from "./config.ts";
-import { evaluateRun, PixelEmbedder } from "./evaluate.ts";
+import { evaluateRun, PixelEmbedder, quickKnn } from "./evaluate.ts";
 import { createOptimizer } from "./optim.ts";
 import { learningRate } from "./schedule.ts";
 import { openTeacher } from "./teachers.ts";
@@ -229,6 +229,34 @@ export async function distill(
     lastCheckpoint = step;
   };
 
+  // Periodic kNN: eval.subset test images against a bank of training images.
+  const testSet = config.data.test && opened.evaluation && config.train.evalEvery > 0
+    ? await openDataset(config.data.test)
+    : undefined;
+  const periodic = async () => {
+    if (!testSet?.evaluation) return;
+    const n = Math.min(config.eval.subset, testSet.images.length);
+    const bank = firstImages(train, Math.min(train.length, 5 * n));
+    const r = await quickKnn({
+      model: student,
+      train: bank,
+      trainLabels: opened.evaluation!.labels.subarray(0, bank.length),
+      test: firstImages(testSet.images, n),
+      testLabels: testSet.evaluation.labels.subarray(0, n),
+      transform,
+      k: config.eval.k,
+      t: config.eval.t,
+    });
+    await metrics.write({
+      step,
+      knn: { top1: r.top1, k: r.k, t: r.t, test: n, bank: bank.length },
+    });
+    progress.log(
+      `step ${step}: kNN-${r.k} top-1 ${(100 * r.top1).toFixed(2)}% ` +
+        `(T=${r.t}, ${n} test / ${bank.length} train images)`,
+    );
+  };
+
   const progress = new TrainProgress(total, epochs, step, { tty: options.tty, write: log });
   const t0 = performance.now();
   let windowStart = performance.now();
@@ -292,12 +320,14 @@ export async function distill(
         }
         tf.dispose([value, ...Object.values(terms)]);
         if (checkpointNow) await save();
+        if (config.train.evalEvery > 0 && step % config.train.evalEvery === 0) await periodic();
         if (step >= stopAt) break batches;
       }
     }
   } finally {
     progress.stop();
     metrics.close();
+    testSet?.images.close();
   }
   const trainSeconds = (performance.now() - t0) / 1000;
   const imagesPerSecond = trainImages / Math.max(trainSeconds, 1e-9);
@@ -347,7 +377,7 @@ export async function distill(
         { name: "raw pixels", model: new PixelEmbedder(train.imageShape) },
         { name: "student, random init", model: random },
         { name: "student, distilled", model: student },
-        { name: "teacher", model: teacher },
+        { name: "teacher", model: teacher, trainFeatures: features },
       ],
       pair: ["teacher", "student, distilled"],
       train,
@@ -369,7 +399,6 @@ export async function distill(
       nnIoU: evaluation.nnIoU,
     };
     await Deno.writeTextFile(paths.results, JSON.stringify(results, null, 2) + "\n");
-    log(table);
   }
   student.dispose();
   head?.dispose();

@@ -16,3 +16,41 @@ export {
   saveCheckpoint,
   type SaveCheckpointOptions,
 } from "./checkpoint.ts";
+export {
+  DEFAULT_PRETRAIN_CONFIG,
+  gitCommit,
+  loadPretrainConfig,
+  ntXentLoss,
+  parsePretrainConfig,
+  pretrain,
+  type PretrainConfig,
+  PretrainConfigError,
+  type PretrainMethod,
+  type PretrainOptions,
+  type PretrainResult,
+  stringifyPretrainConfig,
+} from "./pretrain.ts";
+export * from "./config.ts";
+export {
+  clipByGlobalNorm,
+  createOptimizer,
+  type Optimizer,
+  OPTIMIZER_NAMES,
+  type OptimizerConfig,
+  validateOptimizerConfig,
+} from "./optim.ts";
+export {
+  learningRate,
+  SCHEDULE_NAMES,
+  type ScheduleConfig,
+  validateScheduleConfig,
+} from "./schedule.ts";
+export { distill, type DistillOptions, type DistillResult } from "./loop.ts";
+export {
+  evaluateRun,
+  type EvaluateRunInput,
+  type EvaluateRunResult,
+  PixelEmbedder,
+  quickKnn,
+} from "./evaluate.ts";
+export { type OpenedTeacher, openTeacher } from "./teachers.ts";

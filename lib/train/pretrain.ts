@@ -53,6 +53,7 @@ export interface PretrainOptions {
 
 /** What {@linkcode pretrain} wrote. */
 export interface PretrainResult {
+  /** The card, as written to `card.json`. */
   card: TeacherCard;
   /** Path of `model.safetensors`. */
   weights: string;
@@ -170,12 +171,14 @@ export async function pretrain(
   );
   for (let epoch = startEpoch; epoch < c.train.epochs; epoch++) {
     const te = performance.now();
-    let seen = 0, tl = performance.now();
+    let seen = 0, tl = performance.now(), seenAtLog = 0;
     for (const idx of sampler.epoch(epoch)) {
       const x = await train.images.batch(idx);
       const lr = learningRate(c.schedule, c.optim.lr, step, total);
       const y = c.method === "supervised"
-        ? tf.oneHot(tf.tensor1d(Int32Array.from(idx, (i) => labels[i]), "int32"), classes)
+        ? tf.tidy(() =>
+          tf.oneHot(tf.tensor1d(Int32Array.from(idx, (i) => labels[i]), "int32"), classes)
+        )
         : null;
       const views = augs.map((a) => a.apply(x));
       const { value, grads } = tf.variableGrads(() => {
@@ -193,8 +196,9 @@ export async function pretrain(
       if (step % c.train.logEvery === 0 || seen === sampler.imagesPerEpoch) {
         const loss = (await value.data())[0];
         if (!Number.isFinite(loss)) throw new Error(`pretrain: loss is ${loss} at step ${step}`);
-        const ips = (c.train.logEvery * c.train.batchSize) / ((performance.now() - tl) / 1000);
+        const ips = (seen - seenAtLog) / ((performance.now() - tl) / 1000);
         tl = performance.now();
+        seenAtLog = seen;
         const eta = ((total - step) * c.train.batchSize) / ips;
         log(
           `epoch ${epoch + 1}/${c.train.epochs} step ${step}/${total} loss ${loss.toFixed(4)} ` +
@@ -244,6 +248,17 @@ export async function pretrain(
   return { card, weights: join(c.out, "model.safetensors") };
 }
 
+/** The card's verdict: does the teacher beat raw pixels on kNN, plus the config's note. */
+function choice(c: PretrainConfig, m: TeacherCard["metrics"]): string {
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  const beats = m.knn.top1 > m.rawPixelKnn.top1;
+  const verdict = `${c.method}: test kNN-${m.knn.k} ${pct(m.knn.top1)} vs raw pixels ` +
+    `${pct(m.rawPixelKnn.top1)} (T=${m.knn.t}); it ${
+      beats ? "beats" : "does not beat"
+    } raw pixels.`;
+  return c.note ? `${verdict} ${c.note}` : verdict;
+}
+
 async function writeTeacher(
   model: Backbone,
   c: PretrainConfig,
@@ -260,11 +275,12 @@ async function writeTeacher(
   await writeSafetensors(join(c.out, "model.safetensors"), await torchStateDict(model), {
     format: "pt",
     architecture: model.architecture,
-    args: JSON.stringify(model.args),
+    args: JSON.stringify(c.model.args),
   });
   return {
     architecture: model.architecture,
-    args: { ...model.args },
+    // What createModel takes (model.args also holds resolved keys such as depth).
+    args: { ...c.model.args },
     featureDim: model.featureDim,
     parameterCount: model.parameterCount,
     inputSize: c.data.size,
@@ -285,6 +301,7 @@ async function writeTeacher(
       "lib/train/schedule.ts (learningRate), lib/eval (kNN, linear probe)",
     command: d.command,
     metrics: d.metrics,
+    choice: choice(c, d.metrics),
     createdAt: new Date().toISOString(),
   };
 }
