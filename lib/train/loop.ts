@@ -315,6 +315,7 @@ export async function distill(
             ...termValues,
             lr,
             imagesPerSecond: ips,
+            tensors: tf.memory().numTensors,
           });
           progress.update({ step, epoch, loss: lossValue, lr, imagesPerSecond: ips });
         }

@@ -52,6 +52,7 @@ Deno.test({
       .map((l) => JSON.parse(l));
     assert.deepEqual(records.map((r) => r.step), [10, 20, 30, 40, 50, 60]);
     const tensors = records.map((r) => r.tensors);
+    assert.ok(tensors.every((t) => typeof t === "number" && t > 0), `no tensor counts: ${tensors}`);
     assert.ok(tensors.every((t) => t === tensors[0]), `live tensors changed: ${tensors}`);
     await cleanup();
   },
