@@ -17,7 +17,8 @@ const KEYS: Record<AugmentStep["op"], readonly string[]> = {
   normalize: ["op", "mean", "std"],
 };
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance, case-insensitive (for "did you mean" suggestions). */
+export function editDistance(a: string, b: string): number {
   a = a.toLowerCase();
   b = b.toLowerCase();
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);

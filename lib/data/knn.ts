@@ -107,15 +107,22 @@ function checkMatrix(m: FeatureMatrix, who: string): void {
   }
 }
 
-/** Rows scaled to unit length (zero rows stay zero); sums in double precision. */
-function normalizeRows(m: FeatureMatrix, who: string): Float32Array {
+/**
+ * Rows scaled to unit length (zero rows stay zero); sums in double precision.
+ * Errors name `who` and, when given, which matrix (`what`).
+ */
+export function normalizeRows(m: FeatureMatrix, who: string, what?: string): Float32Array {
   const { features, n, dim } = m;
   const out = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     const base = i * dim;
     let sq = 0;
     for (let j = base; j < base + dim; j++) sq += features[j] * features[j];
-    if (!Number.isFinite(sq)) throw new RangeError(`${who}: row ${i} has non-finite values`);
+    if (!Number.isFinite(sq)) {
+      throw new RangeError(
+        what ? `${who}: ${what} row ${i} is not finite` : `${who}: row ${i} has non-finite values`,
+      );
+    }
     const scale = sq > 0 ? 1 / Math.sqrt(sq) : 0;
     for (let j = base; j < base + dim; j++) out[j] = features[j] * scale;
   }

@@ -22,7 +22,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { FeatureMatrix, Neighbours } from "../data/knn.ts";
+import { type FeatureMatrix, type Neighbours, normalizeRows } from "../data/knn.ts";
 import { progress } from "../data/progress.ts";
 import { TopKLists } from "../data/_topk_lists.ts";
 
@@ -117,21 +117,6 @@ function checkInt(who: string, name: string, v: number, min: number, max = Infin
     const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
     throw new RangeError(`${who}: ${name} must be an integer ${range}, got ${v}`);
   }
-}
-
-/** Rows scaled to unit length (zero rows stay zero); sums in double precision. */
-function normalizeRows(m: FeatureMatrix, who: string, what: string): Float32Array {
-  const { features, n, dim } = m;
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const base = i * dim;
-    let sq = 0;
-    for (let j = base; j < base + dim; j++) sq += features[j] * features[j];
-    if (!Number.isFinite(sq)) throw new RangeError(`${who}: ${what} row ${i} is not finite`);
-    const scale = sq > 0 ? 1 / Math.sqrt(sq) : 0;
-    for (let j = base; j < base + dim; j++) out[j] = features[j] * scale;
-  }
-  return out;
 }
 
 /** Offer one `rows × cols` block (test rows × training columns from `c0`) to the lists. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { editDistance } from "../data/_augment_validate.ts";
 
 /** A numeric range; `min`/`max` are inclusive unless `minOpen`/`maxOpen`. */
 export interface Range {
@@ -210,18 +211,6 @@ export function checkLeaf(spec: LeafSpec, v: unknown): string | undefined {
       return undefined; // checked by its own function
   }
   return ok ? undefined : describe(spec);
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length];
 }
 
 /** `learning_rate`, `learningRate`, `learning-rate` → ["learning", "rate"]. */

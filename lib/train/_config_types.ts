@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { OptimizerConfig } from "./optim.ts";
+import type { ScheduleConfig } from "./schedule.ts";
 import type { AugmentStep } from "../data/augment.ts";
 import type { DatasetSpec } from "../data/datasets.ts";
 
@@ -85,38 +87,10 @@ export interface DistillConfig {
     /** Checked against the loss's options, missing ones filled in. @default {{lambda: 1, scale: 1/(0.07*0.1)}} */
     options: Record<string, unknown>;
   };
-  /** The optimiser. */
-  optim: {
-    /** @default {"sgd"} */
-    name: "sgd" | "adamw";
-    /** > 0. @default {0.03} */
-    lr: number;
-    /** In [0, 1). @default {0.9} */
-    momentum: number;
-    /** Needs momentum > 0. @default {false} */
-    nesterov: boolean;
-    /** ≥ 0. @default {1e-4} */
-    weightDecay: number;
-    /** AdamW. @default {[0.9, 0.999]} */
-    betas: [number, number];
-    /** @default {1e-8} */
-    eps: number;
-    /** Global-norm clipping, null = off. @default {null} */
-    clipNorm: number | null;
-  };
-  /** The learning rate per step. */
-  schedule: {
-    /** @default {"warmup-cosine"} */
-    name: "constant" | "step" | "cosine" | "warmup-cosine";
-    /** @default {0} */
-    warmupSteps: number;
-    /** Step schedule. @default {1000} */
-    stepSize: number;
-    /** @default {0.1} */
-    gamma: number;
-    /** Floor of cosine, ≤ optim.lr. @default {0} */
-    minLr: number;
-  };
+  /** The optimiser (fields documented on `OptimizerConfig`). */
+  optim: OptimizerConfig;
+  /** The learning rate per step (fields documented on `ScheduleConfig`). */
+  schedule: ScheduleConfig;
   /** Length and cadence. */
   train: {
     /** Epochs (an epoch = one pass of the sampler). Exactly one of epochs/steps is non-null. @default {1} */

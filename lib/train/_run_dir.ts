@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { exists } from "../data/_bytes.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 
 /** Paths inside a run directory. */
@@ -28,16 +29,6 @@ export function runPaths(dir: string): RunPaths {
     exportSafetensors: `${dir}/student-safetensors`,
     results: `${dir}/results.json`,
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 /**
