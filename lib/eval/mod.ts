@@ -42,3 +42,4 @@ export {
   type LinearProbeResult,
 } from "./linear.ts";
 export { formatNnIoU, neighbourIoU, NN_IOU_KS, nnIoU, type NnIoUOptions } from "./manifold.ts";
+export { type CosineAgreement, cosineAgreement, linearCka } from "./cka.ts";

@@ -11,6 +11,7 @@ import type { FeatureMatrix } from "../data/knn.ts";
 import type { ImageSource } from "../data/types.ts";
 import { extractFeatures } from "../eval/features.ts";
 import { knnClassify, type KnnResult } from "../eval/knn.ts";
+import { linearCka } from "../eval/cka.ts";
 import { nnIoU } from "../eval/manifold.ts";
 import type { Embedder } from "../models/types.ts";
 
@@ -56,6 +57,8 @@ export interface EvaluateRunInput {
 export interface EvaluateRunResult {
   rows: EvalRow[];
   nnIoU: { k: number; value: number; n: number };
+  /** Linear CKA between the pair's test features. */
+  cka: number;
   table: string;
 }
 
@@ -79,6 +82,7 @@ export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunR
   const [a, b] = input.pair.map((n) => testFeatures.get(n)!);
   const iou = await nnIoU(a, b, [iouK], { progress: false });
   const nnIoUResult = { k: iouK, value: iou[iouK], n: a.n };
+  const cka = await linearCka(a, b);
   const r0 = rows[0].knn;
   const lines = [
     `kNN-${input.k} top-1 on ${r0.n} test images (weighted, T = ${input.t}, ` +
@@ -86,8 +90,9 @@ export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunR
     ...rows.map((r) => `  ${r.name.padEnd(28)} ${(100 * r.knn.top1).toFixed(2).padStart(6)}%`),
     `NN-IoU@${iouK} ${input.pair[0]} ↔ ${input.pair[1]} on the test images: ` +
     `${nnIoUResult.value.toFixed(3)}`,
+    `linear CKA ${input.pair[0]} ↔ ${input.pair[1]} on the test images: ${cka.toFixed(3)}`,
   ];
-  return { rows, nnIoU: nnIoUResult, table: lines.join("\n") };
+  return { rows, nnIoU: nnIoUResult, cka, table: lines.join("\n") };
 }
 
 /** Inputs of {@linkcode quickKnn}. */

@@ -398,6 +398,7 @@ export async function distill(
       imagesPerSecond,
       knn: Object.fromEntries(evaluation.rows.map((r) => [r.name, r.knn])),
       nnIoU: evaluation.nnIoU,
+      cka: evaluation.cka,
     };
     await Deno.writeTextFile(paths.results, JSON.stringify(results, null, 2) + "\n");
   }
