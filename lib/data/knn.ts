@@ -108,6 +108,21 @@ function checkMatrix(m: FeatureMatrix, who: string): void {
 }
 
 /**
+ * Whether top-k selection runs in JavaScript over read-back blocks (`"host"`,
+ * and `"auto"` on cpu/wasm, where reading back is a copy) rather than with
+ * `tf.topk` on the backend. Throws RangeError naming `who` for another value.
+ */
+export function selectOnHost(who: string, selection: string = "auto"): boolean {
+  if (!["auto", "host", "backend"].includes(selection)) {
+    throw new RangeError(
+      `${who}: selection must be "auto", "host" or "backend", got "${selection}"`,
+    );
+  }
+  return selection === "host" ||
+    (selection === "auto" && ["cpu", "wasm"].includes(tf.getBackend()));
+}
+
+/**
  * Rows scaled to unit length (zero rows stay zero); sums in double precision.
  * Errors name `who` and, when given, which matrix (`what`).
  */
@@ -221,14 +236,7 @@ export async function mineNeighbours(
   if (!(Number.isInteger(block) && block >= 1)) {
     throw new RangeError(`${who}: chunkSize must be a positive integer, got ${block}`);
   }
-  const selection = options.selection ?? "auto";
-  if (!["auto", "host", "backend"].includes(selection)) {
-    throw new RangeError(
-      `${who}: selection must be "auto", "host" or "backend", got "${selection}"`,
-    );
-  }
-  const host = selection === "host" ||
-    (selection === "auto" && ["cpu", "wasm"].includes(tf.getBackend()));
+  const host = selectOnHost(who, options.selection);
   const normed = normalizeRows(matrix, who);
   const lists = new TopKLists(n, k);
   // Work is proportional to the similarities computed: the upper block triangle.

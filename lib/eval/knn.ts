@@ -22,7 +22,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type FeatureMatrix, type Neighbours, normalizeRows } from "../data/knn.ts";
+import { type FeatureMatrix, type Neighbours, normalizeRows, selectOnHost } from "../data/knn.ts";
 import { progress } from "../data/progress.ts";
 import { TopKLists } from "../data/_topk_lists.ts";
 
@@ -211,14 +211,7 @@ export async function knnSearch(
   const chunk = options.chunkSize ?? 1024;
   checkInt(who, "k", k, 1, train.n);
   checkInt(who, "chunkSize", chunk, 1);
-  const selection = options.selection ?? "auto";
-  if (!["auto", "host", "backend"].includes(selection)) {
-    throw new RangeError(
-      `${who}: selection must be "auto", "host" or "backend", got "${selection}"`,
-    );
-  }
-  const host = selection === "host" ||
-    (selection === "auto" && ["cpu", "wasm"].includes(tf.getBackend()));
+  const host = selectOnHost(who, options.selection);
   const dim = train.dim;
   const trainN = normalizeRows(train, who, "train");
   const testN = normalizeRows(test, who, "test");

@@ -32,8 +32,19 @@ export interface EvalRow {
   knn: KnnResult;
 }
 
+/** The kNN protocol shared by {@linkcode evaluateRun} and {@linkcode quickKnn}. */
+export interface KnnProtocolInput {
+  train: ImageSource;
+  trainLabels: Int32Array;
+  test: ImageSource;
+  testLabels: Int32Array;
+  transform: (x: tf.Tensor4D) => tf.Tensor4D;
+  k: number;
+  t: number;
+}
+
 /** Inputs of {@linkcode evaluateRun}. */
-export interface EvaluateRunInput {
+export interface EvaluateRunInput extends KnnProtocolInput {
   /**
    * Named models in table order (raw pixels, random student, student,
    * teacher); `trainFeatures` skips recomputing features already at hand
@@ -42,13 +53,6 @@ export interface EvaluateRunInput {
   models: { name: string; model: Embedder; trainFeatures?: FeatureMatrix }[];
   /** Which of `models` are the teacher and the student, for NN-IoU. */
   pair: [string, string];
-  train: ImageSource;
-  trainLabels: Int32Array;
-  test: ImageSource;
-  testLabels: Int32Array;
-  transform: (x: tf.Tensor4D) => tf.Tensor4D;
-  k: number;
-  t: number;
   /** NN-IoU neighbourhood size. @default {10} */
   iouK?: number;
 }
@@ -67,15 +71,8 @@ export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunR
   const rows: EvalRow[] = [];
   const testFeatures = new Map<string, FeatureMatrix>();
   for (const { name, model, trainFeatures } of input.models) {
-    const opts = { transform: input.transform, progress: false };
-    const train = trainFeatures ?? await extractFeatures(model, input.train, opts);
-    const test = await extractFeatures(model, input.test, opts);
+    const { knn, test } = await knnOf(model, input, trainFeatures);
     testFeatures.set(name, test);
-    const knn = await knnClassify(train, input.trainLabels, test, input.testLabels, {
-      k: input.k,
-      t: input.t,
-      progress: false,
-    });
     rows.push({ name, knn });
   }
   const iouK = input.iouK ?? 10;
@@ -95,26 +92,29 @@ export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunR
   return { rows, nnIoU: nnIoUResult, cka, table: lines.join("\n") };
 }
 
-/** Inputs of {@linkcode quickKnn}. */
-export interface QuickKnnInput {
-  model: Embedder;
-  train: ImageSource;
-  trainLabels: Int32Array;
-  test: ImageSource;
-  testLabels: Int32Array;
-  transform: (x: tf.Tensor4D) => tf.Tensor4D;
-  k: number;
-  t: number;
-}
-
-/** Periodic kNN during training: one model, small bank and test subsets. */
-export async function quickKnn(input: QuickKnnInput): Promise<KnnResult> {
+/** Weighted kNN of one model under `input`'s protocol, and its test features. */
+async function knnOf(
+  model: Embedder,
+  input: KnnProtocolInput,
+  trainFeatures?: FeatureMatrix,
+): Promise<{ knn: KnnResult; test: FeatureMatrix }> {
   const opts = { transform: input.transform, progress: false };
-  const train = await extractFeatures(input.model, input.train, opts);
-  const test = await extractFeatures(input.model, input.test, opts);
-  return await knnClassify(train, input.trainLabels, test, input.testLabels, {
+  const train = trainFeatures ?? await extractFeatures(model, input.train, opts);
+  const test = await extractFeatures(model, input.test, opts);
+  const knn = await knnClassify(train, input.trainLabels, test, input.testLabels, {
     k: input.k,
     t: input.t,
     progress: false,
   });
+  return { knn, test };
+}
+
+/** Inputs of {@linkcode quickKnn}. */
+export interface QuickKnnInput extends KnnProtocolInput {
+  model: Embedder;
+}
+
+/** Periodic kNN during training: one model, small bank and test subsets. */
+export async function quickKnn(input: QuickKnnInput): Promise<KnnResult> {
+  return (await knnOf(input.model, input)).knn;
 }

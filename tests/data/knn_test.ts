@@ -4,6 +4,7 @@
  * self-exclusion, duplicate and scaled-duplicate vectors, zero rows, progress
  * reports, validation, no leaked tensors, and the int32 safetensors round trip.
  */
+import { cosine } from "../eval/_data.ts";
 import assert from "assert";
 import { backendTest } from "../_helpers.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
@@ -25,24 +26,12 @@ function randomMatrix(n: number, dim: number, seed: number): FeatureMatrix {
   return { features: new Float32Array(n * dim).map(next), n, dim };
 }
 
-/** Cosine similarity in double precision (0 when a row is zero). */
-function cosine(m: FeatureMatrix, i: number, j: number): number {
-  let dot = 0, a = 0, b = 0;
-  for (let t = 0; t < m.dim; t++) {
-    const x = m.features[i * m.dim + t], y = m.features[j * m.dim + t];
-    dot += x * y;
-    a += x * x;
-    b += y * y;
-  }
-  return a > 0 && b > 0 ? dot / Math.sqrt(a * b) : 0;
-}
-
 /** Brute force: every pair, sorted by similarity (desc), then index (asc). */
 function bruteForce(m: FeatureMatrix, k: number): { indices: number[][]; sims: number[][] } {
   const indices: number[][] = [], sims: number[][] = [];
   for (let i = 0; i < m.n; i++) {
     const row: [number, number][] = [];
-    for (let j = 0; j < m.n; j++) if (j !== i) row.push([cosine(m, i, j), j]);
+    for (let j = 0; j < m.n; j++) if (j !== i) row.push([cosine(m, i, m, j), j]);
     row.sort((x, y) => y[0] - x[0] || x[1] - y[1]);
     indices.push(row.slice(0, k).map((r) => r[1]));
     sims.push(row.slice(0, k).map((r) => r[0]));
@@ -68,7 +57,7 @@ function assertMatchesBruteForce(m: FeatureMatrix, got: Neighbours, k: number, t
     assert.ok(!row.includes(i), `row ${i} lists itself: ${row}`);
     assert.equal(new Set(row).size, k, `row ${i} repeats an index: ${row}`);
     for (let t = 0; t < k; t++) {
-      const truth = cosine(m, i, row[t]);
+      const truth = cosine(m, i, m, row[t]);
       const reported = got.similarities[i * k + t];
       assert.ok(
         Math.abs(truth - reported) <= tol,
