@@ -174,3 +174,35 @@ export function formatNnIoU(iou: Record<number, number>, n: number): string {
   const ks = Object.keys(iou).map(Number).sort((x, y) => x - y);
   return `NN-IoU${ks.map((k) => `@${k} ${iou[k].toFixed(3)}`).join(" ")} (${n} images)`;
 }
+
+/**
+ * Mean NN-IoU@k of two independent random spaces of `n` points, the level a
+ * report compares against: the overlap `I` is hypergeometric (`n − 1`
+ * others, `k` drawn, `k` marked) and the IoU is `I / (2k − I)`.
+ *
+ * @example
+ * ```ts
+ * import { chanceNnIoU } from "./manifold.ts";
+ *
+ * console.log(chanceNnIoU(1, 101)); // 0.01 (= 1/(n − 1))
+ * ```
+ *
+ * @param k Neighbourhood size, in `[1, n − 1]`.
+ * @param n Number of images.
+ * @returns The expected NN-IoU@k, in `[0, 1]`.
+ */
+export function chanceNnIoU(k: number, n: number): number {
+  const m = n - 1;
+  const logC = (a: number, b: number) => {
+    let s = 0;
+    for (let i = 0; i < b; i++) s += Math.log(a - i) - Math.log(i + 1);
+    return s;
+  };
+  const total = logC(m, k);
+  let mean = 0;
+  for (let i = 0; i <= k; i++) {
+    if (m - k < k - i) continue;
+    mean += Math.exp(logC(k, i) + logC(m - k, k - i) - total) * (i / (2 * k - i));
+  }
+  return mean;
+}

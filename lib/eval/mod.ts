@@ -41,5 +41,40 @@ export {
   type LinearProbeOptions,
   type LinearProbeResult,
 } from "./linear.ts";
-export { formatNnIoU, neighbourIoU, NN_IOU_KS, nnIoU, type NnIoUOptions } from "./manifold.ts";
+export {
+  chanceNnIoU,
+  formatNnIoU,
+  neighbourIoU,
+  NN_IOU_KS,
+  nnIoU,
+  type NnIoUOptions,
+} from "./manifold.ts";
 export { type CosineAgreement, cosineAgreement, linearCka } from "./cka.ts";
+export { pca, type PcaOptions, type PcaResult } from "./pca.ts";
+export {
+  type CurvePoint,
+  type EmbeddingMapOptions,
+  embeddingMapSvg,
+  type IoUBar,
+  type MapPanel,
+  type NnIoUBarsOptions,
+  nnIoUBarsSvg,
+  type TrainingCurvesOptions,
+  trainingCurvesSvg,
+} from "./plot.ts";
+export {
+  curvesFromMetrics,
+  type KnnRecord,
+  type LinearRecord,
+  type ManifoldRecord,
+  readReport,
+  type Report,
+  type ReportFiles,
+  type ReportMap,
+  reportMap,
+  reportPlots,
+  type ReportRun,
+  type RunEvaluation,
+  type SavedReport,
+  writeReport,
+} from "./report.ts";

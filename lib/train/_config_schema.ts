@@ -249,10 +249,32 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
     checkpointEvery: int(0, 200, "steps between checkpoints (0: only at the end)"),
     logEvery: int(1, 20, "steps between loss read-backs"),
   }, { oneOf: ["epochs", "steps"] }),
-  eval: section<DistillConfig["eval"]>("kNN evaluation", {
+  eval: section<DistillConfig["eval"]>("evaluation: periodic kNN and the final report", {
     k: int(1, 10, "kNN neighbours"),
     t: num(pos, 0.07, "kNN temperature T of the exp(cos/T) votes"),
     subset: int(1, 1000, "test images in periodic evals (the final one uses all)"),
+    testSubset: int(1, null, "test images in the final evaluation, the first N (null: all)", true),
+    iouKs: {
+      kind: "numbers",
+      range: { min: 1 },
+      default: [1, 5, 11, 21, 31],
+      doc: "NN-IoU neighbourhood sizes k (self excluded), the paper's by default",
+    },
+    mapPoints: int(0, 2000, "test images in the report's 2-D map (0: no map)"),
+    linear: section<DistillConfig["eval"]["linear"]>("the linear probe on frozen features", {
+      epochs: int(0, 100, "passes over the training features (0: no probe)"),
+      lr: num(pos, 0.1, "initial SGD learning rate"),
+      batchSize: int(1, 256, "rows per SGD step"),
+      milestones: {
+        kind: "numbers",
+        range: { min: 0 },
+        default: [60, 80],
+        doc: "epochs at which the learning rate is multiplied by gamma",
+      },
+      gamma: num(pos, 0.1, "learning-rate factor at each milestone"),
+      momentum: num({ min: 0, max: 1, maxOpen: true }, 0.9, "SGD momentum"),
+      weightDecay: num({ min: 0 }, 0, "L2 weight decay"),
+    }),
   }),
 });
 

@@ -104,13 +104,36 @@ export interface DistillConfig {
     /** @default {20} */
     logEvery: number;
   };
-  /** kNN evaluation. */
+  /** Evaluation: periodic kNN, and the report at the end of a run. */
   eval: {
-    /** @default {10} */
+    /** kNN neighbours. @default {10} */
     k: number;
-    /** @default {0.07} */
+    /** kNN vote temperature. @default {0.07} */
     t: number;
     /** Periodic kNN on this many test images (final eval uses all). @default {1000} */
     subset: number;
+    /** Test images in the final evaluation (null: all). @default {null} */
+    testSubset: number | null;
+    /** NN-IoU neighbourhood sizes (self excluded). @default {[1, 5, 11, 21, 31]} */
+    iouKs: number[];
+    /** Test images in the 2-D map of the report (0: no map). @default {2000} */
+    mapPoints: number;
+    /** The linear probe on frozen features (`lib/eval/linear.ts`). */
+    linear: {
+      /** Passes over the training features (0: no probe). @default {100} */
+      epochs: number;
+      /** @default {0.1} */
+      lr: number;
+      /** @default {256} */
+      batchSize: number;
+      /** Epochs at which lr is multiplied by gamma. @default {[60, 80]} */
+      milestones: number[];
+      /** @default {0.1} */
+      gamma: number;
+      /** @default {0.9} */
+      momentum: number;
+      /** @default {0} */
+      weightDecay: number;
+    };
   };
 }

@@ -5,7 +5,9 @@
  * @module
  */
 import { exists } from "../data/_bytes.ts";
+import type * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic } from "../io/atomic.ts";
+import type { ParamStore } from "../models/params.ts";
 
 /** Paths inside a run directory. */
 export interface RunPaths {
@@ -15,7 +17,6 @@ export interface RunPaths {
   metrics: string;
   exportTfjs: string;
   exportSafetensors: string;
-  results: string;
 }
 
 /** Paths of run directory `dir`. */
@@ -27,7 +28,6 @@ export function runPaths(dir: string): RunPaths {
     metrics: `${dir}/metrics.jsonl`,
     exportTfjs: `${dir}/student-tfjs`,
     exportSafetensors: `${dir}/student-safetensors`,
-    results: `${dir}/results.json`,
   };
 }
 
@@ -114,4 +114,17 @@ export class MetricsLog {
     this.#file?.close();
     this.#file = undefined;
   }
+}
+
+/**
+ * The variables a checkpoint stores, by stable name: `student/<param>` and
+ * `head/<param>` (tfjs variable names depend on creation order).
+ */
+export function checkpointVariables(
+  student: { params: ParamStore },
+  head?: { params: ParamStore },
+): Record<string, tf.Variable> {
+  const named = (prefix: string, store?: ParamStore) =>
+    (store?.entries() ?? []).map(([n, e]) => [`${prefix}/${n}`, e.variable] as const);
+  return Object.fromEntries([...named("student", student.params), ...named("head", head?.params)]);
 }

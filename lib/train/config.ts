@@ -136,7 +136,7 @@ export async function loadConfig(
  * @example
  * ```ts
  * import { DEFAULT_CONFIG, formatConfig } from "./config.ts";
- * console.log(formatConfig(DEFAULT_CONFIG).includes("eval: {k: 10, t: 0.07, subset: 1000}")); // true
+ * console.log(formatConfig(DEFAULT_CONFIG).includes("train: {epochs: 1, steps: null")); // true
  * ```
  */
 export function formatConfig(c: DistillConfig): string {

@@ -1,8 +1,11 @@
 /**
- * The evaluation at the end of a distillation run: weighted kNN on the test
- * split for raw pixels, the randomly initialised student, the distilled
- * student and the teacher, plus NN-IoU teacher↔student, as one table whose
- * every number carries its protocol.
+ * The evaluation of a run, shared by the end of `deno task distill` and by
+ * `deno task eval`: weighted kNN on the test split for each model (raw
+ * pixels, random init, distilled student, teacher), the linear probe on
+ * frozen features, and teacher ↔ student manifold agreement (NN-IoU@k,
+ * linear CKA, and the per-sample / per-dimension cosines of the projected
+ * student). The result is plain JSON ({@linkcode RunEvaluation}) in which
+ * every number sits next to the protocol that produced it.
  *
  * @module
  */
@@ -11,8 +14,10 @@ import type { FeatureMatrix } from "../data/knn.ts";
 import type { ImageSource } from "../data/types.ts";
 import { extractFeatures } from "../eval/features.ts";
 import { knnClassify, type KnnResult } from "../eval/knn.ts";
-import { linearCka } from "../eval/cka.ts";
-import { nnIoU } from "../eval/manifold.ts";
+import { cosineAgreement, linearCka } from "../eval/cka.ts";
+import { linearProbe, type LinearProbeOptions } from "../eval/linear.ts";
+import { chanceNnIoU, nnIoU } from "../eval/manifold.ts";
+import type { RunEvaluation } from "../eval/report.ts";
 import type { Embedder } from "../models/types.ts";
 
 /** Flattened pixels as features: the baseline every representation must beat. */
@@ -26,12 +31,6 @@ export class PixelEmbedder implements Embedder {
   }
 }
 
-/** One row of the final table. */
-export interface EvalRow {
-  name: string;
-  knn: KnnResult;
-}
-
 /** The kNN protocol shared by {@linkcode evaluateRun} and {@linkcode quickKnn}. */
 export interface KnnProtocolInput {
   train: ImageSource;
@@ -43,61 +42,151 @@ export interface KnnProtocolInput {
   t: number;
 }
 
+/** One model to evaluate. */
+export interface EvaluatedModel {
+  name: string;
+  model: Embedder;
+  /** Training-set features already at hand (the teacher cache), in image order. */
+  trainFeatures?: FeatureMatrix;
+  /** Run the linear probe on this model's features too. @default {false} */
+  linear?: boolean;
+}
+
 /** Inputs of {@linkcode evaluateRun}. */
 export interface EvaluateRunInput extends KnnProtocolInput {
+  /** Named models in table order. */
+  models: EvaluatedModel[];
+  /** Which of `models` are the teacher and the student, for manifold agreement. */
+  pair?: [string, string];
   /**
-   * Named models in table order (raw pixels, random student, student,
-   * teacher); `trainFeatures` skips recomputing features already at hand
-   * (the teacher cache).
+   * The student's projection head (student features → teacher space), for
+   * the cosine agreement; without it the cosines are measured on the
+   * backbone features when the widths match, else skipped.
    */
-  models: { name: string; model: Embedder; trainFeatures?: FeatureMatrix }[];
-  /** Which of `models` are the teacher and the student, for NN-IoU. */
-  pair: [string, string];
-  /** NN-IoU neighbourhood size. @default {10} */
-  iouK?: number;
+  project?: (features: tf.Tensor2D) => tf.Tensor2D;
+  /** NN-IoU neighbourhood sizes. @default {[1, 5, 11, 21, 31]} */
+  iouKs?: number[];
+  /** Linear-probe hyper-parameters; `null` or `epochs: 0` skips the probe. @default {null} */
+  linear?: LinearProbeOptions | null;
+  /** Status lines (one per stage). @default {no output} */
+  log?: (line: string) => void;
 }
 
 /** What {@linkcode evaluateRun} measured. */
 export interface EvaluateRunResult {
-  rows: EvalRow[];
-  nnIoU: { k: number; value: number; n: number };
-  /** Linear CKA between the pair's test features. */
-  cka: number;
+  /** The numbers with their protocols, as saved in `report.json`. */
+  evaluation: RunEvaluation;
+  /** The same as text, for the terminal. */
   table: string;
+  /** Test features by model name (for the report's map). */
+  testFeatures: Map<string, FeatureMatrix>;
 }
 
-/** Evaluate every model with weighted kNN, and the teacher/student pair with NN-IoU. */
+const pct = (x: number | null) => x === null ? "–" : `${(100 * x).toFixed(2)}%`;
+
+/**
+ * Evaluate every model with weighted kNN (and the linear probe where asked),
+ * and the teacher/student pair's manifold agreement.
+ */
 export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunResult> {
-  const rows: EvalRow[] = [];
+  const log = input.log ?? (() => {});
+  const linear = input.linear && (input.linear.epochs ?? 100) > 0 ? input.linear : null;
+  const evaluation: RunEvaluation = {
+    data: {
+      train: input.train.name,
+      test: input.test.name,
+      nTrain: input.train.length,
+      nTest: input.test.length,
+    },
+    knn: [],
+    linear: [],
+    manifold: null,
+  };
   const testFeatures = new Map<string, FeatureMatrix>();
-  for (const { name, model, trainFeatures } of input.models) {
-    const { knn, test } = await knnOf(model, input, trainFeatures);
+  const lines: string[] = [];
+  for (const { name, model, trainFeatures, linear: probe } of input.models) {
+    const t0 = performance.now();
+    const { knn, train, test } = await knnOf(model, input, trainFeatures);
     testFeatures.set(name, test);
-    rows.push({ name, knn });
+    evaluation.knn.push({ name, ...knnRecord(knn) });
+    lines.push(
+      `kNN-${knn.k} top-1 ${pct(knn.top1).padStart(7)}  ${name}  ` +
+        `(weighted exp(cos/${knn.t}), ${knn.n} test / ${knn.nTrain} train, L2-normalised)`,
+    );
+    if (probe && linear) {
+      const r = await linearProbe(
+        { ...train, labels: input.trainLabels },
+        { ...test, labels: input.testLabels },
+        { ...linear, progress: false },
+      );
+      const { protocol, n, nTrain, numClasses, top1, top5, trainLoss } = r;
+      evaluation.linear.push({ name, top1, top5, trainLoss, n, nTrain, numClasses, protocol });
+      lines.push(
+        `linear top-1 ${pct(top1).padStart(6)}  ${name}  (SGD ${protocol.epochs} epochs, ` +
+          `lr ${protocol.lr}, ${n} test / ${nTrain} train)`,
+      );
+    }
+    log(`evaluated "${name}" in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  const iouK = input.iouK ?? 10;
-  const [a, b] = input.pair.map((n) => testFeatures.get(n)!);
-  const iou = await nnIoU(a, b, [iouK], { progress: false });
-  const nnIoUResult = { k: iouK, value: iou[iouK], n: a.n };
-  const cka = await linearCka(a, b);
-  const r0 = rows[0].knn;
-  const lines = [
-    `kNN-${input.k} top-1 on ${r0.n} test images (weighted, T = ${input.t}, ` +
-    `bank: ${input.train.length} train images; features L2-normalised)`,
-    ...rows.map((r) => `  ${r.name.padEnd(28)} ${(100 * r.knn.top1).toFixed(2).padStart(6)}%`),
-    `NN-IoU@${iouK} ${input.pair[0]} ↔ ${input.pair[1]} on the test images: ` +
-    `${nnIoUResult.value.toFixed(3)}`,
-    `linear CKA ${input.pair[0]} ↔ ${input.pair[1]} on the test images: ${cka.toFixed(3)}`,
-  ];
-  return { rows, nnIoU: nnIoUResult, cka, table: lines.join("\n") };
+  if (input.pair) {
+    const [tName, sName] = input.pair;
+    const a = testFeatures.get(tName), b = testFeatures.get(sName);
+    if (!a || !b) throw new RangeError(`evaluateRun: pair ${input.pair} names unknown models`);
+    const ks = (input.iouKs ?? [1, 5, 11, 21, 31]).filter((k) => k < a.n);
+    const iou = ks.length ? await nnIoU(a, b, ks, { progress: false }) : {};
+    const cka = await linearCka(a, b);
+    const cosine = await projectedCosine(a, b, input.project);
+    evaluation.manifold = {
+      teacher: tName,
+      student: sName,
+      n: a.n,
+      nnIoU: ks.map((k) => ({ k, value: iou[k], chance: chanceNnIoU(k, a.n) })),
+      cka,
+      cosine,
+    };
+    lines.push(
+      `NN-IoU ${ks.map((k) => `@${k} ${iou[k].toFixed(3)}`).join(" ")}  ${tName} ↔ ${sName} ` +
+        `(${a.n} test images, cosine neighbours, self excluded)`,
+      `linear CKA ${cka.toFixed(3)}  ${tName} ↔ ${sName} (${a.n} test images)`,
+    );
+    if (cosine) {
+      lines.push(
+        `cosine ${tName} ↔ ${sName}${cosine.projected ? " (projected by the head)" : ""}: ` +
+          `per sample ${cosine.perSample.toFixed(3)}, per dimension ${
+            cosine.perDimension.toFixed(3)
+          }`,
+      );
+    }
+  }
+  return { evaluation, table: lines.join("\n"), testFeatures };
 }
 
-/** Weighted kNN of one model under `input`'s protocol, and its test features. */
+function knnRecord(r: KnnResult) {
+  const { top1, top5, k, t, n, nTrain, numClasses } = r;
+  return { top1, top5, k, t, n, nTrain, numClasses };
+}
+
+async function projectedCosine(
+  teacher: FeatureMatrix,
+  student: FeatureMatrix,
+  project?: (features: tf.Tensor2D) => tf.Tensor2D,
+) {
+  let s = student;
+  if (project) {
+    const out = tf.tidy(() => project(tf.tensor2d(student.features, [student.n, student.dim])));
+    s = { features: (await out.data()) as Float32Array, n: out.shape[0], dim: out.shape[1] };
+    out.dispose();
+  }
+  if (s.dim !== teacher.dim) return null;
+  return { ...(await cosineAgreement(teacher, s)), projected: project !== undefined };
+}
+
+/** Weighted kNN of one model under `input`'s protocol, with its features. */
 async function knnOf(
   model: Embedder,
   input: KnnProtocolInput,
   trainFeatures?: FeatureMatrix,
-): Promise<{ knn: KnnResult; test: FeatureMatrix }> {
+): Promise<{ knn: KnnResult; train: FeatureMatrix; test: FeatureMatrix }> {
   const opts = { transform: input.transform, progress: false };
   const train = trainFeatures ?? await extractFeatures(model, input.train, opts);
   const test = await extractFeatures(model, input.test, opts);
@@ -106,7 +195,7 @@ async function knnOf(
     t: input.t,
     progress: false,
   });
-  return { knn, test };
+  return { knn, train, test };
 }
 
 /** Inputs of {@linkcode quickKnn}. */

@@ -27,11 +27,13 @@ import { createProjectionHead } from "../models/head.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
 import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
 import { configHash, type DistillConfig, formatConfig, stringifyConfig } from "./config.ts";
-import { evaluateRun, PixelEmbedder, quickKnn } from "./evaluate.ts";
+import { quickKnn } from "./evaluate.ts";
+import { evalTransform, evaluateStudent, openEvalData } from "./report_run.ts";
+import { type ReportRun, writeReport } from "../eval/report.ts";
 import { createOptimizer } from "./optim.ts";
 import { learningRate } from "./schedule.ts";
 import { openTeacher } from "./teachers.ts";
-import { MetricsLog, openRunDir, runPaths } from "./_run_dir.ts";
+import { checkpointVariables, MetricsLog, openRunDir, runPaths } from "./_run_dir.ts";
 import { TrainProgress } from "./_train_progress.ts";
 
 /** Options for {@linkcode distill}. */
@@ -57,13 +59,10 @@ export interface DistillResult {
   /** Wall time and throughput of this call's training steps. */
   trainSeconds: number;
   imagesPerSecond: number;
-  /** The final table, when `finish`. */
+  /** The final table, when `finish` and the config has a test split. */
   table?: string;
-  results?: Record<string, unknown>;
-}
-
-function normalizeSteps(config: DistillConfig): AugmentStep[] {
-  return augmentPreset("none", { mean: config.data.mean, std: config.data.std });
+  /** The run's report entry (also in `runDir/report.json`), likewise. */
+  report?: ReportRun;
 }
 
 function augmentSteps(config: DistillConfig): AugmentStep[] {
@@ -74,13 +73,6 @@ function augmentSteps(config: DistillConfig): AugmentStep[] {
     mean: config.data.mean,
     std: config.data.std,
   });
-}
-
-function namedVariables(
-  prefix: string,
-  entries: [string, { variable: tf.Variable }][],
-): Record<string, tf.Variable> {
-  return Object.fromEntries(entries.map(([n, e]) => [`${prefix}/${n}`, e.variable]));
 }
 
 async function allFinite(vars: tf.Variable[]): Promise<boolean> {
@@ -121,9 +113,7 @@ export async function distill(
   const opened = await openDataset(config.data.train);
   const train: ImageSource = firstImages(opened.images, config.data.subset);
   const { teacher, description } = await openTeacher(config.teacher);
-  const normalize = new Augmenter(normalizeSteps(config), { seed: 0 });
-  const transform = (x: tf.Tensor4D) => normalize.apply(x);
-  const transformKey = JSON.stringify(normalizeSteps(config));
+  const { transform, key: transformKey } = evalTransform(config);
 
   // Teacher features (eval view): the cache, and the neighbour lists mined from it.
   const needFeatures = config.teacher.cache || config.data.sampler.kind === "neighbour";
@@ -171,10 +161,7 @@ export async function distill(
   const loss = getLoss(config.loss.name);
   const total = config.train.steps ?? config.train.epochs! * sampler.batchesPerEpoch;
   const epochs = Math.ceil(total / sampler.batchesPerEpoch);
-  const checkpointVars = {
-    ...namedVariables("student", student.params.entries()),
-    ...namedVariables("head", head?.params.entries() ?? []),
-  };
+  const checkpointVars = checkpointVariables(student, head);
   // Optimizer slots are keyed by tfjs variable names, which depend on creation
   // order; checkpoints store them under the stable names above instead.
   const stableName = new Map(Object.entries(checkpointVars).map(([n, v]) => [v.name, n]));
@@ -366,46 +353,51 @@ export async function distill(
     `exported the student to "${paths.exportTfjs}" (tfjs) and "${paths.exportSafetensors}" (safetensors)`,
   );
   let table: string | undefined;
-  let results: Record<string, unknown> | undefined;
+  let report: ReportRun | undefined;
   if (config.data.test && opened.evaluation) {
-    const testSet = await openDataset(config.data.test);
-    const random = createModel(config.student.architecture as ModelName, {
-      ...config.student.args,
-      seed: config.seed,
-    });
-    const evaluation = await evaluateRun({
-      models: [
-        { name: "raw pixels", model: new PixelEmbedder(train.imageShape) },
-        { name: "student, random init", model: random },
-        { name: "student, distilled", model: student },
-        { name: "teacher", model: teacher, trainFeatures: features },
-      ],
-      pair: ["teacher", "student, distilled"],
-      train,
-      trainLabels: opened.evaluation.labels.subarray(0, train.length),
-      test: testSet.images,
-      testLabels: testSet.evaluation!.labels,
-      transform,
-      k: config.eval.k,
-      t: config.eval.t,
-    });
-    random.dispose();
-    testSet.images.close();
-    table = evaluation.table;
-    results = {
-      steps: step,
-      trainSeconds,
-      imagesPerSecond,
-      knn: Object.fromEntries(evaluation.rows.map((r) => [r.name, r.knn])),
-      nnIoU: evaluation.nnIoU,
-      cka: evaluation.cka,
-    };
-    await Deno.writeTextFile(paths.results, JSON.stringify(results, null, 2) + "\n");
+    const data = await openEvalData(config);
+    try {
+      const { run, table: text } = await evaluateStudent({
+        config,
+        data,
+        student,
+        head,
+        teacher,
+        name: config.runDir.split("/").filter(Boolean).pop() ?? "run",
+        source: config.runDir,
+        meta: {
+          student: { architecture: config.student.architecture, ...config.student.args },
+          teacher: { source: config.teacher.source, name: description.name ?? description.path },
+          loss: { name: config.loss.name, ...config.loss.options },
+          steps: step,
+          imagePasses: step * sampler.batchSize,
+          trainSeconds,
+          imagesPerSecond,
+        },
+        metrics: await Deno.readTextFile(paths.metrics).catch(() => ""),
+        randomInit: {
+          architecture: config.student.architecture,
+          args: config.student.args,
+          seed: config.seed,
+        },
+        log,
+      });
+      const files = await writeReport(paths.dir, {
+        title: `CoSS evaluation: ${run.name}`,
+        runs: [run],
+        classNames: data.classNames,
+      });
+      log(`report: "${files.markdown}" (${files.plots.map((f) => f.split("/").pop()).join(", ")})`);
+      table = text;
+      report = run;
+    } finally {
+      data.close();
+    }
   }
   student.dispose();
   head?.dispose();
   optimizer.dispose();
   teacher.dispose();
   opened.images.close();
-  return { ...result, table, results };
+  return { ...result, table, report };
 }

@@ -47,10 +47,25 @@ export {
 } from "./schedule.ts";
 export { distill, type DistillOptions, type DistillResult } from "./loop.ts";
 export {
+  type EvaluatedModel,
   evaluateRun,
   type EvaluateRunInput,
   type EvaluateRunResult,
+  type KnnProtocolInput,
   PixelEmbedder,
   quickKnn,
 } from "./evaluate.ts";
 export { type OpenedTeacher, openTeacher } from "./teachers.ts";
+export {
+  type EvalData,
+  evalTransform,
+  evaluateStudent,
+  type EvaluateStudentInput,
+  openEvalData,
+} from "./report_run.ts";
+export { locateSaved, openSavedStudent, type SavedLocation, type SavedStudent } from "./saved.ts";
+export {
+  evaluateSaved,
+  type EvaluateSavedOptions,
+  type EvaluateSavedResult,
+} from "./eval_saved.ts";

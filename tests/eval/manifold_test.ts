@@ -6,7 +6,13 @@
 import assert from "assert";
 import { type FeatureMatrix, mineNeighbours, type Neighbours } from "../../lib/data/knn.ts";
 import { Rng } from "../../lib/data/rng.ts";
-import { formatNnIoU, neighbourIoU, NN_IOU_KS, nnIoU } from "../../lib/eval/manifold.ts";
+import {
+  chanceNnIoU,
+  formatNnIoU,
+  neighbourIoU,
+  NN_IOU_KS,
+  nnIoU,
+} from "../../lib/eval/manifold.ts";
 import { backendTest } from "../_helpers.ts";
 import { randomMatrix } from "./_data.ts";
 
@@ -107,6 +113,11 @@ backendTest("nnIoU: independent random spaces sit at the hypergeometric chance l
       Math.abs(iou[k] - mean) <= tol,
       `k=${k}: NN-IoU ${iou[k].toFixed(5)}, chance ${mean.toFixed(5)} ± ${tol.toFixed(5)}`,
     );
+  }
+  // The library's chance level (a log-space sum) agrees with this recurrence.
+  for (const [kk, nn] of [[1, 400], [5, 400], [31, 400], [10, 10000], [31, 60000]]) {
+    const ref = chanceIoU(nn, kk).mean;
+    assert.ok(Math.abs(chanceNnIoU(kk, nn) / ref - 1) < 1e-9, `chanceNnIoU(${kk}, ${nn})`);
   }
   // The closed form at k = 1 and the small-k approximation.
   assert.ok(Math.abs(chanceIoU(n, 1).mean - 1 / (n - 1)) < 1e-15);

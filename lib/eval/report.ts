@@ -1,0 +1,291 @@
+/**
+ * Evaluation reports: `report.json` (every number with its protocol),
+ * `report.md` (tables, each headed by or carrying its protocol) and SVG
+ * plots (training curves, a 2-D map of teacher and student embeddings, and
+ * NN-IoU@k bars), for one run or several side by side.
+ *
+ * The end of `deno task distill` and `deno task eval` both build a
+ * {@linkcode ReportRun} per run and call {@linkcode writeReport};
+ * `deno task eval --compare` reads runs back with {@linkcode readReport}.
+ *
+ * @example Write a report for a run evaluated elsewhere
+ * ```ts ignore
+ * import { writeReport } from "./report.ts";
+ * await writeReport("runs/default", { title: "default", runs: [run] });
+ * ```
+ *
+ * @module
+ */
+import meta from "../../deno.json" with { type: "json" };
+import type { FeatureMatrix } from "../data/knn.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { pca } from "./pca.ts";
+import { type CurvePoint, embeddingMapSvg, nnIoUBarsSvg, trainingCurvesSvg } from "./plot.ts";
+import { reportMarkdown } from "./_report_markdown.ts";
+
+/** A weighted-kNN accuracy with its protocol. */
+export interface KnnRecord {
+  /** Which features ("teacher", "student, distilled", ...). */
+  name: string;
+  top1: number;
+  /** `null` with 5 classes or fewer. */
+  top5: number | null;
+  /** Neighbours voting, vote temperature. */
+  k: number;
+  t: number;
+  /** Test and training (bank) images, classes. */
+  n: number;
+  nTrain: number;
+  numClasses: number;
+}
+
+/** A linear-probe accuracy with its protocol. */
+export interface LinearRecord {
+  name: string;
+  top1: number;
+  top5: number | null;
+  /** Mean training cross-entropy of the last epoch. */
+  trainLoss: number;
+  n: number;
+  nTrain: number;
+  numClasses: number;
+  /** SGD hyper-parameters, as `linearProbe` resolved them. */
+  protocol: Record<string, unknown>;
+}
+
+/** Teacher ↔ student agreement on the test images. */
+export interface ManifoldRecord {
+  teacher: string;
+  student: string;
+  /** Test images. */
+  n: number;
+  /** NN-IoU@k (cosine neighbours, self excluded), with the level of independent spaces. */
+  nnIoU: { k: number; value: number; chance: number }[];
+  /** Linear CKA of the backbone features. */
+  cka: number;
+  /**
+   * Mean per-sample and per-dimension cosines of the (projected) student
+   * against the teacher; `null` when the widths differ and there is no head.
+   */
+  cosine:
+    | { perSample: number; perDimension: number; n: number; dim: number; projected: boolean }
+    | null;
+}
+
+/** Everything measured for one run. */
+export interface RunEvaluation {
+  /** Dataset names and sizes: the kNN bank and probe train on `train`, scores are on `test`. */
+  data: { train: string; test: string; nTrain: number; nTest: number };
+  knn: KnnRecord[];
+  linear: LinearRecord[];
+  manifold: ManifoldRecord | null;
+}
+
+/** The 2-D map data: PCA coordinates of a fixed subsample of test images. */
+export interface ReportMap {
+  /** Class of each point. */
+  labels: number[];
+  /** One panel per space: row-major `[n, 2]` coordinates and the explained-variance ratios. */
+  panels: { name: string; coords: number[]; explained: number[] }[];
+}
+
+/** One evaluated run. */
+export interface ReportRun {
+  /** Short name in tables and legends. */
+  name: string;
+  /** What was evaluated (run dir, checkpoint or export), as given. */
+  source: string;
+  /** Student, teacher and training facts (architecture, steps, seconds, loss, ...). */
+  meta: Record<string, unknown>;
+  evaluation: RunEvaluation;
+  /** Training curves from `metrics.jsonl`; empty for an export without its run. */
+  curves: CurvePoint[];
+  map: ReportMap | null;
+}
+
+/** A report: one or several runs. */
+export interface Report {
+  title: string;
+  runs: ReportRun[];
+  /** Class names by label, for legends. @default {undefined} */
+  classNames?: string[];
+}
+
+/** `report.json` as written: the report plus provenance. */
+export interface SavedReport extends Report {
+  toolkit: string;
+  created: string;
+}
+
+/** The files {@linkcode writeReport} wrote. */
+export interface ReportFiles {
+  json: string;
+  markdown: string;
+  plots: string[];
+}
+
+const IGNORED_METRICS = new Set(["step", "epoch", "lr", "imagesPerSecond", "tensors"]);
+const METRIC_NAMES: Record<string, string> = { co: "L_co", ss: "L_ss" };
+
+/**
+ * Training curves from the text of a run's `metrics.jsonl`: every numeric
+ * loss term per logged step, and periodic kNN top-1 (in %).
+ *
+ * @example
+ * ```ts
+ * import { curvesFromMetrics } from "./report.ts";
+ *
+ * const text = '{"step":20,"loss":-250.5,"co":-0.9,"ss":-0.85,"lr":0.003}\n' +
+ *   '{"step":20,"knn":{"top1":0.7,"k":10,"t":0.07,"test":1000,"bank":5000}}\n';
+ * console.log(curvesFromMetrics(text, "default").map((p) => p.metric));
+ * // ["loss", "L_co", "L_ss", "kNN-10 top-1 (%)"]
+ * ```
+ */
+export function curvesFromMetrics(text: string, run: string): CurvePoint[] {
+  const points: CurvePoint[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    let r: Record<string, unknown>;
+    try {
+      r = JSON.parse(line);
+    } catch {
+      continue; // a line cut by a kill; the rest of the log is still good
+    }
+    const step = r.step;
+    if (typeof step !== "number") continue;
+    for (const [key, value] of Object.entries(r)) {
+      if (IGNORED_METRICS.has(key)) continue;
+      if (typeof value === "number" && Number.isFinite(value)) {
+        points.push({ run, step, metric: METRIC_NAMES[key] ?? key, value });
+      } else if (key === "knn" && value && typeof value === "object") {
+        const { top1, k } = value as { top1?: number; k?: number };
+        if (typeof top1 === "number") {
+          points.push({ run, step, metric: `kNN-${k} top-1 (%)`, value: 100 * top1 });
+        }
+      }
+    }
+  }
+  return points;
+}
+
+/**
+ * The 2-D map of a report: PCA of each space on the same evenly spaced
+ * subsample of at most `points` images.
+ *
+ * @example
+ * ```ts
+ * import { reportMap } from "./report.ts";
+ *
+ * const m = { features: new Float32Array([0, 0, 1, 1, 2, 2.2, 3, 2.9]), n: 4, dim: 2 };
+ * const map = reportMap([{ name: "teacher", features: m }], new Int32Array([0, 0, 1, 1]), 4);
+ * console.log(map.panels[0].coords.length, map.labels); // 8 [0, 0, 1, 1]
+ * ```
+ */
+export function reportMap(
+  panels: { name: string; features: FeatureMatrix }[],
+  labels: Int32Array,
+  points: number,
+): ReportMap {
+  const n = panels[0].features.n;
+  const m = Math.min(n, points);
+  const rows = Array.from({ length: m }, (_, i) => Math.floor((i * n) / m));
+  return {
+    labels: rows.map((r) => labels[r]),
+    panels: panels.map(({ name, features }) => {
+      const sub = new Float32Array(m * features.dim);
+      rows.forEach((r, i) =>
+        sub.set(
+          features.features.subarray(r * features.dim, (r + 1) * features.dim),
+          i * features.dim,
+        )
+      );
+      const p = pca({ features: sub, n: m, dim: features.dim }, { components: 2 });
+      const round = (x: number) => Math.round(x * 1e4) / 1e4;
+      return { name, coords: Array.from(p.coords, round), explained: p.explained.map(round) };
+    }),
+  };
+}
+
+/** The SVG plots of a report, by file name (only those it has data for). */
+export function reportPlots(report: Report): Record<string, string> {
+  const plots: Record<string, string> = {};
+  const curves = report.runs.flatMap((r) => r.curves);
+  if (curves.length) {
+    plots["curves.svg"] = trainingCurvesSvg(curves, { title: "Training curves" });
+  }
+  const mapped = report.runs.filter((r) => r.map);
+  if (mapped.length) {
+    // The teacher once, then each run's student.
+    const panels = mapped.flatMap((r, i) =>
+      r.map!.panels.filter((_, j) => i === 0 || j > 0).map((p) => ({
+        name: mapped.length > 1 && p.name !== r.evaluation.manifold?.teacher
+          ? `${r.name}: ${p.name}`
+          : p.name,
+        coords: p.coords,
+        explained: p.explained,
+      }))
+    );
+    plots["map.svg"] = embeddingMapSvg(
+      panels.map((p) => ({
+        name: p.name,
+        features: { features: Float32Array.from(p.coords), n: p.coords.length / 2, dim: 2 },
+        explained: p.explained,
+      })),
+      Int32Array.from(mapped[0].map!.labels),
+      { classNames: report.classNames, title: "Test embeddings, PCA to 2-D (coloured by class)" },
+    );
+  }
+  const bars = report.runs.flatMap((r) =>
+    (r.evaluation.manifold?.nnIoU ?? []).map((b) => ({ run: r.name, k: b.k, iou: b.value }))
+  );
+  if (bars.length) {
+    plots["nn_iou.svg"] = nnIoUBarsSvg(bars, { title: "NN-IoU@k, teacher ↔ student" });
+  }
+  return plots;
+}
+
+/**
+ * Write `report.json`, `report.md` and the plots into `dir` (created if
+ * missing). Each file is written atomically, so a crash leaves the previous
+ * report or the new one, never a torn file.
+ */
+export async function writeReport(dir: string, report: Report): Promise<ReportFiles> {
+  await Deno.mkdir(dir, { recursive: true });
+  const plots = reportPlots(report);
+  const saved: SavedReport = {
+    ...report,
+    toolkit: `${meta.name}@${meta.version}`,
+    created: new Date().toISOString(),
+  };
+  const enc = new TextEncoder();
+  const files: ReportFiles = {
+    json: `${dir}/report.json`,
+    markdown: `${dir}/report.md`,
+    plots: Object.keys(plots).map((f) => `${dir}/${f}`),
+  };
+  for (const [name, svg] of Object.entries(plots)) {
+    await writeFileAtomic(`${dir}/${name}`, enc.encode(svg));
+  }
+  await writeFileAtomic(files.json, enc.encode(JSON.stringify(saved, null, 1) + "\n"));
+  await writeFileAtomic(files.markdown, enc.encode(reportMarkdown(saved, Object.keys(plots))));
+  return files;
+}
+
+/**
+ * Read a `report.json` written by {@linkcode writeReport}.
+ *
+ * @throws {SyntaxError} For a file that is not a report, naming it.
+ */
+export async function readReport(path: string): Promise<SavedReport> {
+  const text = await Deno.readTextFile(path);
+  let r: SavedReport;
+  try {
+    r = JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(`Cannot read report "${path}": ${(e as Error).message}`);
+  }
+  if (!Array.isArray(r?.runs) || r.runs.some((x) => !x?.evaluation?.knn)) {
+    throw new SyntaxError(`Cannot read report "${path}": no runs with an evaluation`);
+  }
+  return r;
+}

@@ -1,0 +1,110 @@
+/**
+ * Evaluate a saved student (run dir, checkpoint or export) against its
+ * teacher, as `deno task eval` does: the run's own config says which
+ * teacher, data, normalisation and protocol, and overrides change any key.
+ *
+ * @module
+ */
+import { initBackend } from "../backend.ts";
+import type { ReportRun } from "../eval/report.ts";
+import { DEFAULT_CONFIG, type DistillConfig, parseConfig, stringifyConfig } from "./config.ts";
+import { evaluateStudent, openEvalData } from "./report_run.ts";
+import { locateSaved, openSavedStudent } from "./saved.ts";
+import { openTeacher } from "./teachers.ts";
+
+/** Options for {@linkcode evaluateSaved}. */
+export interface EvaluateSavedOptions {
+  /** Config overrides `key=value` (YAML values), applied to the run's config. @default {[]} */
+  overrides?: readonly string[];
+  /** Name in tables and legends. @default {the path's last component} */
+  name?: string;
+  /** Status lines. @default {console.error} */
+  log?: (line: string) => void;
+}
+
+/** What {@linkcode evaluateSaved} measured. */
+export interface EvaluateSavedResult {
+  run: ReportRun;
+  table: string;
+  classNames?: string[];
+  config: DistillConfig;
+}
+
+/**
+ * Open the student at `path`, its teacher and data, and evaluate it.
+ *
+ * @throws {Error} For a path that is not a run, checkpoint or export, or a
+ *   config key that cannot be honoured, with one line naming it.
+ */
+export async function evaluateSaved(
+  path: string,
+  options: EvaluateSavedOptions = {},
+): Promise<EvaluateSavedResult> {
+  const log = options.log ?? ((l: string) => console.error(l));
+  const where = await locateSaved(path);
+  // The backend comes from the command line (else COSS_BACKEND, else auto), not from the
+  // run's config: the weights must be on a backend before the config inside them is read.
+  const backend = (options.overrides ?? []).filter((o) => o.startsWith("backend="))
+    .map((o) => o.slice("backend=".length)).pop();
+  await initBackend({ backend: backend as DistillConfig["backend"] | undefined, log });
+  const saved = await openSavedStudent(where);
+  try {
+    let base = saved.config;
+    if (!base) {
+      const card = saved.card!;
+      base = structuredClone(DEFAULT_CONFIG);
+      base.data.mean = card.mean ?? base.data.mean;
+      base.data.std = card.std ?? base.data.std;
+      log(
+        `"${path}": the export's card has no recipe; using teacher ${base.teacher.source}:` +
+          `${base.teacher.name} and data ${base.data.train.name} (override with --teacher / --data)`,
+      );
+    }
+    const config = parseConfig(stringifyConfig(base), {
+      source: `${path} (config)`,
+      overrides: options.overrides ?? [],
+    });
+    const { teacher, description } = await openTeacher(config.teacher);
+    try {
+      const data = await openEvalData(config);
+      try {
+        const name = options.name ?? path.replace(/\/+$/, "").split("/").pop() ?? path;
+        const { run, table } = await evaluateStudent({
+          config,
+          data,
+          student: saved.student,
+          head: saved.head,
+          teacher,
+          name,
+          source: path,
+          meta: {
+            student: saved.architecture
+              ? { architecture: saved.architecture.name, ...saved.architecture.args }
+              : { architecture: saved.card?.architecture ?? "unknown" },
+            teacher: { source: config.teacher.source, name: description.name ?? description.path },
+            ...(saved.config && {
+              loss: { name: config.loss.name, ...config.loss.options },
+            }),
+            ...(saved.step !== undefined && { steps: saved.step }),
+            kind: saved.kind,
+          },
+          metrics: saved.metrics,
+          randomInit: saved.architecture && {
+            architecture: saved.architecture.name,
+            args: saved.architecture.args,
+            seed: config.seed,
+          },
+          log,
+        });
+        return { run, table, classNames: data.classNames, config };
+      } finally {
+        data.close();
+      }
+    } finally {
+      teacher.dispose();
+    }
+  } finally {
+    saved.student.dispose();
+    saved.head?.dispose();
+  }
+}
