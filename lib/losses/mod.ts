@@ -5,6 +5,16 @@
  * - {@linkcode cossLoss}: CoSS, feature similarity plus space similarity
  *   (Singh & Wang, ECCV 2024, arXiv:2409.13939), with its two terms
  *   {@linkcode featureSimilarityLoss} and {@linkcode spaceSimilarityLoss}.
+ * - Baselines, each with its formula and reference in its doc:
+ *   {@linkcode cosineLoss} (L_co alone) and {@linkcode ssOnlyLoss} (L_ss
+ *   alone); {@linkcode seedLoss} (SEED), {@linkcode discoLoss} (DisCo),
+ *   {@linkcode bingoLoss} (BINGO), {@linkcode smdLoss} (SMD),
+ *   {@linkcode compressLoss} (CompRess), {@linkcode sldLoss} (DINO-style),
+ *   {@linkcode distLoss} (DIST), {@linkcode rkdLoss} (RKD),
+ *   {@linkcode spLoss} (SP) and {@linkcode pktLoss} (PKT).
+ *   SEED, BINGO and CompRess take their queues / banks as extra tensors; the
+ *   state that fills them lives in `lib/methods`.
+ * - {@linkcode getLoss}: the stateless losses by config name.
  *
  * @example
  * ```ts
@@ -32,4 +42,33 @@ export {
   featureSimilarityLoss,
   spaceSimilarityLoss,
 } from "./coss.ts";
-export { getLoss, LOSS_NAMES, LOSSES, type RegisteredLoss } from "./registry.ts";
+export { cosineLoss, type CosineOptions, ssOnlyLoss } from "./cosine.ts";
+export { seedLoss, type SeedMemory, type SeedOptions } from "./seed.ts";
+export {
+  discoLoss,
+  type DiscoOptions,
+  type DiscoTerms,
+  discoTerms,
+  type DiscoViews,
+} from "./disco.ts";
+export {
+  type BingoBag,
+  bingoLoss,
+  type BingoOptions,
+  type BingoTerms,
+  bingoTerms,
+} from "./bingo.ts";
+export { smdLoss, type SmdOptions } from "./smd.ts";
+export { type CompressBanks, compressLoss, type CompressOptions } from "./compress.ts";
+export { sldLoss, type SldOptions } from "./sld.ts";
+export { distLoss, type DistOptions, type DistTerms, distTerms } from "./dist.ts";
+export { rkdLoss, type RkdOptions, type RkdTerms, rkdTerms } from "./rkd.ts";
+export { spLoss } from "./sp.ts";
+export { pktLoss, type PktOptions } from "./pkt.ts";
+export {
+  getLoss,
+  LOSS_NAMES,
+  LOSSES,
+  REGISTERED_LOSS_NAMES,
+  type RegisteredLoss,
+} from "./registry.ts";
