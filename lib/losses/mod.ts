@@ -65,10 +65,4 @@ export { distLoss, type DistOptions, type DistTerms, distTerms } from "./dist.ts
 export { rkdLoss, type RkdOptions, type RkdTerms, rkdTerms } from "./rkd.ts";
 export { spLoss } from "./sp.ts";
 export { pktLoss, type PktOptions } from "./pkt.ts";
-export {
-  getLoss,
-  LOSS_NAMES,
-  LOSSES,
-  REGISTERED_LOSS_NAMES,
-  type RegisteredLoss,
-} from "./registry.ts";
+export { getLoss, LOSSES, REGISTERED_LOSS_NAMES, type RegisteredLoss } from "./registry.ts";

@@ -89,14 +89,6 @@ export const LOSSES: Readonly<Record<string, RegisteredLoss>> = {
 export const REGISTERED_LOSS_NAMES: readonly string[] = Object.keys(LOSSES);
 
 /**
- * The names the training config's `loss.name` accepts today. The baselines
- * join when the training loop runs them through `lib/methods` and the config
- * schema describes their options; until then they are reachable through
- * {@linkcode getLoss} and `createMethod`.
- */
-export const LOSS_NAMES: readonly string[] = ["coss"];
-
-/**
  * The loss registered as `name`.
  *
  * @example

@@ -6,7 +6,7 @@
  */
 import { DATASET_NAMES } from "../data/datasets.ts";
 import { DEFAULT_COSS_SCALE } from "../losses/coss.ts";
-import { LOSS_NAMES } from "../losses/registry.ts";
+import { METHOD_DEFAULTS, METHOD_NAMES } from "../methods/registry.ts";
 import { listModels } from "../models/registry.ts";
 import type { DistillConfig } from "./_config_types.ts";
 import { augmentSpec, modelArgsVariant } from "./_config_nested.ts";
@@ -36,11 +36,34 @@ const num = (range: Range, def: number, doc: string): LeafSpec => ({
 });
 const optional = (spec: LeafSpec): LeafSpec => ({ ...spec, optional: true });
 
+/** A method option's spec from its default: sizes are integers ≥ 1, temperatures > 0, the rest ≥ 0. */
+function methodOption(key: string, def: number | string): LeafSpec {
+  if (typeof def === "string") {
+    const values = key === "studentKeys" ? ["ema", "online"] : [def];
+    return { kind: "enum", values, default: def, doc: `${key} (${values.join(" or ")})` };
+  }
+  if (/size$/i.test(key)) return int(1, def, key);
+  if (/^(tau|eps)/.test(key)) return num({ min: 0, minOpen: true }, def, key);
+  return num({ min: 0 }, def, key);
+}
+
 /**
- * Each registered loss's options, with defaults; a loss missing here takes
- * any options.
+ * Each loss's options, with defaults: CoSS's by hand, the baselines' from
+ * `METHOD_DEFAULTS` (`lib/methods/registry.ts`).
  */
 export const LOSS_OPTIONS: Record<string, SectionSpec> = {
+  ...Object.fromEntries(
+    Object.entries(METHOD_DEFAULTS).map(([name, defaults]) => [
+      name,
+      {
+        kind: "section",
+        doc: `options of the ${name} loss (defaults: METHOD_DEFAULTS in lib/methods/registry.ts)`,
+        fields: Object.fromEntries(
+          Object.entries(defaults).map(([k, d]) => [k, methodOption(k, d)]),
+        ),
+      } satisfies SectionSpec,
+    ]),
+  ),
   coss: {
     kind: "section",
     doc: "CoSS: scale · (L_co + λ · L_ss)",
@@ -200,7 +223,7 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
     headHidden: int(1, 2048, "projection head hidden width (a head exists when dims differ)"),
   }),
   loss: section<DistillConfig["loss"]>("the distillation loss", {
-    name: { kind: "enum", values: LOSS_NAMES, default: "coss", doc: "loss registry name" },
+    name: { kind: "enum", values: METHOD_NAMES, default: "coss", doc: "method / loss name" },
     options: {
       kind: "dependent",
       on: "name",
@@ -261,6 +284,11 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
       doc: "NN-IoU neighbourhood sizes k (self excluded), the paper's by default",
     },
     mapPoints: int(0, 2000, "test images in the report's 2-D map (0: no map)"),
+    baselines: {
+      kind: "boolean",
+      default: true,
+      doc: "also evaluate raw pixels, the random-init student and the teacher's linear probe",
+    },
     linear: section<DistillConfig["eval"]["linear"]>("the linear probe on frozen features", {
       epochs: int(0, 100, "passes over the training features (0: no probe)"),
       lr: num(pos, 0.1, "initial SGD learning rate"),

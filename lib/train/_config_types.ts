@@ -82,7 +82,7 @@ export interface DistillConfig {
   };
   /** The loss. */
   loss: {
-    /** One of `LOSS_NAMES` (`lib/losses/registry.ts`). @default {"coss"} */
+    /** One of `METHOD_NAMES` (`lib/methods/registry.ts`). @default {"coss"} */
     name: string;
     /** Checked against the loss's options, missing ones filled in. @default {{lambda: 1, scale: 1/(0.07*0.1)}} */
     options: Record<string, unknown>;
@@ -118,6 +118,8 @@ export interface DistillConfig {
     iouKs: number[];
     /** Test images in the 2-D map of the report (0: no map). @default {2000} */
     mapPoints: number;
+    /** Also evaluate raw pixels, the random-init student and the teacher's probe. @default {true} */
+    baselines: boolean;
     /** The linear probe on frozen features (`lib/eval/linear.ts`). */
     linear: {
       /** Passes over the training features (0: no probe). @default {100} */

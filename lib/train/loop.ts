@@ -21,7 +21,7 @@ import { loadOrMineNeighbours } from "../data/knn.ts";
 import { type BatchSampler, NeighbourBatchSampler, RandomBatchSampler } from "../data/sampler.ts";
 import { firstImages } from "../data/subset.ts";
 import type { ImageSource } from "../data/types.ts";
-import { getLoss } from "../losses/registry.ts";
+import { createMethod } from "../methods/registry.ts";
 import { exportStudent } from "../models/export.ts";
 import { createProjectionHead } from "../models/head.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
@@ -64,6 +64,9 @@ export interface DistillResult {
   /** The run's report entry (also in `runDir/report.json`), likewise. */
   report?: ReportRun;
 }
+
+/** Checkpoint variables holding the method's state (queues, banks) start with this. */
+const METHOD_PREFIX = "method/";
 
 function augmentSteps(config: DistillConfig): AugmentStep[] {
   const a = config.data.augment;
@@ -116,7 +119,9 @@ export async function distill(
   const { transform, key: transformKey } = evalTransform(config);
 
   // Teacher features (eval view): the cache, and the neighbour lists mined from it.
-  const needFeatures = config.teacher.cache || config.data.sampler.kind === "neighbour";
+  // BINGO's bags are teacher-space neighbour lists too.
+  const needLists = config.data.sampler.kind === "neighbour" || config.loss.name === "bingo";
+  const needFeatures = config.teacher.cache || needLists;
   const features = needFeatures
     ? await loadOrComputeFeatures({
       dir: config.teacher.cacheDir,
@@ -130,14 +135,11 @@ export async function distill(
   const cached = config.teacher.cache && features ? new CachedTeacher(features) : undefined;
   const s = config.data.sampler;
   let sampler: BatchSampler;
+  const lists = needLists
+    ? await loadOrMineNeighbours({ dir: config.teacher.cacheDir, features: features!, k: s.k, log })
+    : undefined;
   if (s.kind === "neighbour") {
-    const lists = await loadOrMineNeighbours({
-      dir: config.teacher.cacheDir,
-      features: features!,
-      k: s.k,
-      log,
-    });
-    sampler = new NeighbourBatchSampler(lists, {
+    sampler = new NeighbourBatchSampler(lists!, {
       anchors: s.anchors,
       neighbours: s.neighbours,
       pool: s.pool,
@@ -158,7 +160,12 @@ export async function distill(
   const trainable = [...student.trainableVariables(), ...(head?.trainableVariables() ?? [])];
   const optimizer = createOptimizer(config.optim, trainable);
   const augmenter = new Augmenter(augmentSteps(config), { seed: config.seed });
-  const loss = getLoss(config.loss.name);
+  const method = createMethod(config.loss.name, config.loss.options, {
+    teacherDim: teacher.featureDim,
+    datasetSize: train.length,
+    seed: config.seed,
+    neighbours: lists,
+  });
   const total = config.train.steps ?? config.train.epochs! * sampler.batchesPerEpoch;
   const epochs = Math.ceil(total / sampler.batchesPerEpoch);
   const checkpointVars = checkpointVariables(student, head);
@@ -181,7 +188,17 @@ export async function distill(
   let lastCheckpoint: number | undefined;
   if (resuming) {
     const ck = await loadCheckpoint(paths.checkpoint);
-    restoreVariables(checkpointVars, ck.variables);
+    const methodTensors: Record<string, tf.Tensor> = {};
+    const modelTensors: Record<string, tf.Tensor> = {};
+    for (const [name, t] of Object.entries(ck.variables)) {
+      if (name.startsWith(METHOD_PREFIX)) methodTensors[name.slice(METHOD_PREFIX.length)] = t;
+      else modelTensors[name] = t;
+    }
+    restoreVariables(checkpointVars, modelTensors);
+    method.setState({
+      tensors: methodTensors,
+      meta: (ck.extra.method ?? {}) as Record<string, number>,
+    });
     optimizer.setState(renameSlots(ck.optimizer, tfjsName));
     const rng = ck.rng as { augmenter: number[]; sampler: ReturnType<BatchSampler["state"]> };
     augmenter.setState(rng.augmenter);
@@ -204,15 +221,20 @@ export async function distill(
       );
     }
     const optState = optimizer.state();
+    const methodState = method.state();
+    const methodVars = Object.fromEntries(
+      Object.entries(methodState.tensors).map(([n, t]) => [`${METHOD_PREFIX}${n}`, t]),
+    );
     await saveCheckpoint(paths.checkpoint, {
-      variables: checkpointVars,
+      variables: { ...checkpointVars, ...methodVars },
       optimizer: renameSlots(optState, stableName),
       step,
       epoch: sampler.state().epoch,
       rng: { augmenter: augmenter.state(), sampler: sampler.state() },
       config: JSON.parse(JSON.stringify(config)),
+      extra: { method: methodState.meta },
     });
-    tf.dispose(Object.values(optState));
+    tf.dispose([...Object.values(optState), ...Object.values(methodState.tensors)]);
     lastCheckpoint = step;
   };
 
@@ -262,20 +284,37 @@ export async function distill(
         const target = cached
           ? cached.featuresAt(indices)
           : tf.tidy(() => teacher.embed(view, { training: false }));
+        // BINGO: each row's bag member, seen by both networks like the row itself.
+        const extra = method.positives?.(indices, step);
+        let extraView: tf.Tensor4D | undefined, extraTarget: tf.Tensor2D | undefined;
+        if (extra) {
+          const rawExtra = await train.batch(extra);
+          extraView = augmenter.apply(rawExtra);
+          rawExtra.dispose();
+          extraTarget = cached
+            ? cached.featuresAt(extra)
+            : tf.tidy(() => teacher.embed(extraView!, { training: false }));
+        }
         const lr = learningRate(config.schedule, config.optim.lr, step, total);
         let terms: Record<string, tf.Scalar> = {};
+        const project = (x: tf.Tensor4D) => {
+          const features = student.embed(x, { training: true });
+          return head ? head.apply(features) : features;
+        };
         const { value, grads } = tf.variableGrads(() => {
-          const features = student.embed(view, { training: true });
-          const out = head ? head.apply(features) : features;
-          const r = loss(target, out, config.loss.options);
+          const positive = extraView && { teacher: extraTarget!, student: project(extraView) };
+          const r = method.loss(target, project(view), { indices, step, positive });
           terms = Object.fromEntries(Object.entries(r.terms).map(([k, v]) => [k, tf.keep(v)]));
           return r.loss;
         }, trainable);
         optimizer.apply(grads, lr);
+        method.update();
         tf.dispose([view, target, ...Object.values(grads)]);
+        tf.dispose([extraView, extraTarget].filter((t) => t !== undefined));
         step++;
-        windowImages += indices.length;
-        trainImages += indices.length;
+        const passes = indices.length + (extra?.length ?? 0);
+        windowImages += passes;
+        trainImages += passes;
         const logNow = step % config.train.logEvery === 0 || step === stopAt;
         const checkpointNow = step % config.train.checkpointEvery === 0 || step === total;
         if (logNow || checkpointNow) {
@@ -334,6 +373,7 @@ export async function distill(
     student.dispose();
     head?.dispose();
     optimizer.dispose();
+    method.dispose();
     teacher.dispose();
     return result;
   }
@@ -370,7 +410,7 @@ export async function distill(
           teacher: { source: config.teacher.source, name: description.name ?? description.path },
           loss: { name: config.loss.name, ...config.loss.options },
           steps: step,
-          imagePasses: step * sampler.batchSize,
+          imagePasses: step * sampler.batchSize * (method.positives ? 2 : 1),
           trainSeconds,
           imagesPerSecond,
         },
@@ -397,6 +437,7 @@ export async function distill(
   student.dispose();
   head?.dispose();
   optimizer.dispose();
+  method.dispose();
   teacher.dispose();
   opened.images.close();
   return { ...result, table, report };

@@ -113,16 +113,17 @@ export async function evaluateStudent(
     transformKey: key,
     log,
   });
-  const random = input.randomInit &&
+  const baselines = config.eval.baselines;
+  const random = baselines && input.randomInit &&
     createModel(input.randomInit.architecture as ModelName, {
       ...input.randomInit.args,
       seed: input.randomInit.seed,
     });
   const models: EvaluatedModel[] = [
-    { name: "raw pixels", model: new PixelEmbedder(data.train.imageShape) },
+    ...(baselines ? [{ name: "raw pixels", model: new PixelEmbedder(data.train.imageShape) }] : []),
     ...(random ? [{ name: "student, random init", model: random }] : []),
     { name: "student", model: input.student, linear: true },
-    { name: "teacher", model: input.teacher, trainFeatures: teacherTrain, linear: true },
+    { name: "teacher", model: input.teacher, trainFeatures: teacherTrain, linear: baselines },
   ];
   const e = config.eval;
   log(
@@ -167,6 +168,6 @@ export async function evaluateStudent(
     };
     return { run, table: result.table };
   } finally {
-    random?.dispose();
+    if (random) random.dispose();
   }
 }

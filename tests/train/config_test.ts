@@ -10,7 +10,7 @@ import { withTempDir } from "../_helpers.ts";
 import { BACKEND_CHOICES } from "../../lib/backend.ts";
 import { DATASET_NAMES } from "../../lib/data/datasets.ts";
 import { listModels } from "../../lib/models/registry.ts";
-import { LOSS_NAMES } from "../../lib/losses/registry.ts";
+import { METHOD_NAMES } from "../../lib/methods/registry.ts";
 import {
   ConfigError,
   configHash,
@@ -68,7 +68,7 @@ Deno.test("schema: every key has a doc; enums agree with the modules they name",
   const student = SCHEMA.fields.student as typeof SCHEMA;
   assert.deepEqual(enumValues(student.fields.architecture), listModels());
   assert.deepEqual(Object.keys(DATASET_VARIANTS).sort(), [...DATASET_NAMES].sort());
-  for (const name of LOSS_NAMES) assert.ok(LOSS_OPTIONS[name], `no options spec for ${name}`);
+  for (const name of METHOD_NAMES) assert.ok(LOSS_OPTIONS[name], `no options spec for ${name}`);
   // The registry's own list of arguments is readable for every model.
   for (const name of listModels()) assert.ok(modelArgNames(name)?.includes("seed"), name);
   const help = configHelp();
@@ -476,8 +476,20 @@ Deno.test("models and losses: registry names with suggestions; arguments checked
   );
   assert.equal(
     fails("loss: {name: cos}"),
-    'fmnist.yaml: loss.name: expected one of "coss", got "cos" (did you mean "coss"?)',
+    'fmnist.yaml: loss.name: expected one of "coss", "cosine", "ss-only", "disco", "smd", "sld", ' +
+      '"dist", "rkd", "sp", "pkt", "seed", "bingo", "compress", got "cos" (did you mean "coss"?)',
   );
+  // Each baseline's options are checked against its own defaults.
+  assert.equal(
+    fails("loss: {name: rkd, options: {lambda: 1}}"),
+    'fmnist.yaml: loss.options.lambda: unknown key for loss.name "rkd" ' +
+      "(valid keys: distanceWeight, angleWeight)",
+  );
+  assert.equal(
+    fails("loss: {name: seed, options: {queueSize: 0}}"),
+    "fmnist.yaml: loss.options.queueSize: expected an integer ≥ 1, got 0",
+  );
+  assert.deepEqual(yaml("loss: {name: sld}").loss.options, { tauTeacher: 0.07, tauStudent: 0.1 });
   assert.equal(
     fails("loss: {options: {lambda: -1}}"),
     "fmnist.yaml: loss.options.lambda: expected a number ≥ 0, got -1",

@@ -1,0 +1,278 @@
+/**
+ * Method comparisons (`deno task compare`): every method × seed under the
+ * same teacher, student, data, augmentation, optimiser, schedule and budget
+ * of image passes, each a resumable distillation run, then one table of
+ * mean ± std over seeds and one report with the plots.
+ *
+ * A comparison file is YAML:
+ *
+ * ```yaml
+ * base: default.yaml            # a distill config, relative to this file
+ * runDir: runs/compare-fmnist   # one sub-directory per method and seed
+ * seeds: [0, 1, 2]
+ * images: 38400                 # image passes per run; steps = images / images per step
+ * iouK: 10                      # the NN-IoU@k column of the table
+ * set: [eval.baselines=false]   # overrides for every run
+ * methods:                      # table row → the run's `loss` section
+ *   coss: { name: coss, options: { lambda: 1 } }
+ *   cosine: { name: cosine }
+ * ```
+ *
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { readReport, type ReportRun, writeReport } from "../eval/report.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import {
+  ConfigError,
+  configHash,
+  type DistillConfig,
+  parseConfig,
+  stringifyConfig,
+} from "./config.ts";
+import { distill } from "./loop.ts";
+
+/** A comparison as read by {@linkcode loadComparison}. */
+export interface Comparison {
+  /** The file it came from (errors and the report name it). */
+  source: string;
+  runDir: string;
+  seeds: number[];
+  images: number;
+  iouK: number;
+  /** Row name → the `loss` section of that row's runs. */
+  methods: Record<string, { name: string; options?: Record<string, unknown> }>;
+  /** The resolved config of each run, by `method/seed`. */
+  runs: { method: string; seed: number; config: DistillConfig }[];
+}
+
+/** Options for {@linkcode loadComparison}. */
+export interface LoadComparisonOptions {
+  /** Overrides applied to every run after the file's `set` (e.g. from `--set`). @default {[]} */
+  overrides?: readonly string[];
+  /** Only these rows. @default {every method} */
+  only?: readonly string[];
+}
+
+function fail(source: string, key: string, problem: string): never {
+  throw new ConfigError(`${source}: ${key}: ${problem}`);
+}
+
+/**
+ * Read a comparison file and resolve the config of every run.
+ *
+ * @throws {ConfigError} One line naming the file, the key and the problem.
+ */
+export async function loadComparison(
+  path: string,
+  options: LoadComparisonOptions = {},
+): Promise<Comparison> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read (${(e as Error).message.split("\n")[0]})`);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseYaml(text) ?? {};
+  } catch (e) {
+    throw new ConfigError(`${path}: YAML: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const known = ["base", "runDir", "seeds", "images", "iouK", "set", "methods"];
+  for (const k of Object.keys(doc)) {
+    if (!known.includes(k)) fail(path, k, `unknown key; valid keys: ${known.join(", ")}`);
+  }
+  const str = (k: string) =>
+    typeof doc[k] === "string" && doc[k] ? doc[k] as string : fail(path, k, "expected a string");
+  const int = (v: unknown, k: string) =>
+    Number.isInteger(v) && (v as number) >= 0
+      ? v as number
+      : fail(path, k, `expected an integer ≥ 0, got ${JSON.stringify(v)}`);
+  const runDir = str("runDir");
+  if (!Array.isArray(doc.seeds) || doc.seeds.length === 0) {
+    fail(path, "seeds", "expected a non-empty list of integers");
+  }
+  const seeds = (doc.seeds as unknown[]).map((s, i) => int(s, `seeds[${i}]`));
+  const images = int(doc.images, "images");
+  if (images === 0) fail(path, "images", "expected at least 1 image pass per run");
+  const iouK = doc.iouK === undefined ? 10 : int(doc.iouK, "iouK");
+  const set = doc.set === undefined ? [] : doc.set;
+  if (!Array.isArray(set) || set.some((s) => typeof s !== "string")) {
+    fail(path, "set", "expected a list of key=value strings");
+  }
+  const m = doc.methods;
+  if (typeof m !== "object" || m === null || Array.isArray(m) || !Object.keys(m).length) {
+    fail(path, "methods", "expected a map of row name → loss section");
+  }
+  let methods = m as Comparison["methods"];
+  if (options.only) {
+    for (const o of options.only) if (!(o in methods)) fail(path, "methods", `no row "${o}"`);
+    methods = Object.fromEntries(
+      Object.entries(methods).filter(([k]) => options.only!.includes(k)),
+    );
+  }
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "";
+  const basePath = dir + str("base");
+  const baseText = await Deno.readTextFile(basePath).catch(() =>
+    fail(path, "base", `cannot read "${basePath}"`)
+  );
+  const base = parseConfig(baseText, { source: basePath, overrides: set as string[] });
+  if (!base.eval.iouKs.includes(iouK)) {
+    base.eval.iouKs = [...base.eval.iouKs, iouK].sort((a, b) => a - b);
+  }
+  const runs: Comparison["runs"] = [];
+  for (const [method, loss] of Object.entries(methods)) {
+    for (const seed of seeds) {
+      // The row's loss replaces the base's whole loss section: options of one loss are not
+      // options of another, and missing ones take their defaults.
+      const run = {
+        ...structuredClone(base),
+        seed,
+        runDir: `${runDir}/${method}-s${seed}`,
+        loss: { name: loss?.name, options: loss?.options ?? {} },
+      } as DistillConfig;
+      const config = parseConfig(stringifyConfig(run), {
+        source: `${path} (methods.${method})`,
+        overrides: options.overrides ?? [],
+      });
+      // The budget is counted in image passes: BINGO embeds a bag member per row.
+      const s = config.data.sampler;
+      const perStep = (s.kind === "neighbour" ? s.anchors * (1 + s.neighbours) : s.batchSize) *
+        (config.loss.name === "bingo" ? 2 : 1);
+      config.train.steps = Math.max(1, Math.round(images / perStep));
+      config.train.epochs = null;
+      runs.push({ method, seed, config });
+    }
+  }
+  // A finished run is skipped by its report, so a changed config must not meet an old run dir.
+  for (const { config } of runs) {
+    const saved = await Deno.readTextFile(`${config.runDir}/config.yaml`).catch(() => "");
+    const savedHash = saved.match(/^# config hash: ([0-9a-f]+)$/m)?.[1];
+    if (savedHash && savedHash !== configHash(config)) {
+      throw new ConfigError(
+        `${path}: run dir "${config.runDir}" holds a run of another config; ` +
+          `delete it or change runDir to compare under the new settings`,
+      );
+    }
+  }
+  return { source: path, runDir, seeds, images, iouK, methods, runs };
+}
+
+/** One row of the comparison table. */
+export interface ComparisonRow {
+  method: string;
+  seeds: number;
+  knn: Stat;
+  linear: Stat;
+  nnIoU: Stat;
+  /** Wall seconds per run (training and evaluation). */
+  seconds: Stat;
+}
+
+/** Mean and sample standard deviation (0 for one value). */
+export interface Stat {
+  mean: number;
+  std: number;
+}
+
+function stat(xs: number[]): Stat {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const v = xs.length > 1 ? xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1) : 0;
+  return { mean, std: Math.sqrt(v) };
+}
+
+/** Options for {@linkcode runComparison}. */
+export interface RunComparisonOptions {
+  /** Status lines. @default {console.error} */
+  log?: (line: string) => void;
+}
+
+/**
+ * Run (or resume) every run of `c`, skipping finished ones, then write
+ * `runDir/results.md`, `results.json` and the report of seed `seeds[0]`.
+ */
+export async function runComparison(
+  c: Comparison,
+  options: RunComparisonOptions = {},
+): Promise<{ rows: ComparisonRow[]; table: string }> {
+  const log = options.log ?? ((l: string) => console.error(l));
+  const done: Map<string, { run: ReportRun; seconds: number }> = new Map();
+  for (const [i, { method, seed, config }] of c.runs.entries()) {
+    const dir = config.runDir;
+    const tag = `[${i + 1}/${c.runs.length}] ${method} seed ${seed}`;
+    const wallFile = `${dir}/wall.json`;
+    const before = JSON.parse(await Deno.readTextFile(wallFile).catch(() => "{}")).seconds ?? 0;
+    const report = await readReport(`${dir}/report.json`).catch(() => undefined);
+    if (report) {
+      log(`${tag}: finished earlier, skipped`);
+      done.set(`${method}/${seed}`, { run: report.runs[0], seconds: before });
+      continue;
+    }
+    log(`${tag}: ${config.train.steps} steps → "${dir}"`);
+    await Deno.mkdir(dir, { recursive: true });
+    const logFile = await Deno.open(`${dir}/distill.log`, { append: true, create: true });
+    const enc = new TextEncoder();
+    const t0 = performance.now();
+    try {
+      const result = await distill(config, {
+        tty: false,
+        log: (line) => {
+          logFile.writeSync(enc.encode(line + "\n"));
+          if (/^(trained|report|resuming)/.test(line)) log(`${tag}: ${line}`);
+        },
+      });
+      const seconds = before + (performance.now() - t0) / 1000;
+      await writeFileAtomic(wallFile, enc.encode(JSON.stringify({ seconds }) + "\n"));
+      if (!result.report) throw new Error(`${tag}: the run has no test split to evaluate on`);
+      done.set(`${method}/${seed}`, { run: result.report, seconds });
+    } finally {
+      logFile.close();
+    }
+  }
+  const rows: ComparisonRow[] = Object.keys(c.methods).map((method) => {
+    const runs = c.seeds.map((s) => done.get(`${method}/${s}`)!);
+    const pick = (f: (r: ReportRun) => number | undefined) => runs.map((r) => f(r.run) ?? NaN);
+    return {
+      method,
+      seeds: runs.length,
+      knn: stat(pick((r) => r.evaluation.knn.find((k) => k.name === "student")?.top1)),
+      linear: stat(pick((r) => r.evaluation.linear.find((k) => k.name === "student")?.top1)),
+      nnIoU: stat(pick((r) => r.evaluation.manifold?.nnIoU.find((b) => b.k === c.iouK)?.value)),
+      seconds: stat(runs.map((r) => r.seconds)),
+    };
+  });
+  const first = c.runs[0].config;
+  const pct = (s: Stat) => `${(100 * s.mean).toFixed(2)} ± ${(100 * s.std).toFixed(2)}`;
+  const table = [
+    `| method | kNN-${first.eval.k} top-1 (%) | linear top-1 (%) | NN-IoU@${c.iouK} | wall s/run |`,
+    "| --- | --- | --- | --- | --- |",
+    ...rows.map((r) =>
+      `| ${r.method} | ${pct(r.knn)} | ${pct(r.linear)} | ` +
+      `${r.nnIoU.mean.toFixed(4)} ± ${r.nnIoU.std.toFixed(4)} | ${r.seconds.mean.toFixed(0)} |`
+    ),
+  ].join("\n");
+  const protocol = `mean ± sample std over seeds ${c.seeds.join(", ")}; ${c.images} image passes ` +
+    `per run; kNN-${first.eval.k} (T = ${first.eval.t}) and the linear probe ` +
+    `(${first.eval.linear.epochs} epochs) on the student backbone, NN-IoU@${c.iouK} teacher ↔ ` +
+    `student, on ${first.eval.testSubset ?? "all"} test images`;
+  const enc = new TextEncoder();
+  await writeFileAtomic(
+    `${c.runDir}/results.json`,
+    enc.encode(JSON.stringify({ source: c.source, protocol, rows }, null, 2) + "\n"),
+  );
+  await writeFileAtomic(
+    `${c.runDir}/results.md`,
+    enc.encode(`# Comparison: ${c.source}\n\n${protocol}.\n\n${table}\n`),
+  );
+  const firstReport = await readReport(`${first.runDir}/report.json`);
+  await writeReport(c.runDir, {
+    title: `Comparison ${c.source}, seed ${c.seeds[0]} of each method`,
+    runs: Object.keys(c.methods).map((m) => {
+      const run = done.get(`${m}/${c.seeds[0]}`)!.run;
+      return { ...run, name: m, curves: run.curves.map((p) => ({ ...p, run: m })) };
+    }),
+    classNames: firstReport.classNames,
+  });
+  return { rows, table: `${protocol}\n${table}` };
+}

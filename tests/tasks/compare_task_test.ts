@@ -1,0 +1,120 @@
+/**
+ * `deno task compare` under its declared permissions: two methods × two
+ * seeds with the same budget, a table of mean ± std, a rerun that skips the
+ * finished runs, and one-line errors for a bad comparison file.
+ */
+import assert from "assert";
+import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+async function compare(args: string[]) {
+  const { code, stdout, stderr } = await new Deno.Command("deno", {
+    args: ["task", "--quiet", "compare", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+}
+
+Deno.test({
+  name: "deno task compare: methods × seeds, a mean ± std table, finished runs skipped",
+  ignore: IGNORE_DEBIAN_FASHION_MNIST,
+  fn: async () => {
+    const dir = `runs/test-compare-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.mkdir(`${ROOT}${dir}`, { recursive: true });
+    try {
+      const base = await Deno.readTextFile(`${ROOT}tasks/configs/default.yaml`);
+      await Deno.writeTextFile(`${ROOT}${dir}/base.yaml`, base);
+      await Deno.writeTextFile(
+        `${ROOT}${dir}/compare.yaml`,
+        `base: base.yaml
+runDir: ${dir}/runs
+seeds: [0, 1]
+images: 256
+set: [data.subset=512, eval.testSubset=100, eval.linear.epochs=3, eval.mapPoints=50,
+  eval.baselines=false, teacher.cacheDir=${dir}/cache, train.evalEvery=0]
+methods:
+  coss: { name: coss }
+  rkd: { name: rkd }
+`,
+      );
+      const first = await compare(["--config", `${dir}/compare.yaml`]);
+      assert.equal(first.code, 0, first.err);
+      assert.match(first.err, /compare: 2 methods × 2 seeds, 256 image passes per run/);
+      assert.match(first.err, /\[1\/4\] coss seed 0: 2 steps/);
+      const md = await Deno.readTextFile(`${ROOT}${dir}/runs/results.md`);
+      assert.match(md, /mean ± sample std over seeds 0, 1; 256 image passes per run/);
+      assert.match(
+        md,
+        /^\| coss \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| 0\.\d{4} ± 0\.\d{4} \| \d+ \|$/m,
+      );
+      assert.match(md, /^\| rkd \| /m);
+      const results = JSON.parse(await Deno.readTextFile(`${ROOT}${dir}/runs/results.json`));
+      assert.deepEqual(
+        results.rows.map((r: { method: string; seeds: number }) => [r.method, r.seeds]),
+        [
+          ["coss", 2],
+          ["rkd", 2],
+        ],
+      );
+      for (const f of ["report.md", "nn_iou.svg", "coss-s1/distill.log", "rkd-s0/wall.json"]) {
+        await Deno.stat(`${ROOT}${dir}/runs/${f}`);
+      }
+      const again = await compare(["--config", `${dir}/compare.yaml`]);
+      assert.equal(again.code, 0, again.err);
+      assert.equal((again.err.match(/finished earlier, skipped/g) ?? []).length, 4);
+      assert.equal(await Deno.readTextFile(`${ROOT}${dir}/runs/results.md`), md);
+
+      // Another budget for the same run dirs is refused, naming the file and the fix.
+      const changed = await compare(["--config", `${dir}/compare.yaml`, "--set", "optim.lr=0.1"]);
+      assert.notEqual(changed.code, 0);
+      assert.match(
+        changed.err.trim(),
+        /^error: .*compare\.yaml: run dir ".*coss-s0" holds a run of another config; delete it or change runDir/,
+      );
+    } finally {
+      await Deno.remove(`${ROOT}${dir}`, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test("deno task compare: a bad comparison file is one line naming the key", async () => {
+  const dir = `runs/test-compare-bad-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(`${ROOT}${dir}`, { recursive: true });
+  try {
+    const cases: [string, RegExp][] = [
+      [
+        "base: default.yaml\nrunDir: x\nseeds: [0]\nimages: 10\nmethods: {}\n",
+        /methods: expected a map/,
+      ],
+      [
+        "base: nope.yaml\nrunDir: x\nseeds: [0]\nimages: 10\nmethods: {a: {name: coss}}\n",
+        /base: cannot read/,
+      ],
+      [
+        "base: b.yaml\nrunDir: x\nseeds: [0.5]\nimages: 10\nmethods: {a: {name: coss}}\n",
+        /seeds\[0\]: expected an integer/,
+      ],
+      ["bas: b.yaml\n", /bas: unknown key/],
+      [
+        "base: b.yaml\nrunDir: x\nseeds: [0]\nimages: 10\nmethods: {a: {name: cos}}\n",
+        /loss\.name/,
+      ],
+    ];
+    await Deno.writeTextFile(`${ROOT}${dir}/b.yaml`, "data: {test: null}\n");
+    for (const [i, [text, pattern]] of cases.entries()) {
+      await Deno.writeTextFile(`${ROOT}${dir}/c${i}.yaml`, text);
+      const { code, err } = await compare(["--config", `${dir}/c${i}.yaml`]);
+      assert.notEqual(code, 0, text);
+      const lines = err.trim().split("\n");
+      assert.equal(lines.length, 1, err);
+      assert.match(lines[0], pattern);
+    }
+  } finally {
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true }).catch(() => {});
+  }
+});
