@@ -11,6 +11,7 @@
 import { parseArgs } from "parse-args";
 import { loadComparison, runComparison } from "../lib/train/compare.ts";
 import { ConfigError } from "../lib/train/config.ts";
+import { runTask } from "./_main.ts";
 
 const USAGE = `usage: deno task compare [--config file.yaml] [--only m1,m2] [--set key=value ...]
 Without --config, tasks/configs/compare-fmnist.yaml is used (Fashion-MNIST, the bundled teacher,
@@ -56,13 +57,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main());
-} catch (e) {
-  if (e instanceof ConfigError || !Deno.args.includes("--verbose")) {
-    console.error(`error: ${e instanceof Error ? e.message : e}`);
-  } else {
-    console.error(e);
-  }
-  Deno.exit(1);
-}
+await runTask(main);

@@ -9,8 +9,9 @@
  *
  * @module
  */
-import { ConfigError, configHelp, loadConfig, parseCli } from "../lib/train/config.ts";
+import { configHelp, loadConfig, parseCli } from "../lib/train/config.ts";
 import { distill } from "../lib/train/loop.ts";
+import { runTask } from "./_main.ts";
 
 const USAGE =
   `usage: deno task distill [--config file.yaml] [--set key=value ...] [--<key> value ...]
@@ -32,15 +33,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main());
-} catch (e) {
-  // --verbose shows stack traces; parseCli accepts it, so reading argv here is enough.
-  const verbose = Deno.args.includes("--verbose");
-  if (e instanceof ConfigError || !verbose) {
-    console.error(`error: ${e instanceof Error ? e.message : e}`);
-  } else {
-    console.error(e);
-  }
-  Deno.exit(1);
-}
+await runTask(main);

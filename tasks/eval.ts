@@ -12,6 +12,7 @@ import { parseArgs } from "parse-args";
 import { readReport, type ReportRun, writeReport } from "../lib/eval/report.ts";
 import { ConfigError } from "../lib/train/config.ts";
 import { evaluateSaved } from "../lib/train/eval_saved.ts";
+import { runTask } from "./_main.ts";
 
 const USAGE =
   `usage: deno task eval --student <run dir | checkpoint.safetensors | export dir> [options]
@@ -183,13 +184,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main());
-} catch (e) {
-  if (e instanceof ConfigError || !Deno.args.includes("--verbose")) {
-    console.error(`error: ${e instanceof Error ? e.message : e}`);
-  } else {
-    console.error(e);
-  }
-  Deno.exit(1);
-}
+await runTask(main);
