@@ -7,12 +7,15 @@
  * `L = scale·(L_co + λ·L_ss)` (Singh & Wang, ECCV 2024, arXiv 2409.13939).
  *
  * This module re-exports `tf`, the one tfjs namespace the toolkit computes
- * with, so scripts create tensors on the same engine, plus backend selection,
- * the losses, the model zoo with its weight import and export, file formats
- * (safetensors, tfjs model files), checkpoints, and the data side: datasets,
- * augmentation, the teacher-feature cache and neighbour-aware batches.
- * Subpaths (`./losses`, `./models`, `./io`, `./train`, `./data`) expose the
- * same pieces separately.
+ * with, so scripts create tensors on the same engine (with the tensor types
+ * its signatures use, `Tensor2D`, `Scalar`, ..., also as `tf.Tensor2D`, ...),
+ * plus backend selection, the losses and the stateful baseline methods, the
+ * model zoo with its weight import and export, file formats (safetensors,
+ * tfjs model files), training, checkpoints and evaluation, and the data side:
+ * datasets, augmentation, the teacher-feature cache and neighbour-aware
+ * batches. Subpaths (`./backend`, `./kernels`, `./losses`, `./methods`,
+ * `./models`, `./io`, `./train`, `./data`, `./eval`) expose the same pieces
+ * separately.
  *
  * @example Loss and gradient for a random batch
  * ```ts
@@ -29,10 +32,23 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-
-export { tf };
+export { tf } from "./lib/tf.ts";
+export type {
+  GraphModel,
+  IOHandler,
+  KernelConfig,
+  LayersModel,
+  ModelArtifacts,
+  Scalar,
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+  Tensor4D,
+  Variable,
+} from "./lib/tf_types.ts";
 export {
+  type AdapterProbe,
   BACKEND_CHOICES,
   type BackendChoice,
   type BackendInfo,
@@ -41,8 +57,13 @@ export {
   type InitBackendOptions,
   probeWebGPU,
 } from "./lib/backend.ts";
-export { registerTrainingKernels, TRAINING_KERNELS } from "./lib/kernels/mod.ts";
+export {
+  type KernelFactory,
+  registerTrainingKernels,
+  TRAINING_KERNELS,
+} from "./lib/kernels/mod.ts";
 export * from "./lib/losses/mod.ts";
+export * from "./lib/methods/mod.ts";
 export * from "./lib/models/mod.ts";
 export * from "./lib/io/mod.ts";
 export * from "./lib/train/mod.ts";

@@ -64,10 +64,15 @@ export interface BackendInfo {
   line: string;
 }
 
-interface AdapterProbe {
+/** What {@linkcode probeWebGPU} found: the WebGPU adapter, or why there is none. */
+export interface AdapterProbe {
+  /** The adapter itself; absent when there is none (then `problem` says why). */
   adapter?: GPUAdapter;
+  /** The adapter's description and vendor, e.g. `"llvmpipe (LLVM 15.0.6, 256 bits)"`; `""` without one. */
   description: string;
+  /** Whether the adapter is a software rasteriser (llvmpipe, SwiftShader, ...), correct but slow. */
   software: boolean;
+  /** Why no adapter is available, in words, e.g. `"navigator.gpu is missing"`. */
   problem?: string;
 }
 
@@ -80,7 +85,18 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|warp|basic rend
 let webgpuFactoryInstalled = false;
 let probed: Promise<AdapterProbe> | undefined;
 
-/** Describe the WebGPU adapter, or say why there is none. Cached per process. */
+/**
+ * Describe the WebGPU adapter, or say why there is none. Cached per process.
+ *
+ * @example
+ * ```ts
+ * import { probeWebGPU } from "./backend.ts";
+ *
+ * const probe = await probeWebGPU();
+ * console.log(probe.adapter ? `${probe.description}, software: ${probe.software}` : probe.problem);
+ * // e.g. "llvmpipe (LLVM 15.0.6, 256 bits), vendor 65541, software: true"
+ * ```
+ */
 export function probeWebGPU(): Promise<AdapterProbe> {
   probed ??= (async (): Promise<AdapterProbe> => {
     quietVulkanLoader();

@@ -5,10 +5,18 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { checkBatch } from "./_augment_geometry.ts";
+import type { Tensor4D } from "../tf_types.ts";
 
 /**
  * The default blur kernel side for an image: the odd number nearest 10 % of
  * its shorter side, at least 3 (23 at 224, 3 at 32 or 28).
+ *
+ * @example
+ * ```ts
+ * import { defaultBlurKernelSize } from "./augment.ts";
+ *
+ * console.log(defaultBlurKernelSize([224, 224]), defaultBlurKernelSize([28, 28])); // 23 3
+ * ```
  *
  * @param imageSize `[height, width]`.
  * @returns An odd kernel side.
@@ -21,6 +29,14 @@ export function defaultBlurKernelSize(imageSize: readonly [number, number]): num
 /**
  * torchvision's 1-D Gaussian kernel: `exp(−x²/(2σ²))` at `x = −(k−1)/2 … (k−1)/2`,
  * normalised to sum 1. `σ = 0` gives the identity kernel (the limit).
+ *
+ * @example
+ * ```ts
+ * import { gaussianKernel1d } from "./augment.ts";
+ *
+ * const taps = gaussianKernel1d(1, 3);
+ * console.log(taps); // Float32Array [0.274, 0.452, 0.274] (sums to 1)
+ * ```
  *
  * @param sigma Standard deviation in pixels, ≥ 0.
  * @param kernelSize Odd number of taps.
@@ -65,10 +81,10 @@ export function gaussianKernel1d(sigma: number, kernelSize: number): Float32Arra
  * @returns The blurred batch.
  */
 export function gaussianBlur(
-  x: tf.Tensor4D,
+  x: Tensor4D,
   sigmas: ArrayLike<number>,
   options: { kernelSize?: number } = {},
-): tf.Tensor4D {
+): Tensor4D {
   checkBatch(x, "gaussianBlur");
   const [n, h, w, c] = x.shape;
   const k = options.kernelSize ?? defaultBlurKernelSize([h, w]);
@@ -97,24 +113,37 @@ export function gaussianBlur(
   return tf.tidy(() => {
     const padded = tf.mirrorPad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], "reflect");
     const [, hp, wp] = padded.shape;
-    const wide = tf.reshape(tf.transpose(padded, [1, 2, 0, 3]), [1, hp, wp, n * c]) as tf.Tensor4D;
+    const wide = tf.reshape(tf.transpose(padded, [1, 2, 0, 3]), [1, hp, wp, n * c]) as Tensor4D;
     const vertical = tf.depthwiseConv2d(wide, tf.tensor4d(taps, [k, 1, n * c, 1]), 1, "valid");
     const both = tf.depthwiseConv2d(vertical, tf.tensor4d(taps, [1, k, n * c, 1]), 1, "valid");
-    return tf.transpose(tf.reshape(both, [h, w, n, c]), [2, 0, 1, 3]) as tf.Tensor4D;
+    return tf.transpose(tf.reshape(both, [h, w, n, c]), [2, 0, 1, 3]) as Tensor4D;
   });
 }
 
 /**
  * `(x − mean) / std` per channel (torchvision `Normalize`).
  *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { normalize } from "./augment.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.fill([1, 2, 2, 1], 0.5) as tf.Tensor4D;
+ * const y = normalize(x, { mean: [0.286], std: [0.353] }); // Fashion-MNIST's statistics
+ * console.log((await y.data())[0]); // 0.606... = (0.5 − 0.286) / 0.353
+ * tf.dispose([x, y]);
+ * ```
+ *
  * @param x Images `[B, H, W, C]`.
  * @param options `mean` and `std`, each of length `C` or 1.
  * @returns The normalised batch.
  */
 export function normalize(
-  x: tf.Tensor4D,
+  x: Tensor4D,
   options: { mean: readonly number[]; std: readonly number[] },
-): tf.Tensor4D {
+): Tensor4D {
   checkBatch(x, "normalize");
   const c = x.shape[3];
   const { mean, std } = options;

@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { checkBatch, selectImages } from "./_augment_geometry.ts";
+import type { Tensor, Tensor4D } from "../tf_types.ts";
 
 /** ITU-R 601-2 luma weights for R, G, B. */
 export const LUMA_WEIGHTS: readonly [number, number, number] = [0.299, 0.587, 0.114];
@@ -33,7 +34,7 @@ function perImage(values: number | ArrayLike<number>, n: number, what: string): 
   return Float32Array.from(v);
 }
 
-function channels(x: tf.Tensor4D, what: string): 1 | 3 {
+function channels(x: Tensor4D, what: string): 1 | 3 {
   checkBatch(x, what);
   const c = x.shape[3];
   if (c !== 1 && c !== 3) {
@@ -43,7 +44,7 @@ function channels(x: tf.Tensor4D, what: string): 1 | 3 {
 }
 
 /** `clamp(f·a + (1 − f)·b, 0, 1)` with `f` per image: torchvision's `_blend`. */
-function blend(a: tf.Tensor4D, b: tf.Tensor, f: Float32Array): tf.Tensor4D {
+function blend(a: Tensor4D, b: Tensor, f: Float32Array): Tensor4D {
   const n = f.length;
   const g = Float32Array.from(f, (v) => 1 - v);
   return tf.clipByValue(
@@ -58,7 +59,7 @@ function blend(a: tf.Tensor4D, b: tf.Tensor, f: Float32Array): tf.Tensor4D {
  * channel `o` copies input channel `i`. Copies are exact on every backend,
  * and on wasm far cheaper than slicing channels out or tiling.
  */
-function route(x: tf.Tensor4D, weights: readonly (readonly number[])[]): tf.Tensor4D {
+function route(x: Tensor4D, weights: readonly (readonly number[])[]): Tensor4D {
   const cin = x.shape[3];
   const k = weights.length;
   const filter = new Float32Array(cin * k);
@@ -67,12 +68,12 @@ function route(x: tf.Tensor4D, weights: readonly (readonly number[])[]): tf.Tens
 }
 
 /** The R, G and B planes, each `[B, H, W, 1]`. */
-function planes(x: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+function planes(x: Tensor4D): [Tensor4D, Tensor4D, Tensor4D] {
   return [route(x, [[1, 0, 0]]), route(x, [[0, 1, 0]]), route(x, [[0, 0, 1]])];
 }
 
 /** Luma `[B, H, W, 1]` of an RGB batch, as `(wr·r + wg·g) + wb·b` in float32 like torchvision. */
-function luma(x: tf.Tensor4D): tf.Tensor4D {
+function luma(x: Tensor4D): Tensor4D {
   const [r, g, b] = planes(x);
   const [wr, wg, wb] = LUMA_WEIGHTS;
   return tf.add(tf.add(tf.mul(r, wr), tf.mul(g, wg)), tf.mul(b, wb));
@@ -100,7 +101,7 @@ function luma(x: tf.Tensor4D): tf.Tensor4D {
  * @param mask One flag per image; omitted means all.
  * @returns The batch, grayscaled where asked.
  */
-export function grayscale(x: tf.Tensor4D, mask?: readonly boolean[]): tf.Tensor4D {
+export function grayscale(x: Tensor4D, mask?: readonly boolean[]): Tensor4D {
   const c = channels(x, "grayscale");
   const n = x.shape[0];
   const m = mask ?? new Array<boolean>(n).fill(true);
@@ -115,11 +116,24 @@ export function grayscale(x: tf.Tensor4D, mask?: readonly boolean[]): tf.Tensor4
  * Multiply each image by its factor and clamp to `[0, 1]`
  * (torchvision `adjust_brightness`).
  *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { adjustBrightness } from "./augment.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.fill([2, 1, 1, 1], 0.4) as tf.Tensor4D;
+ * const y = adjustBrightness(x, [0.5, 3]); // 0.4·3 is clamped to 1
+ * console.log(await y.data()); // Float32Array [0.2, 1]
+ * tf.dispose([x, y]);
+ * ```
+ *
  * @param x Images `[B, H, W, C]` in `[0, 1]`.
  * @param factors One non-negative factor per image, or one for all.
  * @returns The adjusted batch.
  */
-export function adjustBrightness(x: tf.Tensor4D, factors: number | ArrayLike<number>): tf.Tensor4D {
+export function adjustBrightness(x: Tensor4D, factors: number | ArrayLike<number>): Tensor4D {
   channels(x, "adjustBrightness");
   const f = perImage(factors, x.shape[0], "adjustBrightness");
   return tf.tidy(() => tf.clipByValue(tf.mul(x, tf.tensor4d(f, [f.length, 1, 1, 1])), 0, 1));
@@ -129,11 +143,24 @@ export function adjustBrightness(x: tf.Tensor4D, factors: number | ArrayLike<num
  * Blend each image with the mean of its luma (of itself, for one channel)
  * and clamp (torchvision `adjust_contrast`).
  *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { adjustContrast } from "./augment.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.tensor4d([0.2, 0.6], [1, 1, 2, 1]); // one 1×2 gray image, mean 0.4
+ * const y = adjustContrast(x, 0); // factor 0: every pixel becomes the mean
+ * console.log(await y.data()); // Float32Array [0.4, 0.4]
+ * tf.dispose([x, y]);
+ * ```
+ *
  * @param x Images `[B, H, W, C]` in `[0, 1]`.
  * @param factors One non-negative factor per image, or one for all.
  * @returns The adjusted batch.
  */
-export function adjustContrast(x: tf.Tensor4D, factors: number | ArrayLike<number>): tf.Tensor4D {
+export function adjustContrast(x: Tensor4D, factors: number | ArrayLike<number>): Tensor4D {
   const c = channels(x, "adjustContrast");
   const f = perImage(factors, x.shape[0], "adjustContrast");
   return tf.tidy(() => blend(x, tf.mean(c === 3 ? luma(x) : x, [1, 2, 3], true), f));
@@ -143,11 +170,24 @@ export function adjustContrast(x: tf.Tensor4D, factors: number | ArrayLike<numbe
  * Blend each RGB image with its luma and clamp (torchvision
  * `adjust_saturation`); identity on one channel.
  *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { adjustSaturation } from "./augment.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.tensor4d([1, 0, 0], [1, 1, 1, 3]); // one red pixel
+ * const y = adjustSaturation(x, 0); // factor 0: its luma, 0.299, in every channel
+ * console.log(await y.data()); // Float32Array [0.299, 0.299, 0.299]
+ * tf.dispose([x, y]);
+ * ```
+ *
  * @param x Images `[B, H, W, C]` in `[0, 1]`.
  * @param factors One non-negative factor per image, or one for all.
  * @returns The adjusted batch.
  */
-export function adjustSaturation(x: tf.Tensor4D, factors: number | ArrayLike<number>): tf.Tensor4D {
+export function adjustSaturation(x: Tensor4D, factors: number | ArrayLike<number>): Tensor4D {
   const c = channels(x, "adjustSaturation");
   const f = perImage(factors, x.shape[0], "adjustSaturation");
   return tf.tidy(() => c === 1 ? tf.clone(x) : blend(x, luma(x), f));
@@ -180,7 +220,7 @@ export function adjustSaturation(x: tf.Tensor4D, factors: number | ArrayLike<num
  * @param deltas One shift in `[-0.5, 0.5]` per image, or one for all.
  * @returns The adjusted batch.
  */
-export function adjustHue(x: tf.Tensor4D, deltas: number | ArrayLike<number>): tf.Tensor4D {
+export function adjustHue(x: Tensor4D, deltas: number | ArrayLike<number>): Tensor4D {
   const c = channels(x, "adjustHue");
   const d = perImage(deltas, x.shape[0], "adjustHue");
   return tf.tidy(() => {
@@ -208,7 +248,7 @@ export function adjustHue(x: tf.Tensor4D, deltas: number | ArrayLike<number>): t
     // HSV → RGB for all three channels at once: n = 5, 3, 1 broadcast on the last axis.
     const k = tf.mod(tf.add(tf.mul(shifted, 6), tf.tensor1d([5, 3, 1])), 6);
     const w = tf.clipByValue(tf.minimum(k, tf.sub(4, k)), 0, 1);
-    return tf.sub(maxc, tf.mul(tf.mul(maxc, s), w)) as tf.Tensor4D;
+    return tf.sub(maxc, tf.mul(tf.mul(maxc, s), w)) as Tensor4D;
   });
 }
 
@@ -239,14 +279,30 @@ const JITTER_OPS = [adjustBrightness, adjustContrast, adjustSaturation, adjustHu
  * batch order. Every image thus gets exactly torchvision's computation, at
  * the cost of one op sequence per image (not 4 × 4 masked slots).
  *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { colorJitter } from "./augment.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.randomUniform([2, 4, 4, 3]) as tf.Tensor4D;
+ * const y = colorJitter(x, [
+ *   { order: [3, 0, 1, 2], brightness: 1.2, contrast: 0.8, saturation: 1.1, hue: 0.05 },
+ *   null, // the second image is left as is
+ * ]);
+ * console.log(y.shape); // [2, 4, 4, 3]
+ * tf.dispose([x, y]);
+ * ```
+ *
  * @param x Images `[B, H, W, C]` in `[0, 1]`, `C` 1 or 3.
  * @param params One entry per image.
  * @returns The jittered batch.
  */
 export function colorJitter(
-  x: tf.Tensor4D,
+  x: Tensor4D,
   params: readonly (ColorJitterParams | null)[],
-): tf.Tensor4D {
+): Tensor4D {
   const c = channels(x, "colorJitter");
   const n = x.shape[0];
   if (params.length !== n) throw new RangeError(`colorJitter: ${params.length} entries for ${n}`);
@@ -264,7 +320,7 @@ export function colorJitter(
     if (!groups.has(key)) groups.set(key, { ops, index: [] });
     groups.get(key)!.index.push(i);
   });
-  const run = (xs: tf.Tensor4D, ops: number[], index: number[]) =>
+  const run = (xs: Tensor4D, ops: number[], index: number[]) =>
     ops.reduce(
       (y, op) => JITTER_OPS[op](y, index.map((i) => params[i]![JITTER_KEYS[op]]!)),
       xs,
@@ -275,7 +331,7 @@ export function colorJitter(
       const y = run(x, ops, index);
       return y === x ? tf.clone(x) : y;
     }
-    const parts: tf.Tensor4D[] = [];
+    const parts: Tensor4D[] = [];
     const order: number[] = [];
     for (const { ops, index } of groups.values()) {
       parts.push(run(tf.gather(x, tf.tensor1d(index, "int32")), ops, index));
@@ -283,6 +339,6 @@ export function colorJitter(
     }
     const inverse = new Int32Array(n);
     order.forEach((img, pos) => inverse[img] = pos);
-    return tf.gather(tf.concat(parts, 0), tf.tensor1d(inverse, "int32")) as tf.Tensor4D;
+    return tf.gather(tf.concat(parts, 0), tf.tensor1d(inverse, "int32")) as Tensor4D;
   });
 }

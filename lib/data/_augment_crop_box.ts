@@ -18,7 +18,16 @@ export interface CropBox {
   width: number;
 }
 
-/** Python's `round`: halves go to the even neighbour. */
+/**
+ * Python's `round`: halves go to the even neighbour.
+ *
+ * @example
+ * ```ts
+ * import { pyRound } from "./augment.ts";
+ *
+ * console.log([0.5, 1.5, 2.5, -0.5, 2.6].map(pyRound)); // [0, 2, 2, -0, 3]
+ * ```
+ */
 export function pyRound(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;

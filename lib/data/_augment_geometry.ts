@@ -17,6 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type CropBox, pyRound } from "./_augment_crop_box.ts";
+import type { Tensor, Tensor4D } from "../tf_types.ts";
 
 /**
  * PyTorch's `upsample_bilinear2d` source coordinate (`align_corners=False`,
@@ -47,7 +48,7 @@ function isIdentity(pos: Float64Array, out: number, size: number): boolean {
  * position spanning the full width, sampled at `[1, W]`, so that columns are
  * copied exactly and rows interpolated linearly.
  */
-function resampleRows(x: tf.Tensor4D, pos: Float64Array, out: number): tf.Tensor4D {
+function resampleRows(x: Tensor4D, pos: Float64Array, out: number): Tensor4D {
   const [n, h, w, c] = x.shape;
   if (isIdentity(pos, out, h)) return x;
   const boxes = new Float32Array(n * out * 4);
@@ -67,7 +68,7 @@ function resampleRows(x: tf.Tensor4D, pos: Float64Array, out: number): tf.Tensor
 }
 
 /** Resample the columns: rows' method on the batch with height and width swapped. */
-function resampleCols(x: tf.Tensor4D, pos: Float64Array, out: number): tf.Tensor4D {
+function resampleCols(x: Tensor4D, pos: Float64Array, out: number): Tensor4D {
   if (isIdentity(pos, out, x.shape[2])) return x;
   const t = resampleRows(tf.transpose(x, [0, 2, 1, 3]), pos, out);
   return tf.transpose(t, [0, 2, 1, 3]);
@@ -78,17 +79,17 @@ function resampleCols(x: tf.Tensor4D, pos: Float64Array, out: number): tf.Tensor
  * and much faster on wasm than `tf.where`, whose broadcast tiles the mask.
  */
 export function selectImages(
-  a: tf.Tensor4D,
-  b: tf.Tensor4D,
+  a: Tensor4D,
+  b: Tensor4D,
   mask: readonly boolean[],
-): tf.Tensor4D {
+): Tensor4D {
   if (mask.every((v) => v)) return b;
   if (mask.every((v) => !v)) return a;
   const m = tf.tensor4d(mask.map(Number), [mask.length, 1, 1, 1]);
   return tf.add(tf.mul(a, tf.sub(1, m)), tf.mul(b, m));
 }
 
-function checkBatch(x: tf.Tensor, what: string): asserts x is tf.Tensor4D {
+function checkBatch(x: Tensor, what: string): asserts x is Tensor4D {
   if (x.rank !== 4) {
     throw new TypeError(
       `${what} needs a [batch, height, width, channels] tensor, got shape [${x.shape}]`,
@@ -129,10 +130,10 @@ function checkSize(size: readonly number[], what: string): void {
  * @returns The crops, `[B, size[0], size[1], C]`.
  */
 export function resizedCrop(
-  x: tf.Tensor4D,
+  x: Tensor4D,
   boxes: readonly CropBox[],
   options: { size: readonly [number, number] },
-): tf.Tensor4D {
+): Tensor4D {
   checkBatch(x, "resizedCrop");
   const [n, height, width] = x.shape;
   const [oh, ow] = options.size;
@@ -164,6 +165,14 @@ export function resizedCrop(
  * torchvision's output size for `Resize(size)`: a number sets the shorter
  * side and the longer one becomes `floor(size · long / short)`.
  *
+ * @example
+ * ```ts
+ * import { resizeOutputSize } from "./augment.ts";
+ *
+ * console.log(resizeOutputSize([480, 640], 256)); // [256, 341]: the shorter side becomes 256
+ * console.log(resizeOutputSize([480, 640], [224, 224])); // [224, 224]
+ * ```
+ *
  * @param imageSize `[height, width]` of the input.
  * @param size A shorter side, or `[height, width]`.
  * @returns The output `[height, width]`.
@@ -182,11 +191,24 @@ export function resizeOutputSize(
  * Resize every image bilinearly (torchvision `F.resize`, float tensors,
  * `antialias=False`).
  *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { resize } from "./augment.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.ones([2, 28, 32, 1]) as tf.Tensor4D;
+ * const y = resize(x, 14); // shorter side 28 → 14, aspect kept
+ * console.log(y.shape); // [2, 14, 16, 1]
+ * tf.dispose([x, y]);
+ * ```
+ *
  * @param x Images `[B, H, W, C]`.
  * @param size A shorter side (aspect kept), or `[height, width]`.
  * @returns The resized batch.
  */
-export function resize(x: tf.Tensor4D, size: number | readonly [number, number]): tf.Tensor4D {
+export function resize(x: Tensor4D, size: number | readonly [number, number]): Tensor4D {
   checkBatch(x, "resize");
   const [n, h, w] = x.shape;
   const out = resizeOutputSize([h, w], size);
@@ -200,11 +222,24 @@ export function resize(x: tf.Tensor4D, size: number | readonly [number, number])
  * `round((H − h) / 2)` with Python's half-to-even rounding; an image smaller
  * than the crop is zero-padded first).
  *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { centerCrop } from "./augment.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.ones([2, 32, 32, 3]) as tf.Tensor4D;
+ * const y = centerCrop(x, 28);
+ * console.log(y.shape); // [2, 28, 28, 3]
+ * tf.dispose([x, y]);
+ * ```
+ *
  * @param x Images `[B, H, W, C]`.
  * @param size The crop side, or `[height, width]`.
  * @returns The crops.
  */
-export function centerCrop(x: tf.Tensor4D, size: number | readonly [number, number]): tf.Tensor4D {
+export function centerCrop(x: Tensor4D, size: number | readonly [number, number]): Tensor4D {
   checkBatch(x, "centerCrop");
   const [ch, cw] = typeof size === "number" ? [size, size] : size;
   checkSize([ch, cw], "centerCrop");
@@ -226,11 +261,24 @@ export function centerCrop(x: tf.Tensor4D, size: number | readonly [number, numb
 /**
  * Mirror the images whose flag is set, left–right.
  *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { horizontalFlip } from "./augment.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.tensor4d([1, 2, 3, 1, 2, 3], [2, 1, 3, 1]); // two 1×3 images
+ * const y = horizontalFlip(x, [true, false]);
+ * console.log(await y.data()); // Float32Array [3, 2, 1, 1, 2, 3]
+ * tf.dispose([x, y]);
+ * ```
+ *
  * @param x Images `[B, H, W, C]`.
  * @param flip One flag per image.
  * @returns The batch, flipped where asked.
  */
-export function horizontalFlip(x: tf.Tensor4D, flip: readonly boolean[]): tf.Tensor4D {
+export function horizontalFlip(x: Tensor4D, flip: readonly boolean[]): Tensor4D {
   checkBatch(x, "horizontalFlip");
   if (flip.length !== x.shape[0]) {
     throw new RangeError(`horizontalFlip: ${flip.length} flags for a batch of ${x.shape[0]}`);

@@ -17,11 +17,20 @@ export const AUGMENT_PRESETS: readonly AugmentPresetName[] = ["mocov2", "none", 
 
 /** Options for {@linkcode augmentPreset}. */
 export interface AugmentPresetOptions {
-  /** Output side (`mocov2`, `eval`; required there). */
+  /**
+   * Output side in pixels; `mocov2` and `eval` require it, `none` ignores it.
+   * @default {undefined}
+   */
   size?: number;
-  /** Channel means for a final `normalize`; with `std`, or neither. */
+  /**
+   * Channel means for a final `normalize`; give `std` too, or neither.
+   * @default {undefined} (no `normalize` step)
+   */
   mean?: readonly number[];
-  /** Channel standard deviations for a final `normalize`. */
+  /**
+   * Channel standard deviations for a final `normalize`.
+   * @default {undefined} (no `normalize` step)
+   */
   std?: readonly number[];
 }
 

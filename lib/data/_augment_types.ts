@@ -24,7 +24,10 @@ export interface RandomResizedCropStep {
    * @default {[0.2, 1]}
    */
   scale?: [number, number];
-  /** Range of the crop's aspect ratio (width / height), sampled log-uniformly. @default {[3/4, 4/3]} */
+  /**
+   * Range of the crop's aspect ratio (width / height), sampled log-uniformly.
+   * @default {[3/4, 4/3]}
+   */
   ratio?: [number, number];
 }
 
@@ -32,7 +35,10 @@ export interface RandomResizedCropStep {
 export interface HorizontalFlipStep {
   /** Step name. */
   op: "horizontalFlip";
-  /** Probability of flipping each image. @default {0.5} */
+  /**
+   * Probability of flipping each image.
+   * @default {0.5}
+   */
   p?: number;
 }
 
@@ -45,15 +51,30 @@ export interface HorizontalFlipStep {
 export interface ColorJitterStep {
   /** Step name. */
   op: "colorJitter";
-  /** Brightness strength: factor range `[max(0, 1 − v), 1 + v]`, or `[min, max]`. @default {0} */
+  /**
+   * Brightness strength: factor range `[max(0, 1 − v), 1 + v]`, or `[min, max]`.
+   * @default {0}
+   */
   brightness?: FactorSpec;
-  /** Contrast strength, as for brightness. @default {0} */
+  /**
+   * Contrast strength, as for brightness.
+   * @default {0}
+   */
   contrast?: FactorSpec;
-  /** Saturation strength, as for brightness. @default {0} */
+  /**
+   * Saturation strength, as for brightness.
+   * @default {0}
+   */
   saturation?: FactorSpec;
-  /** `v` in `[0, 0.5]` means a shift in `[−v, v]` (fractions of a turn). @default {0} */
+  /**
+   * `v` in `[0, 0.5]` means a shift in `[−v, v]` (fractions of a turn).
+   * @default {0}
+   */
   hue?: number | [number, number];
-  /** Probability of jittering each image. @default {0.8} */
+  /**
+   * Probability of jittering each image.
+   * @default {0.8}
+   */
   p?: number;
 }
 
@@ -61,7 +82,10 @@ export interface ColorJitterStep {
 export interface GrayscaleStep {
   /** Step name. */
   op: "grayscale";
-  /** Probability of converting each image. @default {0.2} */
+  /**
+   * Probability of converting each image.
+   * @default {0.2}
+   */
   p?: number;
 }
 
@@ -69,9 +93,15 @@ export interface GrayscaleStep {
 export interface GaussianBlurStep {
   /** Step name. */
   op: "gaussianBlur";
-  /** A fixed σ, or a `[min, max]` range. @default {[0.1, 2]} */
+  /**
+   * A fixed σ, or a `[min, max]` range.
+   * @default {[0.1, 2]}
+   */
   sigma?: number | [number, number];
-  /** Probability of blurring each image. @default {0.5} */
+  /**
+   * Probability of blurring each image.
+   * @default {0.5}
+   */
   p?: number;
   /**
    * Odd kernel side. The default is the odd number nearest 10 % of the image's

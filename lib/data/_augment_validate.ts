@@ -208,6 +208,22 @@ export function resolveStep(step: unknown, index: number): ResolvedStep {
 /**
  * Validate a list of steps from a config, returning deep copies.
  *
+ * @example
+ * ```ts
+ * import { validateAugmentSteps } from "./augment.ts";
+ *
+ * const steps = validateAugmentSteps([
+ *   { op: "horizontalFlip", p: 0.5 },
+ *   { op: "normalize", mean: [0.286], std: [0.353] },
+ * ]);
+ * console.log(steps.length); // 2
+ * try {
+ *   validateAugmentSteps([{ op: "rotate" }]);
+ * } catch (e) {
+ *   console.log((e as Error).name); // "RangeError": unknown op
+ * }
+ * ```
+ *
  * @param steps The parsed config value.
  * @returns The steps, validated.
  * @throws {TypeError} For a non-array, a wrong type or an unknown key.

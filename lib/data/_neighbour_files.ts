@@ -107,13 +107,25 @@ export interface LoadOrMineOptions {
   dir: string;
   /** The teacher features and their cache key, as `loadOrComputeFeatures` returns them. */
   features: FeatureMatrix & { key: string };
-  /** Neighbours per image. @default {31} */
+  /**
+   * Neighbours per image.
+   * @default {31}
+   */
   k?: number;
-  /** Block size for {@linkcode mineNeighbours}. @default {2048} */
+  /**
+   * Block size for {@linkcode mineNeighbours}.
+   * @default {2048}
+   */
   chunkSize?: number;
-  /** Where the one-line decision goes. @default {console.error} */
+  /**
+   * Where the one-line decision goes.
+   * @default {console.error}
+   */
   log?: (line: string) => void;
-  /** Show progress while mining. @default {true} */
+  /**
+   * Show progress while mining.
+   * @default {true}
+   */
   progress?: boolean;
 }
 

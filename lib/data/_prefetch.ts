@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
 import type { ImageSource } from "./types.ts";
+import type { Tensor4D } from "../tf_types.ts";
 
 /** Options for {@linkcode prefetchBatches}. */
 export interface PrefetchOptions {
@@ -54,13 +54,13 @@ export async function* prefetchBatches(
   source: ImageSource,
   batches: Iterable<ArrayLike<number>>,
   options: PrefetchOptions = {},
-): AsyncGenerator<tf.Tensor4D, void, undefined> {
+): AsyncGenerator<Tensor4D, void, undefined> {
   const depth = options.depth ?? 2;
   if (!Number.isInteger(depth) || depth < 1) {
     throw new RangeError(`prefetch depth must be a positive integer, got ${depth}`);
   }
   const it = batches[Symbol.iterator]();
-  const queue: Promise<tf.Tensor4D>[] = [];
+  const queue: Promise<Tensor4D>[] = [];
   let exhausted = false;
   const fill = () => {
     while (!exhausted && queue.length < depth) {

@@ -82,7 +82,16 @@ export const IDX_DATASETS: Readonly<Record<"fashion-mnist" | "mnist", IdxDataset
   },
 };
 
-/** `$XDG_CACHE_HOME/coss/datasets`, else `$HOME/.cache/coss/datasets`; undefined without env access. */
+/**
+ * `$XDG_CACHE_HOME/coss/datasets`, else `$HOME/.cache/coss/datasets`; undefined without env access.
+ *
+ * @example
+ * ```ts
+ * import { defaultCacheDir } from "./datasets.ts";
+ *
+ * console.log(defaultCacheDir()); // e.g. "/home/me/.cache/coss/datasets"
+ * ```
+ */
 export function defaultCacheDir(): string | undefined {
   const get = (variable: string) => {
     const state = Deno.permissions.querySync?.({ name: "env", variable });

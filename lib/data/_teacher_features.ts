@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Embedder } from "../models/types.ts";
 import { progress } from "./progress.ts";
 import type { ImageSource } from "./types.ts";
+import type { Tensor2D, Tensor4D } from "../tf_types.ts";
 
 /** Options for {@linkcode computeTeacherFeatures}. */
 export interface ComputeFeaturesOptions {
@@ -16,7 +17,7 @@ export interface ComputeFeaturesOptions {
    *
    * @default {the identity}
    */
-  transform?: (x: tf.Tensor4D) => tf.Tensor4D;
+  transform?: (x: Tensor4D) => Tensor4D;
   /**
    * Images per teacher call.
    *
@@ -29,7 +30,10 @@ export interface ComputeFeaturesOptions {
    * @default {true}
    */
   progress?: boolean;
-  /** Called after each batch with the number of images done. */
+  /**
+   * Called after each batch with the number of images done and the total.
+   * @default {undefined}
+   */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -75,7 +79,7 @@ export async function computeTeacherFeatures(
       const e = Math.min(n, s + batchSize);
       const indices = new Int32Array(e - s).map((_, i) => s + i);
       const x = await images.batch(indices);
-      let y: tf.Tensor2D;
+      let y: Tensor2D;
       try {
         y = tf.tidy(() => teacher.embed(transform ? transform(x) : x, { training: false }));
       } finally {

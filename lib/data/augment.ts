@@ -52,6 +52,7 @@ import type { AugmentStep, ResolvedStep } from "./_augment_types.ts";
 import { resolveStep } from "./_augment_validate.ts";
 import { checkBatch } from "./_augment_geometry.ts";
 import { type AugmentPlan, drawStep, runStep, type StepPlan } from "./_augment_plan.ts";
+import type { Tensor4D } from "../tf_types.ts";
 
 export {
   AUGMENT_OPS,
@@ -175,7 +176,7 @@ export class Augmenter {
    * @param plan From {@linkcode Augmenter.sample}.
    * @returns A new tensor; the caller disposes it.
    */
-  run(x: tf.Tensor4D, plan: AugmentPlan): tf.Tensor4D {
+  run(x: Tensor4D, plan: AugmentPlan): Tensor4D {
     checkBatch(x, "Augmenter");
     if (!tf.util.arraysEqual(x.shape, plan.inputShape)) {
       throw new RangeError(`Augmenter: batch shape [${x.shape}] != plan's [${plan.inputShape}]`);
@@ -192,7 +193,7 @@ export class Augmenter {
    * @param x Images `[B, H, W, C]`, float32 in `[0, 1]`, 1 or 3 channels.
    * @returns A new tensor; the caller disposes it.
    */
-  apply(x: tf.Tensor4D): tf.Tensor4D {
+  apply(x: Tensor4D): Tensor4D {
     checkBatch(x, "Augmenter");
     return this.run(x, this.sample(x.shape));
   }

@@ -34,6 +34,7 @@ import type { FeatureMatrix } from "./knn.ts";
 import type { ImageSource } from "./types.ts";
 import { computeTeacherFeatures } from "./_teacher_features.ts";
 import { cacheKey, teacherFingerprint } from "./_teacher_key.ts";
+import type { Tensor2D, Tensor4D } from "../tf_types.ts";
 
 export type { FeatureMatrix };
 export { cacheKey, computeTeacherFeatures, teacherFingerprint };
@@ -55,7 +56,7 @@ export interface LoadOrComputeOptions {
    *
    * @default {the identity}
    */
-  transform?: (x: tf.Tensor4D) => tf.Tensor4D;
+  transform?: (x: Tensor4D) => Tensor4D;
   /**
    * The transform's identity in the key: a canonical JSON of its steps.
    * Required with `transform`, since a function cannot be hashed.
@@ -287,7 +288,7 @@ export class CachedTeacher {
    *
    * @throws {RangeError} For an index that is not an integer in `[0, n)`.
    */
-  featuresAt(indices: ArrayLike<number>): tf.Tensor2D {
+  featuresAt(indices: ArrayLike<number>): Tensor2D {
     const d = this.featureDim;
     const out = new Float32Array(indices.length * d);
     for (let i = 0; i < indices.length; i++) {

@@ -219,13 +219,25 @@ function chwToHwc(src: Uint8Array, from: number, dst: Uint8Array, to: number): v
 
 /** Options for {@linkcode fetchCifar}. */
 export interface FetchCifarOptions {
-  /** The archive's URL. @default {the official URL in CIFAR_LAYOUT} */
+  /**
+   * The archive's URL.
+   * @default {the official URL in CIFAR_LAYOUT}
+   */
   url?: string;
-  /** Digests the archive must have. @default {the published MD5 in CIFAR_LAYOUT} */
+  /**
+   * Digests the archive must have.
+   * @default {the published MD5 in CIFAR_LAYOUT}
+   */
   hashes?: FileHashes;
-  /** The fetch to use (tests inject one). @default {globalThis.fetch} */
+  /**
+   * The fetch to use (tests inject one).
+   * @default {globalThis.fetch}
+   */
   fetch?: typeof fetch;
-  /** Download progress. @default {undefined} */
+  /**
+   * Download progress.
+   * @default {undefined}
+   */
   onProgress?: (progress: DownloadProgress) => void;
 }
 

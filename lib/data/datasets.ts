@@ -37,7 +37,10 @@ export { prefetchBatches, type PrefetchOptions } from "./_prefetch.ts";
 
 /** Fields shared by the datasets that can be downloaded. */
 export interface DownloadableSpec {
-  /** Which split. @default {"train"} */
+  /**
+   * Which split.
+   * @default {"train"}
+   */
   split?: "train" | "test";
   /**
    * A folder holding the files (IDX: the four `*-ubyte[.gz]` files; CIFAR:
@@ -53,7 +56,10 @@ export interface DownloadableSpec {
    * @default {"$XDG_CACHE_HOME/coss/datasets, else ~/.cache/coss/datasets"}
    */
   cacheDir?: string;
-  /** Download into `cacheDir` when not found. @default {true} */
+  /**
+   * Download into `cacheDir` when not found.
+   * @default {true}
+   */
   download?: boolean;
   /**
    * Also look where a distribution installs the data (Debian's
@@ -96,15 +102,30 @@ export interface FolderSpec {
   name: "folder";
   /** The folder holding one subfolder per class. */
   root: string;
-  /** Extensions read. @default {[".png", ".jpg", ".jpeg"]} */
+  /**
+   * Extensions read.
+   * @default {[".png", ".jpg", ".jpeg"]}
+   */
   extensions?: string[];
-  /** `"skip"` leaves unreadable files out (and reports them), `"fail"` throws. @default {"fail"} */
+  /**
+   * `"skip"` leaves unreadable files out (and reports them), `"fail"` throws.
+   * @default {"fail"}
+   */
   onBadImage?: "skip" | "fail";
-  /** Check at open: `"header"` (size only) or `"decode"` (every image). @default {"header"} */
+  /**
+   * Check at open: `"header"` (size only) or `"decode"` (every image).
+   * @default {"header"}
+   */
   verify?: "header" | "decode";
-  /** Resize to `[h, w]` on read; without it all images must share one size. @default {undefined} */
+  /**
+   * Resize to `[h, w]` on read; without it all images must share one size.
+   * @default {undefined}
+   */
   size?: [number, number];
-  /** Output channels. @default {3} */
+  /**
+   * Output channels.
+   * @default {3}
+   */
   channels?: 1 | 3;
 }
 
@@ -114,7 +135,10 @@ export interface NpySpec {
   name: "npy";
   /** The images file. */
   path: string;
-  /** A `.npy` of integer labels `[N]`. @default {undefined} */
+  /**
+   * A `.npy` of integer labels `[N]`.
+   * @default {undefined}
+   */
   labels?: string;
   /**
    * What the file holds. Only `"images"` opens here; `"features"` is an
@@ -124,7 +148,10 @@ export interface NpySpec {
    * @default {"images"}
    */
   kind?: "images" | "features";
-  /** Class names by label. @default {the labels' decimal values} */
+  /**
+   * Class names by label.
+   * @default {the labels' decimal values}
+   */
   classNames?: string[];
 }
 
@@ -143,7 +170,10 @@ export const DATASET_NAMES: readonly DatasetSpec["name"][] = [
 
 /** Runtime hooks for {@linkcode openDataset} (kept out of the spec, which is plain data). */
 export interface OpenDatasetOptions {
-  /** The fetch used for downloads (tests inject one). @default {globalThis.fetch} */
+  /**
+   * The fetch used for downloads (tests inject one).
+   * @default {globalThis.fetch}
+   */
   fetch?: typeof fetch;
   /**
    * Download progress.
@@ -151,7 +181,10 @@ export interface OpenDatasetOptions {
    * @default {a cli-progress bar on a terminal, else a line per file on stderr}
    */
   onProgress?: (progress: DownloadProgress) => void;
-  /** One-line warnings, e.g. skipped images. @default {console.warn} */
+  /**
+   * One-line warnings, e.g. skipped images.
+   * @default {console.warn}
+   */
   onWarning?: (line: string) => void;
 }
 

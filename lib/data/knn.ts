@@ -87,7 +87,10 @@ export interface MineNeighboursOptions {
    * @default {"auto"}
    */
   selection?: "auto" | "host" | "backend";
-  /** Called after each row block with the number of rows whose lists are final. */
+  /**
+   * Called after each row block with the number of rows whose lists are final, and the total.
+   * @default {undefined}
+   */
   onProgress?: (rowsDone: number, rows: number) => void;
 }
 
@@ -111,6 +114,15 @@ function checkMatrix(m: FeatureMatrix, who: string): void {
  * Whether top-k selection runs in JavaScript over read-back blocks (`"host"`,
  * and `"auto"` on cpu/wasm, where reading back is a copy) rather than with
  * `tf.topk` on the backend. Throws RangeError naming `who` for another value.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { selectOnHost } from "./knn.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * console.log(selectOnHost("example"), selectOnHost("example", "backend")); // true false
+ * ```
  */
 export function selectOnHost(who: string, selection: string = "auto"): boolean {
   if (!["auto", "host", "backend"].includes(selection)) {
@@ -125,6 +137,14 @@ export function selectOnHost(who: string, selection: string = "auto"): boolean {
 /**
  * Rows scaled to unit length (zero rows stay zero); sums in double precision.
  * Errors name `who` and, when given, which matrix (`what`).
+ *
+ * @example
+ * ```ts
+ * import { normalizeRows } from "./knn.ts";
+ *
+ * const unit = normalizeRows({ features: new Float32Array([3, 4, 0, 0]), n: 2, dim: 2 }, "example");
+ * console.log(unit); // Float32Array [0.6, 0.8, 0, 0]: the zero row stays zero
+ * ```
  */
 export function normalizeRows(m: FeatureMatrix, who: string, what?: string): Float32Array {
   const { features, n, dim } = m;

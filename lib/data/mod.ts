@@ -20,6 +20,9 @@
  *
  * @module
  */
+// Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
+export type { Tensor2D, Tensor4D } from "../tf_types.ts";
+export type { Embedder, EmbedOptions } from "../models/types.ts";
 export * from "./types.ts";
 export * from "./datasets.ts";
 export * from "./idx.ts";

@@ -58,15 +58,30 @@ export interface NeighbourLists {
 
 /** Options for {@linkcode NeighbourBatchSampler}. */
 export interface NeighbourBatchSamplerOptions {
-  /** Anchors per batch. @default {16} */
+  /**
+   * Anchors per batch.
+   * @default {16}
+   */
   anchors?: number;
-  /** Neighbours drawn after each anchor. @default {15} */
+  /**
+   * Neighbours drawn after each anchor.
+   * @default {15}
+   */
   neighbours?: number;
-  /** Draw from each anchor's top `pool` neighbours (≤ the lists' k). @default {31} */
+  /**
+   * Draw from each anchor's top `pool` neighbours (≤ the lists' k).
+   * @default {31}
+   */
   pool?: number;
-  /** Seed for the anchor order and the draws. @default {0} */
+  /**
+   * Seed for the anchor order and the draws.
+   * @default {0}
+   */
   seed?: number;
-  /** Drop the last batch when it has fewer than `anchors` anchors. @default {true} */
+  /**
+   * Drop the last batch when it has fewer than `anchors` anchors.
+   * @default {true}
+   */
   dropLast?: boolean;
 }
 
@@ -74,9 +89,15 @@ export interface NeighbourBatchSamplerOptions {
 export interface RandomBatchSamplerOptions {
   /** Images per batch. */
   batchSize: number;
-  /** Seed for the order. @default {0} */
+  /**
+   * Seed for the order.
+   * @default {0}
+   */
   seed?: number;
-  /** Drop the last batch when it is smaller than `batchSize`. @default {true} */
+  /**
+   * Drop the last batch when it is smaller than `batchSize`.
+   * @default {true}
+   */
   dropLast?: boolean;
 }
 

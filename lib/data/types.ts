@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
+import type { Tensor4D } from "../tf_types.ts";
 
 /** Height, width, channels. */
 export type ImageShape = [number, number, number];
@@ -31,7 +31,7 @@ export interface ImageSource {
    * Images at `indices` as float32 NHWC in `[0, 1]`, on the active backend.
    * The caller disposes the tensor.
    */
-  batch(indices: ArrayLike<number>): Promise<tf.Tensor4D>;
+  batch(indices: ArrayLike<number>): Promise<Tensor4D>;
   /** Release file handles and buffers. */
   close(): void;
 }
@@ -46,6 +46,7 @@ export interface EvaluationLabels {
 
 /** A dataset as opened: the images, and separately, labels if the format has them. */
 export interface OpenedDataset {
+  /** The images, the only part training code sees. */
   images: ImageSource;
   /** Undefined for unlabelled data. */
   evaluation?: EvaluationLabels;

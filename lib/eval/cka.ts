@@ -66,13 +66,27 @@ export interface CosineAgreement {
   perSample: number;
   /** Mean cosine between each dimension's student and teacher columns over the images (−L_ss). */
   perDimension: number;
+  /** Images compared (rows). */
   n: number;
+  /** Feature dimensions compared (columns). */
   dim: number;
 }
 
 /**
  * Mean per-sample and per-dimension cosines of a projected student against
  * its teacher: the two terms CoSS optimises, measured on held-out images.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { cosineAgreement } from "./cka.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const teacher = { features: new Float32Array([1, 0, 0, 1, 1, 1]), n: 3, dim: 2 };
+ * const student = { features: new Float32Array([2, 0, 0, 3, 1, 1]), n: 3, dim: 2 }; // rescaled rows
+ * const agreement = await cosineAgreement(teacher, student);
+ * console.log(agreement.perSample); // 1: each row points the same way
+ * ```
  *
  * @throws {RangeError} When the shapes differ.
  */

@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
 import type { FeatureMatrix } from "../data/knn.ts";
 import { computeTeacherFeatures } from "../data/cache.ts";
 import { progress as startProgress } from "../data/progress.ts";
 import type { ImageSource } from "../data/types.ts";
 import type { Embedder } from "../models/types.ts";
+import type { Tensor4D } from "../tf_types.ts";
 
 /** Options for {@linkcode extractFeatures}. */
 export interface ExtractFeaturesOptions {
@@ -19,7 +19,7 @@ export interface ExtractFeaturesOptions {
    *
    * @default {the identity}
    */
-  transform?: (x: tf.Tensor4D) => tf.Tensor4D;
+  transform?: (x: Tensor4D) => Tensor4D;
   /**
    * Images per model call.
    *

@@ -21,8 +21,11 @@
  *
  * @module
  */
-// Re-exported (same bindings as ./data) so this module's docs are complete on their own.
+// Re-exported (same bindings as ./data, ./models) so this module's docs are complete on their own.
 export type { FeatureMatrix, Neighbours } from "../data/knn.ts";
+export type { ImageShape, ImageSource } from "../data/types.ts";
+export type { Embedder, EmbedOptions } from "../models/types.ts";
+export type { Tensor2D, Tensor4D } from "../tf_types.ts";
 export { extractFeatures, type ExtractFeaturesOptions } from "./features.ts";
 export {
   formatKnn,

@@ -24,9 +24,15 @@ import { Rng } from "../data/rng.ts";
 
 /** Options for {@linkcode pca}. */
 export interface PcaOptions {
-  /** Number of principal components to keep, in `[1, dim]`. @default {2} */
+  /**
+   * Number of principal components to keep, in `[1, dim]`.
+   * @default {2}
+   */
   components?: number;
-  /** Seed of the random start of the subspace iteration. @default {0} */
+  /**
+   * Seed of the random start of the subspace iteration.
+   * @default {0}
+   */
   seed?: number;
 }
 

@@ -48,9 +48,15 @@ export interface CurvePoint {
 
 /** Options for {@linkcode trainingCurvesSvg}. */
 export interface TrainingCurvesOptions {
-  /** Title above the panels. @default {undefined} */
+  /**
+   * Title above the panels.
+   * @default {undefined}
+   */
   title?: string;
-  /** Width of the figure in pixels. @default {720} */
+  /**
+   * Width of the figure in pixels.
+   * @default {720}
+   */
   width?: number;
 }
 
@@ -72,15 +78,30 @@ export interface MapPanel {
 
 /** Options for {@linkcode embeddingMapSvg}. */
 export interface EmbeddingMapOptions {
-  /** Name of each class index, shown in the legend. @default {the class indices} */
+  /**
+   * Name of each class index, shown in the legend.
+   * @default {the class indices}
+   */
   classNames?: string[];
-  /** Most points per panel; more are subsampled without replacement. @default {2000} */
+  /**
+   * Most points per panel; more are subsampled without replacement.
+   * @default {2000}
+   */
   maxPoints?: number;
-  /** Seed of the subsample and of the drawing order. @default {0} */
+  /**
+   * Seed of the subsample and of the drawing order.
+   * @default {0}
+   */
   seed?: number;
-  /** Title above the panels. @default {undefined} */
+  /**
+   * Title above the panels.
+   * @default {undefined}
+   */
   title?: string;
-  /** Width of the figure in pixels. @default {720} */
+  /**
+   * Width of the figure in pixels.
+   * @default {720}
+   */
   width?: number;
 }
 
@@ -96,9 +117,15 @@ export interface IoUBar {
 
 /** Options for {@linkcode nnIoUBarsSvg}. */
 export interface NnIoUBarsOptions {
-  /** Title above the chart. @default {undefined} */
+  /**
+   * Title above the chart.
+   * @default {undefined}
+   */
   title?: string;
-  /** Width of the figure in pixels. @default {640} */
+  /**
+   * Width of the figure in pixels.
+   * @default {640}
+   */
   width?: number;
 }
 

@@ -27,27 +27,37 @@ import { reportMarkdown } from "./_report_markdown.ts";
 export interface KnnRecord {
   /** Which features ("teacher", "student, distilled", ...). */
   name: string;
+  /** Fraction of test images whose top-scored class is their label, in `[0, 1]`. */
   top1: number;
-  /** `null` with 5 classes or fewer. */
+  /** Fraction with the label among the 5 top-scored classes; `null` with 5 classes or fewer. */
   top5: number | null;
-  /** Neighbours voting, vote temperature. */
+  /** Neighbours voting. */
   k: number;
+  /** Vote temperature: each neighbour votes `exp(cos / t)`. */
   t: number;
-  /** Test and training (bank) images, classes. */
+  /** Test images scored. */
   n: number;
+  /** Training images in the neighbour bank. */
   nTrain: number;
+  /** Number of classes. */
   numClasses: number;
 }
 
 /** A linear-probe accuracy with its protocol. */
 export interface LinearRecord {
+  /** Which features ("teacher", "student, distilled", ...). */
   name: string;
+  /** Fraction of test images whose largest logit is their class, in `[0, 1]`. */
   top1: number;
+  /** Fraction with the class among the 5 largest logits; `null` with 5 classes or fewer. */
   top5: number | null;
   /** Mean training cross-entropy of the last epoch. */
   trainLoss: number;
+  /** Test images scored. */
   n: number;
+  /** Training images the probe was fitted on. */
   nTrain: number;
+  /** Number of classes. */
   numClasses: number;
   /** SGD hyper-parameters, as `linearProbe` resolved them. */
   protocol: Record<string, unknown>;
@@ -55,7 +65,9 @@ export interface LinearRecord {
 
 /** Teacher ↔ student agreement on the test images. */
 export interface ManifoldRecord {
+  /** Name of the teacher's row in the kNN table. */
   teacher: string;
+  /** Name of the student's row in the kNN table. */
   student: string;
   /** Test images. */
   n: number;
@@ -76,8 +88,11 @@ export interface ManifoldRecord {
 export interface RunEvaluation {
   /** Dataset names and sizes: the kNN bank and probe train on `train`, scores are on `test`. */
   data: { train: string; test: string; nTrain: number; nTest: number };
+  /** Weighted-kNN accuracy of each evaluated model, in table order. */
   knn: KnnRecord[];
+  /** Linear-probe accuracy of the models probed (may be empty). */
   linear: LinearRecord[];
+  /** Teacher ↔ student agreement; `null` when the run has no teacher–student pair. */
   manifold: ManifoldRecord | null;
 }
 
@@ -97,30 +112,42 @@ export interface ReportRun {
   source: string;
   /** Student, teacher and training facts (architecture, steps, seconds, loss, ...). */
   meta: Record<string, unknown>;
+  /** The accuracies and agreement measured for the run. */
   evaluation: RunEvaluation;
   /** Training curves from `metrics.jsonl`; empty for an export without its run. */
   curves: CurvePoint[];
+  /** PCA coordinates for the embedding-map plot; `null` to draw no map. */
   map: ReportMap | null;
 }
 
 /** A report: one or several runs. */
 export interface Report {
+  /** Heading of `report.md` and of the plots. */
   title: string;
+  /** The runs, in table order (several for `deno task eval --compare`). */
   runs: ReportRun[];
-  /** Class names by label, for legends. @default {undefined} */
+  /**
+   * Class names by label, for legends.
+   * @default {undefined}
+   */
   classNames?: string[];
 }
 
 /** `report.json` as written: the report plus provenance. */
 export interface SavedReport extends Report {
+  /** The toolkit that wrote it, `name@version`, e.g. `"@coss/distill@0.1.0"`. */
   toolkit: string;
+  /** When it was written, as an ISO 8601 UTC timestamp. */
   created: string;
 }
 
 /** The files {@linkcode writeReport} wrote. */
 export interface ReportFiles {
+  /** Path of `report.json`. */
   json: string;
+  /** Path of `report.md`. */
   markdown: string;
+  /** Paths of the SVG plots, e.g. `dir/curves.svg`; only the plots the data allowed. */
   plots: string[];
 }
 
@@ -206,7 +233,27 @@ export function reportMap(
   };
 }
 
-/** The SVG plots of a report, by file name (only those it has data for). */
+/**
+ * The SVG plots of a report, by file name (only those it has data for).
+ *
+ * @example
+ * ```ts
+ * import { reportPlots } from "./report.ts";
+ *
+ * const svgs = reportPlots({
+ *   title: "toy",
+ *   runs: [{
+ *     name: "run",
+ *     source: "runs/toy",
+ *     meta: {},
+ *     evaluation: { data: { train: "a", test: "b", nTrain: 0, nTest: 0 }, knn: [], linear: [], manifold: null },
+ *     curves: [{ run: "run", step: 1, metric: "loss", value: -200 }, { run: "run", step: 2, metric: "loss", value: -250 }],
+ *     map: null,
+ *   }],
+ * });
+ * console.log(Object.keys(svgs)); // ["curves.svg"]: no map and no NN-IoU without their data
+ * ```
+ */
 export function reportPlots(report: Report): Record<string, string> {
   const plots: Record<string, string> = {};
   const curves = report.runs.flatMap((r) => r.curves);
@@ -248,6 +295,14 @@ export function reportPlots(report: Report): Record<string, string> {
  * Write `report.json`, `report.md` and the plots into `dir` (created if
  * missing). Each file is written atomically, so a crash leaves the previous
  * report or the new one, never a torn file.
+ *
+ * @example
+ * ```ts ignore
+ * import { writeReport } from "./report.ts";
+ *
+ * const files = await writeReport("runs/default", { title: "default", runs: [run] }); // `run` from evaluateStudent
+ * console.log(files.markdown); // "runs/default/report.md"
+ * ```
  */
 export async function writeReport(dir: string, report: Report): Promise<ReportFiles> {
   await Deno.mkdir(dir, { recursive: true });
@@ -273,6 +328,14 @@ export async function writeReport(dir: string, report: Report): Promise<ReportFi
 
 /**
  * Read a `report.json` written by {@linkcode writeReport}.
+ *
+ * @example
+ * ```ts ignore
+ * import { readReport } from "./report.ts";
+ *
+ * const report = await readReport("runs/default/report.json");
+ * console.log(report.runs.map((r) => r.evaluation.knn.map((k) => `${k.name}: ${k.top1}`)));
+ * ```
  *
  * @throws {SyntaxError} For a file that is not a report, naming it.
  */

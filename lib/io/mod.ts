@@ -22,6 +22,8 @@
  *
  * @module
  */
+// Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
+export type { IOHandler, Tensor } from "../tf_types.ts";
 export {
   encodeSafetensors,
   parseSafetensors,

@@ -34,6 +34,7 @@ import {
 } from "./_safetensors_parse.ts";
 import { encodeOne, plan } from "./_safetensors_write.ts";
 import { checkTensor, typeName } from "./_safetensors_check.ts";
+import type { Tensor } from "../tf_types.ts";
 
 export type { SafetensorsDtype, SafetensorsWritableDtype };
 
@@ -304,12 +305,12 @@ export async function writeSafetensors(
  * @param st A decoded file.
  * @returns Tensors by name.
  */
-export function tensorsFromSafetensors(st: Safetensors): Record<string, tf.Tensor> {
+export function tensorsFromSafetensors(st: Safetensors): Record<string, Tensor> {
   if (!(st?.tensors instanceof Map)) {
     throw new TypeError(`tensorsFromSafetensors: expected a parsed file, got ${typeName(st)}`);
   }
   // Built as entries so that any name, even "__proto__", becomes an own key.
-  const made: [string, tf.Tensor][] = [];
+  const made: [string, Tensor][] = [];
   try {
     for (const [name, t] of st.tensors) {
       const dtype = FLOAT_DTYPES.has(t.dtype) ? "float32" : "int32";
@@ -345,7 +346,7 @@ export function tensorsFromSafetensors(st: Safetensors): Record<string, tf.Tenso
  * @throws {TypeError} For a value that is not a live float32 or int32 tensor.
  */
 export async function safetensorsFromTensors(
-  tensors: Record<string, tf.Tensor>,
+  tensors: Record<string, Tensor>,
 ): Promise<Record<string, Required<SafetensorsInput>>> {
   if (typeof tensors !== "object" || tensors === null) {
     throw new TypeError(

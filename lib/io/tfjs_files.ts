@@ -24,6 +24,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic } from "./atomic.ts";
+import type { IOHandler, ModelArtifacts } from "../tf_types.ts";
 
 /** Options for {@linkcode fileSystemHandler}. */
 export interface FileSystemHandlerOptions {
@@ -152,7 +153,7 @@ interface ManifestGroup {
   weights: Spec[];
 }
 
-async function readModel(path: string): Promise<tf.io.ModelArtifacts> {
+async function readModel(path: string): Promise<ModelArtifacts> {
   const file = await modelJsonForLoad(path);
   let text: string;
   try {
@@ -238,7 +239,7 @@ function joinWeights(data: tf.io.WeightData | undefined): Uint8Array[] {
 
 async function writeModel(
   path: string,
-  artifacts: tf.io.ModelArtifacts,
+  artifacts: ModelArtifacts,
   weightsFileName: string,
 ): Promise<tf.io.SaveResult> {
   const file = path.endsWith(".json") ? path : joinPath(path, "model.json");
@@ -315,7 +316,7 @@ async function writeModel(
 export function fileSystemHandler(
   path: string,
   options: FileSystemHandlerOptions = {},
-): tf.io.IOHandler {
+): IOHandler {
   const weightsFileName = options.weightsFileName ?? "weights.bin";
   if (
     !weightsFileName || /[\\/]/.test(weightsFileName) || weightsFileName === "." ||

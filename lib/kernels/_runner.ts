@@ -6,10 +6,10 @@
 import {
   getKernel,
   type KernelBackend,
-  type KernelConfig,
   type NamedAttrMap,
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
+import type { KernelConfig } from "../tf_types.ts";
 
 /** Kernels the toolkit replaced, as tfjs registered them, by `backend/kernelName`. */
 const originals = new Map<string, KernelConfig>();

@@ -17,11 +17,11 @@
 import {
   backend_util,
   type KernelBackend,
-  type KernelConfig,
   type KernelFunc,
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
 import { KernelRunner, originalKernel } from "./_runner.ts";
+import type { KernelConfig } from "../tf_types.ts";
 
 /** Per-side spatial padding `[top, bottom, left, right]`; negative crops. */
 export type Pads = [number, number, number, number];

@@ -14,14 +14,10 @@
  *
  * @module
  */
-import {
-  backend_util,
-  type KernelBackend,
-  type KernelConfig,
-  type TensorInfo,
-} from "@tensorflow/tfjs-core";
+import { backend_util, type KernelBackend, type TensorInfo } from "@tensorflow/tfjs-core";
 import { KernelRunner } from "./_runner.ts";
 import { convWithPads } from "./conv2d_grads.ts";
+import type { KernelConfig } from "../tf_types.ts";
 
 function depthwiseInfo(
   xShape: number[],

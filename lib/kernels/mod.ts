@@ -12,27 +12,27 @@
  *
  * @module
  */
-import {
-  getKernel,
-  type KernelConfig,
-  registerKernel,
-  unregisterKernel,
-} from "@tensorflow/tfjs-core";
+import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs-core";
 import type { BackendName } from "../backend.ts";
+import type { KernelConfig } from "../tf_types.ts";
 import { recordOriginal } from "./_runner.ts";
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_grads.ts";
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_grads.ts";
 import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
 
+// Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
+export type { BackendChoice, BackendName } from "../backend.ts";
+export type { KernelConfig } from "../tf_types.ts";
 export { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_grads.ts";
 export { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_grads.ts";
 export { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
 export { originalKernel } from "./_runner.ts";
 
-type Factory = (backendName: string) => KernelConfig;
+/** Builds a tfjs kernel registration (`tf.registerKernel`'s argument) for the named backend. */
+export type KernelFactory = (backendName: string) => KernelConfig;
 
 /** Which kernels each backend gets, as factories over the backend's name. */
-export const TRAINING_KERNELS: Readonly<Record<BackendName, readonly Factory[]>> = {
+export const TRAINING_KERNELS: Readonly<Record<BackendName, readonly KernelFactory[]>> = {
   wasm: [
     conv2DBackpropFilterConfig,
     conv2DBackpropInputConfig,

@@ -6,12 +6,8 @@
  *
  * @module
  */
-import {
-  type KernelBackend,
-  type KernelConfig,
-  type TensorInfo,
-  util,
-} from "@tensorflow/tfjs-core";
+import { type KernelBackend, type TensorInfo, util } from "@tensorflow/tfjs-core";
+import type { KernelConfig } from "../tf_types.ts";
 
 /** `UnsortedSegmentSum` for `backendName`. */
 export function unsortedSegmentSumConfig(backendName: string): KernelConfig {

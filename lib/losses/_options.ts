@@ -9,13 +9,25 @@ import type * as tf from "@tensorflow/tfjs-core";
 
 /** The range a numeric option must lie in. */
 export interface NumberRange {
-  /** Lower bound. @default {-Infinity} */
+  /**
+   * Lower bound.
+   * @default {-Infinity}
+   */
   min?: number;
-  /** Whether `min` itself is excluded. @default {false} */
+  /**
+   * Whether `min` itself is excluded.
+   * @default {false}
+   */
   minOpen?: boolean;
-  /** Upper bound. @default {Infinity} */
+  /**
+   * Upper bound.
+   * @default {Infinity}
+   */
   max?: number;
-  /** Whether the value must be an integer. @default {false} */
+  /**
+   * Whether the value must be an integer.
+   * @default {false}
+   */
   integer?: boolean;
 }
 

@@ -26,35 +26,45 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkPair, l2Normalize, stopGradient } from "./_normalize.ts";
 import { checkCompanion, numberOption } from "./_options.ts";
 import { infoNce } from "./_ops.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode bingoLoss}. */
 export interface BingoOptions {
-  /** InfoNCE temperature τ. @default {0.2} */
+  /**
+   * InfoNCE temperature τ.
+   * @default {0.2}
+   */
   tau?: number;
-  /** Weight of a query's own teacher key. @default {0.5} */
+  /**
+   * Weight of a query's own teacher key.
+   * @default {0.5}
+   */
   ownWeight?: number;
-  /** Weight of the other bag member's teacher key. @default {0.5} */
+  /**
+   * Weight of the other bag member's teacher key.
+   * @default {0.5}
+   */
   bagWeight?: number;
 }
 
 /** The extra tensors {@linkcode bingoLoss} reads. */
 export interface BingoBag {
   /** `[batch, dim]` teacher embeddings of each row's bag member `x⁺` (no gradient). */
-  teacherPositive: tf.Tensor2D;
+  teacherPositive: Tensor2D;
   /** `[batch, dim]` student embeddings of each row's bag member `x⁺`. */
-  studentPositive: tf.Tensor2D;
+  studentPositive: Tensor2D;
   /** `[K, dim]` normalised teacher keys of earlier batches, the negatives (no gradient). */
-  queue: tf.Tensor2D;
+  queue: Tensor2D;
 }
 
 /** BINGO's loss and its two per-query parts. */
 export interface BingoTerms {
   /** `(anchor + positive) / 2`. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** `L_x`, the loss of the anchors' student embeddings. */
-  anchor: tf.Scalar;
+  anchor: Scalar;
   /** `L_x⁺`, the loss of the bag members' student embeddings. */
-  positive: tf.Scalar;
+  positive: Scalar;
 }
 
 /**
@@ -80,8 +90,8 @@ export interface BingoTerms {
  * ```
  */
 export function bingoTerms(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   bag: BingoBag,
   options: BingoOptions = {},
 ): BingoTerms {
@@ -99,14 +109,14 @@ export function bingoTerms(
     const q = l2Normalize(student, 1);
     const qPos = l2Normalize(bag.studentPositive, 1);
     const queue = stopGradient(bag.queue);
-    const pair = (query: tf.Tensor2D, mine: tf.Tensor2D, theirs: tf.Tensor2D) =>
+    const pair = (query: Tensor2D, mine: Tensor2D, theirs: Tensor2D) =>
       tf.add(
         tf.mul(infoNce(query, mine, queue, tau), own),
         tf.mul(infoNce(query, theirs, queue, tau), other),
-      ) as tf.Scalar;
+      ) as Scalar;
     const anchor = pair(q, k, kPos);
     const positive = pair(qPos, kPos, k);
-    return { loss: tf.div(tf.add(anchor, positive), 2) as tf.Scalar, anchor, positive };
+    return { loss: tf.div(tf.add(anchor, positive), 2) as Scalar, anchor, positive };
   });
 }
 
@@ -147,10 +157,10 @@ export function bingoTerms(
  * ```
  */
 export function bingoLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   bag: BingoBag,
   options: BingoOptions = {},
-): tf.Scalar {
+): Scalar {
   return tf.tidy(() => bingoTerms(teacher, student, bag, options).loss);
 }

@@ -24,19 +24,23 @@ import * as tf from "@tensorflow/tfjs-core";
 import { l2Normalize, stopGradient } from "./_normalize.ts";
 import { checkBatchPair, checkCompanion, numberOption, shapeText } from "./_options.ts";
 import { klFromLogits } from "./_ops.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode compressLoss}. */
 export interface CompressOptions {
-  /** Softmax temperature τ of both similarity distributions. @default {0.04} */
+  /**
+   * Softmax temperature τ of both similarity distributions.
+   * @default {0.04}
+   */
   tau?: number;
 }
 
 /** The extra tensors {@linkcode compressLoss} reads. */
 export interface CompressBanks {
   /** `[K, teacherDim]` teacher embeddings of the anchor images (no gradient). */
-  teacherBank: tf.Tensor2D;
+  teacherBank: Tensor2D;
   /** `[K, studentDim]` student (momentum) embeddings of the same anchors, row for row (no gradient). */
-  studentBank: tf.Tensor2D;
+  studentBank: Tensor2D;
 }
 
 /**
@@ -72,11 +76,11 @@ export interface CompressBanks {
  * ```
  */
 export function compressLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   banks: CompressBanks,
   options: CompressOptions = {},
-): tf.Scalar {
+): Scalar {
   const fn = "compressLoss";
   const tau = numberOption(fn, options, "tau", 0.04, { min: 0, minOpen: true });
   checkBatchPair(fn, teacher, student);
@@ -93,6 +97,6 @@ export function compressLoss(
     const s = l2Normalize(student, 1);
     const simT = tf.div(tf.matMul(t, stopGradient(banks.teacherBank), false, true), tau);
     const simS = tf.div(tf.matMul(s, stopGradient(banks.studentBank), false, true), tau);
-    return klFromLogits(simT as tf.Tensor2D, simS as tf.Tensor2D);
+    return klFromLogits(simT as Tensor2D, simS as Tensor2D);
   });
 }

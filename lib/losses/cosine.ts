@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { DEFAULT_COSS_SCALE, featureSimilarityLoss, spaceSimilarityLoss } from "./coss.ts";
 import { checkPair } from "./_normalize.ts";
 import { numberOption } from "./_options.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode cosineLoss} and {@linkcode ssOnlyLoss}. */
 export interface CosineOptions {
@@ -26,14 +27,14 @@ export interface CosineOptions {
 
 function scaled(
   fn: string,
-  term: (t: tf.Tensor2D, s: tf.Tensor2D) => tf.Scalar,
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  term: (t: Tensor2D, s: Tensor2D) => Scalar,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: CosineOptions,
-): tf.Scalar {
+): Scalar {
   const scale = numberOption(fn, options, "scale", DEFAULT_COSS_SCALE);
   checkPair(fn, teacher, student);
-  return tf.tidy(() => tf.mul(term(teacher, student), scale) as tf.Scalar);
+  return tf.tidy(() => tf.mul(term(teacher, student), scale) as Scalar);
 }
 
 /**
@@ -64,10 +65,10 @@ function scaled(
  * ```
  */
 export function cosineLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: CosineOptions = {},
-): tf.Scalar {
+): Scalar {
   return scaled("cosineLoss", featureSimilarityLoss, teacher, student, options);
 }
 
@@ -99,9 +100,9 @@ export function cosineLoss(
  * ```
  */
 export function ssOnlyLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: CosineOptions = {},
-): tf.Scalar {
+): Scalar {
   return scaled("ssOnlyLoss", spaceSimilarityLoss, teacher, student, options);
 }

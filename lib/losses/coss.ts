@@ -37,6 +37,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { checkPair, l2Normalize, stopGradient } from "./_normalize.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /**
  * The default gradient multiplier, `1/(0.07 · 0.1) ≈ 142.857`: the official
@@ -65,21 +66,21 @@ export interface CossOptions {
 /** The CoSS loss and its two unscaled terms, as returned by {@linkcode cossTerms}. */
 export interface CossTerms {
   /** `scale · (co + λ · ss)`: the value to minimise. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** `L_co`, the unscaled feature (row) similarity term, in [-1, 1]. */
-  co: tf.Scalar;
+  co: Scalar;
   /** `L_ss`, the unscaled space (column) similarity term, in [-1, 1]. */
-  ss: tf.Scalar;
+  ss: Scalar;
 }
 
 /** Teacher and student after the checks, with the teacher detached. */
-function prepare(fn: string, teacher: tf.Tensor2D, student: tf.Tensor2D): tf.Tensor2D {
+function prepare(fn: string, teacher: Tensor2D, student: Tensor2D): Tensor2D {
   checkPair(fn, teacher, student);
   return stopGradient(teacher);
 }
 
 /** Minus the mean cosine of matching vectors along `axis`: axis 1 (rows) gives L_co, axis 0 (columns) L_ss. */
-function negMeanCos(teacher: tf.Tensor2D, student: tf.Tensor2D, axis: 0 | 1): tf.Scalar {
+function negMeanCos(teacher: Tensor2D, student: Tensor2D, axis: 0 | 1): Scalar {
   const cos = tf.sum(tf.mul(l2Normalize(student, axis), l2Normalize(teacher, axis)), axis);
   return tf.neg(tf.mean(cos));
 }
@@ -124,7 +125,7 @@ function readOptions(fn: string, options: CossOptions): { lambda: number; scale:
  * tf.dispose([t, s, co]);
  * ```
  */
-export function featureSimilarityLoss(teacher: tf.Tensor2D, student: tf.Tensor2D): tf.Scalar {
+export function featureSimilarityLoss(teacher: Tensor2D, student: Tensor2D): Scalar {
   return tf.tidy(() => {
     const t = prepare("featureSimilarityLoss", teacher, student);
     return negMeanCos(t, student, 1);
@@ -160,7 +161,7 @@ export function featureSimilarityLoss(teacher: tf.Tensor2D, student: tf.Tensor2D
  * tf.dispose([t, s, ss]);
  * ```
  */
-export function spaceSimilarityLoss(teacher: tf.Tensor2D, student: tf.Tensor2D): tf.Scalar {
+export function spaceSimilarityLoss(teacher: Tensor2D, student: Tensor2D): Scalar {
   return tf.tidy(() => {
     const t = prepare("spaceSimilarityLoss", teacher, student);
     return negMeanCos(t, student, 0);
@@ -194,8 +195,8 @@ export function spaceSimilarityLoss(teacher: tf.Tensor2D, student: tf.Tensor2D):
  * ```
  */
 export function cossTerms(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: CossOptions = {},
 ): CossTerms {
   const { lambda, scale } = readOptions("cossTerms", options);
@@ -203,7 +204,7 @@ export function cossTerms(
     const t = prepare("cossTerms", teacher, student);
     const co = negMeanCos(t, student, 1);
     const ss = negMeanCos(t, student, 0);
-    const loss = tf.mul(tf.add(co, tf.mul(ss, lambda)), scale) as tf.Scalar;
+    const loss = tf.mul(tf.add(co, tf.mul(ss, lambda)), scale) as Scalar;
     return { loss, co, ss };
   });
 }
@@ -246,15 +247,15 @@ export function cossTerms(
  * ```
  */
 export function cossLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: CossOptions = {},
-): tf.Scalar {
+): Scalar {
   const { lambda, scale } = readOptions("cossLoss", options);
   return tf.tidy(() => {
     const t = prepare("cossLoss", teacher, student);
     const co = negMeanCos(t, student, 1);
     const ss = negMeanCos(t, student, 0);
-    return tf.mul(tf.add(co, tf.mul(ss, lambda)), scale) as tf.Scalar;
+    return tf.mul(tf.add(co, tf.mul(ss, lambda)), scale) as Scalar;
   });
 }

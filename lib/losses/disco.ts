@@ -23,31 +23,38 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkPair, l2Normalize, stopGradient } from "./_normalize.ts";
 import { checkCompanion, numberOption } from "./_options.ts";
 import { infoNce } from "./_ops.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode discoLoss}; they only matter when `views` are given. */
 export interface DiscoOptions {
-  /** Weight of the MoCo term. @default {1} */
+  /**
+   * Weight of the MoCo term.
+   * @default {1}
+   */
   contrastWeight?: number;
-  /** InfoNCE temperature (MoCo v2's). @default {0.2} */
+  /**
+   * InfoNCE temperature (MoCo v2's).
+   * @default {0.2}
+   */
   tau?: number;
 }
 
 /** The student's own contrastive inputs, for the full (not only-mse) DisCo loss. */
 export interface DiscoViews {
   /** `[batch, dim]` key embeddings of a second view of each sample (momentum student; no gradient). */
-  key: tf.Tensor2D;
+  key: Tensor2D;
   /** `[K, dim]` normalised keys of earlier batches, the negatives (no gradient). */
-  queue: tf.Tensor2D;
+  queue: Tensor2D;
 }
 
 /** DisCo's loss and its parts. */
 export interface DiscoTerms {
   /** `mse + contrastWeight · contrast`, or `mse` alone without views. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** The summed squared error of the normalised embeddings. */
-  mse: tf.Scalar;
+  mse: Scalar;
   /** The InfoNCE term, present only when views were given. */
-  contrast?: tf.Scalar;
+  contrast?: Scalar;
 }
 
 /**
@@ -69,8 +76,8 @@ export interface DiscoTerms {
  * ```
  */
 export function discoTerms(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   views?: DiscoViews,
   options: DiscoOptions = {},
 ): DiscoTerms {
@@ -84,11 +91,11 @@ export function discoTerms(
   }
   return tf.tidy(() => {
     const s = l2Normalize(student, 1);
-    const mse = tf.sum(tf.squaredDifference(s, l2Normalize(stopGradient(teacher), 1))) as tf.Scalar;
+    const mse = tf.sum(tf.squaredDifference(s, l2Normalize(stopGradient(teacher), 1))) as Scalar;
     if (views === undefined) return { loss: tf.clone(mse), mse };
     const key = l2Normalize(stopGradient(views.key), 1);
     const contrast = infoNce(s, key, stopGradient(views.queue), tau);
-    return { loss: tf.add(mse, tf.mul(contrast, weight)) as tf.Scalar, mse, contrast };
+    return { loss: tf.add(mse, tf.mul(contrast, weight)) as Scalar, mse, contrast };
   });
 }
 
@@ -123,10 +130,10 @@ export function discoTerms(
  * ```
  */
 export function discoLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   views?: DiscoViews,
   options: DiscoOptions = {},
-): tf.Scalar {
+): Scalar {
   return tf.tidy(() => discoTerms(teacher, student, views, options).loss);
 }

@@ -30,35 +30,48 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkPair, stopGradient } from "./_normalize.ts";
 import { numberOption } from "./_options.ts";
 import { constantRows, rowPearson } from "./_ops.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode distLoss}. */
 export interface DistOptions {
-  /** Teacher temperature τ_T. @default {1} */
+  /**
+   * Teacher temperature τ_T.
+   * @default {1}
+   */
   tauTeacher?: number;
-  /** Student temperature τ_S. @default {1} */
+  /**
+   * Student temperature τ_S.
+   * @default {1}
+   */
   tauStudent?: number;
-  /** Weight of the inter (per-sample) term, DIST's β. @default {1} */
+  /**
+   * Weight of the inter (per-sample) term, DIST's β.
+   * @default {1}
+   */
   interWeight?: number;
-  /** Weight of the intra (per-feature) term, DIST's γ. @default {1} */
+  /**
+   * Weight of the intra (per-feature) term, DIST's γ.
+   * @default {1}
+   */
   intraWeight?: number;
 }
 
 /** DIST's loss and its two unweighted terms. */
 export interface DistTerms {
   /** `interWeight · inter + intraWeight · intra`. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** `1 −` mean Pearson correlation of the row distributions, in [0, 2]. */
-  inter: tf.Scalar;
+  inter: Scalar;
   /** `1 −` mean Pearson correlation of the column distributions, in [0, 2]. */
-  intra: tf.Scalar;
+  intra: Scalar;
 }
 
 const PEARSON_EPS = 1e-8;
 
 /** `1 − mean ρ` of the row-softmaxed rows of `s` and `t`. */
-function relation(s: tf.Tensor2D, t: tf.Tensor2D): tf.Scalar {
+function relation(s: Tensor2D, t: Tensor2D): Scalar {
   const r = rowPearson(tf.softmax(s), tf.softmax(t), PEARSON_EPS, constantRows(t));
-  return tf.sub(1, tf.mean(r)) as tf.Scalar;
+  return tf.sub(1, tf.mean(r)) as Scalar;
 }
 
 /**
@@ -82,8 +95,8 @@ function relation(s: tf.Tensor2D, t: tf.Tensor2D): tf.Scalar {
  * ```
  */
 export function distTerms(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: DistOptions = {},
 ): DistTerms {
   const fn = "distLoss";
@@ -94,11 +107,11 @@ export function distTerms(
   const wIntra = numberOption(fn, options, "intraWeight", 1, { min: 0 });
   checkPair(fn, teacher, student);
   return tf.tidy(() => {
-    const t = tf.div(stopGradient(teacher), tauT) as tf.Tensor2D;
-    const s = tf.div(student, tauS) as tf.Tensor2D;
+    const t = tf.div(stopGradient(teacher), tauT) as Tensor2D;
+    const s = tf.div(student, tauS) as Tensor2D;
     const inter = relation(s, t);
     const intra = relation(tf.transpose(s), tf.transpose(t));
-    const loss = tf.add(tf.mul(inter, wInter), tf.mul(intra, wIntra)) as tf.Scalar;
+    const loss = tf.add(tf.mul(inter, wInter), tf.mul(intra, wIntra)) as Scalar;
     return { loss, inter, intra };
   });
 }
@@ -132,9 +145,9 @@ export function distTerms(
  * ```
  */
 export function distLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: DistOptions = {},
-): tf.Scalar {
+): Scalar {
   return tf.tidy(() => distTerms(teacher, student, options).loss);
 }

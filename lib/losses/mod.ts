@@ -33,6 +33,8 @@
  *
  * @module
  */
+// Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
+export type { Scalar, Tensor2D } from "../tf_types.ts";
 export {
   cossLoss,
   type CossOptions,

@@ -24,17 +24,21 @@ import * as tf from "@tensorflow/tfjs-core";
 import { stopGradient } from "./_normalize.ts";
 import { checkBatchPair, numberOption } from "./_options.ts";
 import { safeNorm } from "./_ops.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode pktLoss}. */
 export interface PktOptions {
-  /** ε in the normalisation and inside the logarithm. @default {1e-7} */
+  /**
+   * ε in the normalisation and inside the logarithm.
+   * @default {1e-7}
+   */
   eps?: number;
 }
 
-function conditionals(x: tf.Tensor2D, eps: number): tf.Tensor2D {
+function conditionals(x: Tensor2D, eps: number): Tensor2D {
   const unit = tf.div(x, tf.add(safeNorm(x, 1, true), eps));
   const k = tf.div(tf.add(tf.matMul(unit, unit, false, true), 1), 2);
-  return tf.div(k, tf.sum(k, 1, true)) as tf.Tensor2D;
+  return tf.div(k, tf.sum(k, 1, true)) as Tensor2D;
 }
 
 /**
@@ -65,16 +69,16 @@ function conditionals(x: tf.Tensor2D, eps: number): tf.Tensor2D {
  * ```
  */
 export function pktLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: PktOptions = {},
-): tf.Scalar {
+): Scalar {
   const eps = numberOption("pktLoss", options, "eps", 1e-7, { min: 0, minOpen: true });
   checkBatchPair("pktLoss", teacher, student);
   return tf.tidy(() => {
     const pT = conditionals(stopGradient(teacher), eps);
     const pS = conditionals(student, eps);
     const ratio = tf.log(tf.div(tf.add(pT, eps), tf.add(pS, eps)));
-    return tf.mean(tf.mul(pT, ratio)) as tf.Scalar;
+    return tf.mean(tf.mul(pT, ratio)) as Scalar;
   });
 }

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
 import { type CossOptions, cossTerms } from "./coss.ts";
 import { cosineLoss, type CosineOptions, ssOnlyLoss } from "./cosine.ts";
 import { discoTerms } from "./disco.ts";
@@ -20,13 +19,14 @@ import { type RkdOptions, rkdTerms } from "./rkd.ts";
 import { sldLoss, type SldOptions } from "./sld.ts";
 import { smdLoss, type SmdOptions } from "./smd.ts";
 import { spLoss } from "./sp.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** A registered loss: the value to minimise and extra scalars to log (the caller disposes all). */
 export type RegisteredLoss = (
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: Record<string, unknown>,
-) => { loss: tf.Scalar; terms: Record<string, tf.Scalar> };
+) => { loss: Scalar; terms: Record<string, Scalar> };
 
 /**
  * Stateless losses by config name:

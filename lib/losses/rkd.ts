@@ -25,36 +25,43 @@ import * as tf from "@tensorflow/tfjs-core";
 import { l2Normalize, stopGradient } from "./_normalize.ts";
 import { checkBatchPair, numberOption } from "./_options.ts";
 import { pairwiseDistance, smoothL1Mean } from "./_ops.ts";
+import type { Scalar, Tensor2D, Tensor3D } from "../tf_types.ts";
 
 /** Options for {@linkcode rkdLoss}. */
 export interface RkdOptions {
-  /** Weight of the distance term. @default {25} */
+  /**
+   * Weight of the distance term.
+   * @default {25}
+   */
   distanceWeight?: number;
-  /** Weight of the angle term. @default {50} */
+  /**
+   * Weight of the angle term.
+   * @default {50}
+   */
   angleWeight?: number;
 }
 
 /** RKD's loss and its two unweighted terms. */
 export interface RkdTerms {
   /** `distanceWeight · distance + angleWeight · angle`. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** Smooth-L1 between the mean-normalised distance matrices. */
-  distance: tf.Scalar;
+  distance: Scalar;
   /** Smooth-L1 between the triplet angle cosines. */
-  angle: tf.Scalar;
+  angle: Scalar;
 }
 
 /** Pairwise distances with a zero diagonal, divided by the mean off-diagonal distance. */
-function normalisedDistances(e: tf.Tensor2D): tf.Tensor2D {
+function normalisedDistances(e: Tensor2D): Tensor2D {
   const b = e.shape[0];
   const d = tf.mul(pairwiseDistance(e, e), tf.sub(1, tf.eye(b)));
-  return tf.div(d, tf.div(tf.sum(d), b * (b - 1))) as tf.Tensor2D;
+  return tf.div(d, tf.div(tf.sum(d), b * (b - 1))) as Tensor2D;
 }
 
 /** `[B, B, B]` cosines of the angle at `e_i` between `e_j` and `e_k`. */
-function angles(e: tf.Tensor2D): tf.Tensor3D {
+function angles(e: Tensor2D): Tensor3D {
   const diff = tf.sub(tf.expandDims(e, 0), tf.expandDims(e, 1)); // [i, j] = e_j − e_i
-  const unit = l2Normalize(diff, 2) as tf.Tensor3D;
+  const unit = l2Normalize(diff, 2) as Tensor3D;
   return tf.matMul(unit, unit, false, true);
 }
 
@@ -77,8 +84,8 @@ function angles(e: tf.Tensor2D): tf.Tensor3D {
  * ```
  */
 export function rkdTerms(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: RkdOptions = {},
 ): RkdTerms {
   const fn = "rkdLoss";
@@ -89,7 +96,7 @@ export function rkdTerms(
     const t = stopGradient(teacher);
     const distance = smoothL1Mean(normalisedDistances(student), normalisedDistances(t));
     const angle = smoothL1Mean(angles(student), angles(t));
-    const loss = tf.add(tf.mul(distance, wD), tf.mul(angle, wA)) as tf.Scalar;
+    const loss = tf.add(tf.mul(distance, wD), tf.mul(angle, wA)) as Scalar;
     return { loss, distance, angle };
   });
 }
@@ -121,9 +128,9 @@ export function rkdTerms(
  * ```
  */
 export function rkdLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: RkdOptions = {},
-): tf.Scalar {
+): Scalar {
   return tf.tidy(() => rkdTerms(teacher, student, options).loss);
 }

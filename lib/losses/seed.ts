@@ -23,19 +23,26 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkPair, l2Normalize, stopGradient } from "./_normalize.ts";
 import { checkCompanion, numberOption } from "./_options.ts";
 import { rowDot, softCrossEntropy } from "./_ops.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode seedLoss}. */
 export interface SeedOptions {
-  /** Teacher temperature τ_T; small values make `p_T` nearly one-hot. @default {1e-4} */
+  /**
+   * Teacher temperature τ_T; small values make `p_T` nearly one-hot.
+   * @default {1e-4}
+   */
   tauTeacher?: number;
-  /** Student temperature τ_S. @default {0.2} */
+  /**
+   * Student temperature τ_S.
+   * @default {0.2}
+   */
   tauStudent?: number;
 }
 
 /** The extra tensor {@linkcode seedLoss} reads. */
 export interface SeedMemory {
   /** `[K, dim]` normalised teacher embeddings of earlier batches (no gradient). */
-  queue: tf.Tensor2D;
+  queue: Tensor2D;
 }
 
 /**
@@ -69,11 +76,11 @@ export interface SeedMemory {
  * ```
  */
 export function seedLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   memory: SeedMemory,
   options: SeedOptions = {},
-): tf.Scalar {
+): Scalar {
   const fn = "seedLoss";
   const positive = { min: 0, minOpen: true };
   const tauT = numberOption(fn, options, "tauTeacher", 1e-4, positive);
@@ -86,6 +93,6 @@ export function seedLoss(
     const q = stopGradient(memory.queue);
     const logitsT = tf.div(tf.concat([rowDot(t, t), tf.matMul(t, q, false, true)], 1), tauT);
     const logitsS = tf.div(tf.concat([rowDot(s, t), tf.matMul(s, q, false, true)], 1), tauS);
-    return softCrossEntropy(logitsT as tf.Tensor2D, logitsS as tf.Tensor2D);
+    return softCrossEntropy(logitsT as Tensor2D, logitsS as Tensor2D);
   });
 }

@@ -20,12 +20,19 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkPair, stopGradient } from "./_normalize.ts";
 import { numberOption } from "./_options.ts";
 import { softCrossEntropy } from "./_ops.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode sldLoss}. */
 export interface SldOptions {
-  /** Teacher temperature τ_T. @default {0.07} */
+  /**
+   * Teacher temperature τ_T.
+   * @default {0.07}
+   */
   tauTeacher?: number;
-  /** Student temperature τ_S. @default {0.1} */
+  /**
+   * Student temperature τ_S.
+   * @default {0.1}
+   */
   tauStudent?: number;
 }
 
@@ -58,10 +65,10 @@ export interface SldOptions {
  * ```
  */
 export function sldLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: SldOptions = {},
-): tf.Scalar {
+): Scalar {
   const fn = "sldLoss";
   const positive = { min: 0, minOpen: true };
   const tauT = numberOption(fn, options, "tauTeacher", 0.07, positive);
@@ -69,8 +76,8 @@ export function sldLoss(
   checkPair(fn, teacher, student);
   return tf.tidy(() =>
     softCrossEntropy(
-      tf.div(stopGradient(teacher), tauT) as tf.Tensor2D,
-      tf.div(student, tauS) as tf.Tensor2D,
+      tf.div(stopGradient(teacher), tauT) as Tensor2D,
+      tf.div(student, tauS) as Tensor2D,
     )
   );
 }

@@ -29,6 +29,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkPair, l2Normalize, stopGradient } from "./_normalize.ts";
 import { numberOption } from "./_options.ts";
 import { noGrad, pairwiseDistance } from "./_ops.ts";
+import type { Scalar, Tensor, Tensor2D, Tensor3D } from "../tf_types.ts";
 
 /** Options for {@linkcode smdLoss}. */
 export interface SmdOptions {
@@ -49,7 +50,7 @@ const FAR = 1e5;
  * hardest negative (smallest `D[i,j]` among negatives, FAR when none) and of
  * the hardest positive (largest `D[i,j]` among the rest).
  */
-function selectHardest(dT: tf.Tensor, d: tf.Tensor): tf.Tensor3D {
+function selectHardest(dT: Tensor, d: Tensor): Tensor3D {
   const b = d.shape[0];
   const diag = tf.sum(tf.mul(d, tf.eye(b)), 1, true);
   const isNeg = tf.greater(dT, diag);
@@ -61,7 +62,7 @@ function selectHardest(dT: tf.Tensor, d: tf.Tensor): tf.Tensor3D {
     tf.cast(isNeg, "float32"),
     tf.cast(hotAn, "float32"),
     tf.cast(hotAp, "float32"),
-  ]) as tf.Tensor3D;
+  ]) as Tensor3D;
 }
 
 /**
@@ -94,10 +95,10 @@ function selectHardest(dT: tf.Tensor, d: tf.Tensor): tf.Tensor3D {
  * ```
  */
 export function smdLoss(
-  teacher: tf.Tensor2D,
-  student: tf.Tensor2D,
+  teacher: Tensor2D,
+  student: Tensor2D,
   options: SmdOptions = {},
-): tf.Scalar {
+): Scalar {
   const fn = "smdLoss";
   const tau = numberOption(fn, options, "tau", 0.04, { min: 0, minOpen: true });
   checkPair(fn, teacher, student);
@@ -116,7 +117,7 @@ export function smdLoss(
     const [isNeg, hotAn, hotAp] = tf.unstack(noGrad(selectHardest, dT, d));
     const negative = tf.add(tf.mul(d, isNeg), tf.mul(tf.sub(1, isNeg), FAR));
     const positive = tf.mul(d, tf.sub(1, isNeg));
-    const pick = (x: tf.Tensor, hot: tf.Tensor) => ({
+    const pick = (x: Tensor, hot: Tensor) => ({
       value: tf.sum(tf.mul(x, hot), 1),
       teacher: tf.sum(tf.mul(dT, hot), 1),
     });
@@ -125,7 +126,7 @@ export function smdLoss(
     const wAn = stopGradient(tf.relu(tf.sub(an.teacher, an.value)));
     const wAp = stopGradient(tf.relu(tf.sub(ap.value, ap.teacher)));
     const logits = tf.div(tf.stack([tf.mul(wAn, an.value), tf.mul(wAp, ap.value)], 1), tau);
-    const logP = tf.logSoftmax(logits as tf.Tensor2D);
-    return tf.neg(tf.mean(tf.slice(logP, [0, 0], [-1, 1]))) as tf.Scalar;
+    const logP = tf.logSoftmax(logits as Tensor2D);
+    return tf.neg(tf.mean(tf.slice(logP, [0, 0], [-1, 1]))) as Scalar;
   });
 }

@@ -19,8 +19,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { l2Normalize, stopGradient } from "./_normalize.ts";
 import { checkBatchPair } from "./_options.ts";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
-function gram(a: tf.Tensor2D): tf.Tensor2D {
+function gram(a: Tensor2D): Tensor2D {
   return l2Normalize(tf.matMul(a, a, false, true), 1);
 }
 
@@ -48,11 +49,11 @@ function gram(a: tf.Tensor2D): tf.Tensor2D {
  * tf.dispose([t, s, loss]);
  * ```
  */
-export function spLoss(teacher: tf.Tensor2D, student: tf.Tensor2D): tf.Scalar {
+export function spLoss(teacher: Tensor2D, student: Tensor2D): Scalar {
   checkBatchPair("spLoss", teacher, student);
   return tf.tidy(() => {
     const b = teacher.shape[0];
     const diff = tf.sub(gram(stopGradient(teacher)), gram(student));
-    return tf.div(tf.sum(tf.square(diff)), b * b) as tf.Scalar;
+    return tf.div(tf.sum(tf.square(diff)), b * b) as Scalar;
   });
 }

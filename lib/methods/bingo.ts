@@ -24,12 +24,19 @@ import { l2Normalize } from "../losses/_normalize.ts";
 import { numberOption } from "../losses/_options.ts";
 import { checkIndices, FifoQueue } from "./_fifo.ts";
 import type { DistillMethod, MethodLoss, MethodSetup, MethodState, StepContext } from "./types.ts";
+import type { Tensor2D } from "../tf_types.ts";
 
 /** Options of the `bingo` method: the loss's plus the queue and bag sizes. */
 export interface BingoMethodOptions extends BingoOptions {
-  /** Rows K of the teacher-key queue (at least the batch size). @default {4096} */
+  /**
+   * Rows K of the teacher-key queue (at least the batch size).
+   * @default {4096}
+   */
   queueSize?: number;
-  /** Nearest neighbours per bag, drawn from (≤ the neighbour lists' k). @default {5} */
+  /**
+   * Nearest neighbours per bag, drawn from (≤ the neighbour lists' k).
+   * @default {5}
+   */
   bagSize?: number;
 }
 
@@ -68,7 +75,7 @@ export class BingoMethod implements DistillMethod {
   readonly #neighbours: NeighbourLists;
   readonly #seed: number;
   readonly #datasetSize: number;
-  #pending?: tf.Tensor2D;
+  #pending?: Tensor2D;
 
   /**
    * A BINGO method with a seeded random initial queue.
@@ -105,7 +112,7 @@ export class BingoMethod implements DistillMethod {
     this.#datasetSize = setup.datasetSize;
     const initial = tf.tidy(() =>
       l2Normalize(tf.randomNormal([k, setup.teacherDim], 0, 1, "float32", setup.seed), 1)
-    ) as tf.Tensor2D;
+    ) as Tensor2D;
     this.#queue = new FifoQueue("queue", initial);
   }
 
@@ -126,7 +133,7 @@ export class BingoMethod implements DistillMethod {
   }
 
   /** The batch's BINGO loss against the current queue; stages the normalised teacher keys. */
-  loss(teacher: tf.Tensor2D, student: tf.Tensor2D, ctx: StepContext): MethodLoss {
+  loss(teacher: Tensor2D, student: Tensor2D, ctx: StepContext): MethodLoss {
     const fn = "BingoMethod.loss";
     if (!ctx?.positive) {
       throw new TypeError(`${fn}: ctx.positive (embeddings of the rows' bag members) is missing`);

@@ -36,16 +36,29 @@ import { l2Normalize } from "../losses/_normalize.ts";
 import { numberOption } from "../losses/_options.ts";
 import { checkIndices, FifoQueue, takeTensor } from "./_fifo.ts";
 import type { DistillMethod, MethodLoss, MethodSetup, MethodState, StepContext } from "./types.ts";
+import type { Tensor2D } from "../tf_types.ts";
 
 /** Options of the `compress` method. */
 export interface CompressMethodOptions {
-  /** Softmax temperature τ. @default {0.04} */
+  /**
+   * Softmax temperature τ.
+   * @default {0.04}
+   */
   tau?: number;
-  /** Rows K of each queue (at least the batch size). @default {4096} */
+  /**
+   * Rows K of each queue (at least the batch size).
+   * @default {4096}
+   */
   queueSize?: number;
-  /** Where the student keys come from: `"ema"` (per-image bank) or `"online"`. @default {"ema"} */
+  /**
+   * Where the student keys come from: `"ema"` (per-image bank) or `"online"`.
+   * @default {"ema"}
+   */
   studentKeys?: "ema" | "online";
-  /** Momentum m of the per-image bank (`"ema"` only), in [0, 1). @default {0.5} */
+  /**
+   * Momentum m of the per-image bank (`"ema"` only), in [0, 1).
+   * @default {0.5}
+   */
   bankMomentum?: number;
 }
 
@@ -80,8 +93,8 @@ export class CompressMethod implements DistillMethod {
   readonly #datasetSize: number;
   readonly #teacherQueue: FifoQueue;
   readonly #studentQueue: FifoQueue;
-  #bank?: tf.Tensor2D;
-  #pending?: { teacher: tf.Tensor2D; student: tf.Tensor2D; indices: Int32Array };
+  #bank?: Tensor2D;
+  #pending?: { teacher: Tensor2D; student: Tensor2D; indices: Int32Array };
 
   /**
    * A CompRess method with seeded random initial queues and, for `"ema"`
@@ -105,7 +118,7 @@ export class CompressMethod implements DistillMethod {
     const dS = setup.studentDim ?? dT;
     const uniform = (d: number, seed: number) => {
       const r = 1 / Math.sqrt(d / 3);
-      return tf.randomUniform([k, d], -r, r, "float32", seed) as tf.Tensor2D;
+      return tf.randomUniform([k, d], -r, r, "float32", seed) as Tensor2D;
     };
     this.#teacherQueue = new FifoQueue("teacherQueue", uniform(dT, setup.seed));
     this.#studentQueue = new FifoQueue("studentQueue", uniform(dS, setup.seed + 1));
@@ -113,7 +126,7 @@ export class CompressMethod implements DistillMethod {
   }
 
   /** The batch's CompRess loss against the current queues; stages the keys. */
-  loss(teacher: tf.Tensor2D, student: tf.Tensor2D, ctx: StepContext): MethodLoss {
+  loss(teacher: Tensor2D, student: Tensor2D, ctx: StepContext): MethodLoss {
     const fn = "CompressMethod.loss";
     this.#teacherQueue.checkBatch(fn, teacher.shape[0]);
     const indices = this.#ema
@@ -148,7 +161,7 @@ export class CompressMethod implements DistillMethod {
       p.indices.forEach((idx, i) => source[idx] = n + i); // the last occurrence wins
       const next = tf.tidy(() => tf.gather(tf.concat([this.#bank!, p.student], 0), source));
       this.#bank.dispose();
-      this.#bank = next as tf.Tensor2D;
+      this.#bank = next as Tensor2D;
     }
     this.#dropPending();
   }
@@ -173,7 +186,7 @@ export class CompressMethod implements DistillMethod {
     this.#studentQueue.load(fn, state);
     if (bank) {
       this.#bank!.dispose();
-      this.#bank = bank as tf.Tensor2D;
+      this.#bank = bank as Tensor2D;
     }
     this.#dropPending();
   }

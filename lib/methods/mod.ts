@@ -32,6 +32,10 @@
  *
  * @module
  */
+// Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
+export type { Scalar, Tensor, Tensor2D } from "../tf_types.ts";
+export type { BingoOptions, SeedOptions } from "../losses/mod.ts";
+export type { NeighbourLists } from "../data/sampler.ts";
 export type {
   DistillMethod,
   MethodLoss,

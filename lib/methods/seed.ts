@@ -16,10 +16,14 @@ import { numberOption } from "../losses/_options.ts";
 import { seedLoss, type SeedOptions } from "../losses/seed.ts";
 import { FifoQueue } from "./_fifo.ts";
 import type { DistillMethod, MethodLoss, MethodSetup, MethodState, StepContext } from "./types.ts";
+import type { Tensor2D } from "../tf_types.ts";
 
 /** Options of the `seed` method: the loss's temperatures plus the queue size. */
 export interface SeedMethodOptions extends SeedOptions {
-  /** Rows K of the teacher-embedding queue (at least the batch size). @default {4096} */
+  /**
+   * Rows K of the teacher-embedding queue (at least the batch size).
+   * @default {4096}
+   */
   queueSize?: number;
 }
 
@@ -50,7 +54,7 @@ export class SeedMethod implements DistillMethod {
   readonly name = "seed";
   readonly #options: SeedOptions;
   readonly #queue: FifoQueue;
-  #pending?: tf.Tensor2D;
+  #pending?: Tensor2D;
 
   /**
    * A SEED method with a seeded random initial queue.
@@ -67,12 +71,12 @@ export class SeedMethod implements DistillMethod {
     };
     const initial = tf.tidy(() =>
       l2Normalize(tf.randomNormal([k, setup.teacherDim], 0, 1, "float32", setup.seed), 1)
-    ) as tf.Tensor2D;
+    ) as Tensor2D;
     this.#queue = new FifoQueue("queue", initial);
   }
 
   /** The batch's SEED loss against the current queue; stages the normalised teacher rows. */
-  loss(teacher: tf.Tensor2D, student: tf.Tensor2D, _ctx: StepContext): MethodLoss {
+  loss(teacher: Tensor2D, student: Tensor2D, _ctx: StepContext): MethodLoss {
     this.#queue.checkBatch("SeedMethod.loss", teacher.shape[0]);
     const loss = seedLoss(teacher, student, { queue: this.#queue.rows }, this.#options);
     this.#pending?.dispose();

@@ -6,8 +6,8 @@
  * @module
  */
 import { getLoss, type RegisteredLoss } from "../losses/registry.ts";
-import type * as tf from "@tensorflow/tfjs-core";
 import type { DistillMethod, MethodLoss, MethodState, StepContext } from "./types.ts";
+import type { Tensor2D } from "../tf_types.ts";
 
 /**
  * A stateless loss behind the method interface.
@@ -42,7 +42,7 @@ export class StatelessMethod implements DistillMethod {
   }
 
   /** The registry loss of this batch. */
-  loss(teacher: tf.Tensor2D, student: tf.Tensor2D, _ctx: StepContext): MethodLoss {
+  loss(teacher: Tensor2D, student: Tensor2D, _ctx: StepContext): MethodLoss {
     return this.#fn(teacher, student, this.#options);
   }
 

@@ -25,15 +25,15 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
 import type { NeighbourLists } from "../data/sampler.ts";
+import type { Scalar, Tensor, Tensor2D } from "../tf_types.ts";
 
 /** Embeddings of each batch row's bag member, for methods that define `positives`. */
 export interface PositiveEmbeddings {
   /** `[batch, teacherDim]` teacher embeddings of the rows' bag members. */
-  teacher: tf.Tensor2D;
+  teacher: Tensor2D;
   /** `[batch, studentDim]` student embeddings of the same images (inside the gradient). */
-  student: tf.Tensor2D;
+  student: Tensor2D;
 }
 
 /** What a method needs to know about the batch besides the embeddings. */
@@ -49,9 +49,9 @@ export interface StepContext {
 /** The loss of one batch and extra scalars to log; the caller disposes all. */
 export interface MethodLoss {
   /** The value to minimise. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** Named scalars for logging (may be empty). */
-  terms: Record<string, tf.Scalar>;
+  terms: Record<string, Scalar>;
 }
 
 /**
@@ -61,7 +61,7 @@ export interface MethodLoss {
  */
 export interface MethodState {
   /** Named tensors. */
-  tensors: Record<string, tf.Tensor>;
+  tensors: Record<string, Tensor>;
   /** Named integers. */
   meta: Record<string, number>;
 }
@@ -70,7 +70,10 @@ export interface MethodState {
 export interface MethodSetup {
   /** Width of the teacher embeddings. */
   teacherDim: number;
-  /** Width of the student embeddings the loss sees (after the head). @default {teacherDim} */
+  /**
+   * Width of the student embeddings the loss sees (after the head).
+   * @default {teacherDim}
+   */
   studentDim?: number;
   /** Number of training images (indices run over `[0, datasetSize)`). */
   datasetSize: number;
@@ -96,7 +99,7 @@ export interface DistillMethod {
    * The loss of one batch. Call it inside `tf.variableGrads`; it reads the
    * state but does not change it (see {@linkcode DistillMethod.update}).
    */
-  loss(teacher: tf.Tensor2D, student: tf.Tensor2D, ctx: StepContext): MethodLoss;
+  loss(teacher: Tensor2D, student: Tensor2D, ctx: StepContext): MethodLoss;
   /** Commit what the last `loss` call staged (queue pushes, bank writes); a no-op when stateless. */
   update(): void;
   /** Copies of the state; the caller disposes the tensors. */

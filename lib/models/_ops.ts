@@ -14,19 +14,34 @@ import type { ParamStore } from "./params.ts";
 
 /** Options for convolutions. */
 export interface ConvOptions {
-  /** Stride on both spatial axes. @default {1} */
+  /**
+   * Stride on both spatial axes.
+   * @default {1}
+   */
   stride?: number;
-  /** Zero padding on every side, as PyTorch's `padding`. @default {0} */
+  /**
+   * Zero padding on every side, as PyTorch's `padding`.
+   * @default {0}
+   */
   pad?: number;
-  /** Name of a bias vector, if the conv has one. @default {undefined} */
+  /**
+   * Name of a bias vector, if the conv has one.
+   * @default {undefined}
+   */
   bias?: string;
 }
 
 /** Options for linear layers. */
 export interface LinearOptions {
-  /** Use only output columns `[start, start + size)` of the weight and bias. @default {undefined} */
+  /**
+   * Use only output columns `[start, start + size)` of the weight and bias.
+   * @default {undefined}
+   */
   columns?: [number, number];
-  /** Whether `prefix.bias` exists. @default {true} */
+  /**
+   * Whether `prefix.bias` exists.
+   * @default {true}
+   */
   bias?: boolean;
 }
 
@@ -37,7 +52,9 @@ export interface Ops<T> {
    * returns (under a gradient tape, tfjs keeps what backprop needs).
    */
   scope(fn: () => T): T;
+  /** 2-D convolution of NHWC `x` with the `[kh, kw, in, out]` parameter `weight`. */
   conv2d(x: T, weight: string, options?: ConvOptions): T;
+  /** Depthwise convolution of NHWC `x` with the `[kh, kw, channels, 1]` parameter `weight`. */
   depthwiseConv2d(x: T, weight: string, options?: ConvOptions): T;
   /** Batch norm over the last axis with `prefix.{weight,bias,running_mean,running_var}`. */
   batchNorm(x: T, prefix: string, eps?: number): T;
@@ -45,21 +62,34 @@ export interface Ops<T> {
   layerNorm(x: T, prefix: string, eps: number): T;
   /** `x @ prefix.weight + prefix.bias` for rank-2 `[B,in]` or rank-3 `[B,N,in]` inputs. */
   linear(x: T, prefix: string, options?: LinearOptions): T;
+  /** `max(x, 0)`. */
   relu(x: T): T;
+  /** `min(max(x, 0), 6)`, as MobileNetV2 uses. */
   relu6(x: T): T;
+  /** `x·sigmoid(x)` (swish), as EfficientNet uses. */
   silu(x: T): T;
   /** Exact GELU, `0.5·x·(1 + erf(x/√2))`, as PyTorch's default. */
   gelu(x: T): T;
+  /** `1 / (1 + e^(-x))`. */
   sigmoid(x: T): T;
+  /** `a + b`, broadcasting (residual connections). */
   add(a: T, b: T): T;
+  /** `a · b` elementwise, broadcasting (squeeze-and-excitation gates). */
   mul(a: T, b: T): T;
+  /** `x · s` for a constant `s`. */
   scale(x: T, s: number): T;
+  /**
+   * Max pooling over `size × size` windows, `pad` zeros on every side; this equals PyTorch's
+   * `MaxPool2d` (which pads with -inf) on non-negative inputs such as a ReLU output.
+   */
   maxPool(x: T, size: number, stride: number, pad: number): T;
   /** Mean over the two spatial axes of NHWC; `[B,C]`, or `[B,1,1,C]` with keepDims. */
   meanSpatial(x: T, keepDims: boolean): T;
   /** Reshape; the batch axis may be -1. */
   reshape(x: T, shape: number[]): T;
+  /** Permute the axes: output axis `i` is input axis `perm[i]`. */
   transpose(x: T, perm: number[]): T;
+  /** Softmax over the last axis. */
   softmax(x: T): T;
   /** `a @ b` (or `a @ bᵀ`) over the last two axes. */
   batchMatMul(a: T, b: T, transposeB: boolean): T;

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { EagerOps, type Ops } from "./_ops.ts";
 import { ParamStore } from "./params.ts";
 import type { Embedder, EmbedOptions } from "./types.ts";
+import type { Tensor, Tensor2D, Tensor4D, Variable } from "../tf_types.ts";
 
 /** What every model reports about itself (also written to export cards). */
 export interface BackboneInfo {
@@ -23,7 +24,39 @@ export interface BackboneInfo {
   inputSize?: number;
 }
 
-/** A backbone: images `[B,H,W,C]` to pooled features `[B,featureDim]`. */
+/**
+ * A backbone: images `[B,H,W,C]` to pooled features `[B,featureDim]`.
+ *
+ * @example
+ * A custom model: declare its parameters, write `forward` once against `ops`
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { Backbone, type Ops } from "./mod.ts";
+ *
+ * class TinyMlp extends Backbone {
+ *   readonly architecture = "tiny_mlp";
+ *   readonly args = {};
+ *   readonly featureDim = 16;
+ *   readonly inChannels = 1;
+ *   constructor() {
+ *     super(0);
+ *     this.params.linear("fc", 28 * 28, 16);
+ *   }
+ *   forward<T>(ops: Ops<T>, x: T): T {
+ *     return ops.relu(ops.linear(ops.reshape(x, [-1, 28 * 28]), "fc"));
+ *   }
+ * }
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const net = new TinyMlp();
+ * const x = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
+ * const features = net.embed(x);
+ * console.log(features.shape, net.parameterCount); // [2, 16] 12560
+ * tf.dispose([x, features]);
+ * net.dispose();
+ * ```
+ */
 export abstract class Backbone implements Embedder {
   /** The model's named variables (weights and batch-norm statistics). */
   readonly params: ParamStore;
@@ -38,6 +71,7 @@ export abstract class Backbone implements Embedder {
   /** Fixed input size, for models with position embeddings. */
   readonly inputSize?: number;
 
+  /** Start with an empty {@linkcode ParamStore} whose initialisers are seeded by `seed`. */
   constructor(seed = 0) {
     this.params = new ParamStore(seed);
   }
@@ -51,7 +85,7 @@ export abstract class Backbone implements Embedder {
    *
    * @throws {RangeError} When `x` is not `[B,H,W,inChannels]` (or the wrong size for ViT).
    */
-  embed(x: tf.Tensor4D, options: EmbedOptions = {}): tf.Tensor2D {
+  embed(x: Tensor4D, options: EmbedOptions = {}): Tensor2D {
     const [, h, w, c] = x.shape;
     if (x.rank !== 4 || c !== this.inChannels) {
       throw new RangeError(
@@ -64,11 +98,11 @@ export abstract class Backbone implements Embedder {
       );
     }
     const ops = new EagerOps(this.params, options.training ?? false);
-    return tf.tidy(() => this.forward<tf.Tensor>(ops, x) as tf.Tensor2D);
+    return tf.tidy(() => this.forward<Tensor>(ops, x) as Tensor2D);
   }
 
   /** Variables the optimizer trains (not batch-norm statistics). */
-  trainableVariables(): tf.Variable[] {
+  trainableVariables(): Variable[] {
     return this.params.trainable();
   }
 
@@ -126,13 +160,25 @@ export function positiveInt(model: string, key: string, value: number): number {
 
 /** Arguments shared by the mobile CNNs (MobileNetV2, EfficientNet-B0). */
 export interface MobileNetArgs {
-  /** Channel multiplier (torchvision's `width_mult`). @default {1} */
+  /**
+   * Channel multiplier (torchvision's `width_mult`).
+   * @default {1}
+   */
   width?: number;
-  /** Image channels. @default {3} */
+  /**
+   * Image channels.
+   * @default {3}
+   */
   inChannels?: number;
-  /** Stride of the first conv; 1 keeps more resolution on 28–32 px images. @default {2} */
+  /**
+   * Stride of the first conv; 1 keeps more resolution on 28–32 px images.
+   * @default {2}
+   */
   stemStride?: 1 | 2;
-  /** Seed of the initialisers. @default {0} */
+  /**
+   * Seed of the initialisers.
+   * @default {0}
+   */
   seed?: number;
 }
 

@@ -50,12 +50,21 @@ interface Block {
  * ```
  */
 export class EfficientNetB0 extends Backbone {
+  /** Always `"efficientnet_b0"`. */
   readonly architecture = "efficientnet_b0";
+  /** The arguments with their defaults filled in. */
   readonly args: Required<MobileNetArgs>;
+  /** Width of the pooled features: 4 × the last stage's channels, 1280 at width 1. */
   readonly featureDim: number;
+  /** Image channels expected. */
   readonly inChannels: number;
   readonly #blocks: Block[] = [];
 
+  /**
+   * Build the network with freshly initialised weights (seeded by `args.seed`).
+   *
+   * @throws {RangeError} For a width or channel count that is not positive, or a stem stride other than 1 or 2.
+   */
   constructor(args: EfficientNetArgs = {}) {
     super(args.seed ?? 0);
     this.args = resolveMobileNetArgs("efficientnet_b0", args);
@@ -100,6 +109,10 @@ export class EfficientNetB0 extends Backbone {
     p.batchNorm("features.8.1", this.featureDim);
   }
 
+  /**
+   * The forward pass, images `[B, H, W, C]` to pooled features `[B, featureDim]`,
+   * written once against `ops` (eager tensors for `embed`, graph nodes for export).
+   */
   forward<T>(ops: Ops<T>, x: T): T {
     let h = this.#cbs(ops, x, "features.0", { stride: this.args.stemStride, pad: 1 });
     for (const b of this.#blocks) {

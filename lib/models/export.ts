@@ -16,50 +16,90 @@ import { fileSystemHandler } from "../io/tfjs_files.ts";
 import { GraphOps } from "./_graph_ops.ts";
 import type { Backbone } from "./backbone.ts";
 import { torchStateDict } from "./torch_weights.ts";
+import type { ModelArtifacts } from "../tf_types.ts";
 
 /** Export formats. */
 export type ExportFormat = "tfjs" | "safetensors";
 
 /** Options for {@linkcode exportStudent}. */
 export interface ExportOptions {
-  /** `tfjs` (graph model) or `safetensors` (PyTorch state dict). @default {"tfjs"} */
+  /**
+   * `tfjs` (graph model) or `safetensors` (PyTorch state dict).
+   * @default {"tfjs"}
+   */
   format?: ExportFormat;
-  /** Input height and width the student was trained at, for the card. @default {undefined} */
+  /**
+   * Input height and width the student was trained at, for the card.
+   * @default {undefined}
+   */
   inputSize?: [number, number];
-  /** Per-channel mean subtracted from images before the model. @default {undefined} */
+  /**
+   * Per-channel mean subtracted from images before the model.
+   * @default {undefined}
+   */
   mean?: number[];
-  /** Per-channel std images are divided by. @default {undefined} */
+  /**
+   * Per-channel std images are divided by.
+   * @default {undefined}
+   */
   std?: number[];
-  /** The teacher the student was distilled from (name, source, weights file). @default {undefined} */
+  /**
+   * The teacher the student was distilled from (name, source, weights file).
+   * @default {undefined}
+   */
   teacher?: Record<string, unknown>;
-  /** How it was trained (loss, epochs, data, seed, ...). @default {undefined} */
+  /**
+   * How it was trained (loss, epochs, data, seed, ...).
+   * @default {undefined}
+   */
   recipe?: Record<string, unknown>;
-  /** Evaluation results, each with its protocol. @default {undefined} */
+  /**
+   * Evaluation results, each with its protocol.
+   * @default {undefined}
+   */
   metrics?: Record<string, unknown>;
-  /** Replace an export already in `dir`. @default {false} */
+  /**
+   * Replace an export already in `dir`.
+   * @default {false}
+   */
   overwrite?: boolean;
 }
 
 /** The `card.json` written with every export. */
 export interface ModelCard {
+  /** What the export holds: a tfjs graph model or a PyTorch state dict in safetensors. */
   format: "tfjs-graph-model" | "pytorch-safetensors";
+  /** Registry name of the backbone, e.g. `"resnet18"` (see {@linkcode createModel}). */
   architecture: string;
+  /** The resolved constructor arguments, enough to rebuild the model with {@linkcode createModel}. */
   args: Record<string, unknown>;
+  /** Width of the pooled features the model outputs, `[B, featureDim]`. */
   featureDim: number;
+  /** Image channels the model expects (1 for Fashion-MNIST, 3 for RGB). */
   inChannels: number;
-  /** Layout of the model's input. */
+  /** Layout of the model's input: NHWC for tfjs, NCHW for PyTorch. */
   layout: "NHWC" | "NCHW";
+  /** Input height and width the student was trained at; `null` when unknown. */
   inputSize: [number, number] | null;
+  /** Per-channel mean to subtract from `[0, 1]` pixels before the model; `null` when unknown. */
   mean: number[] | null;
+  /** Per-channel std to divide by after subtracting `mean`; `null` when unknown. */
   std: number[] | null;
+  /** Number of trainable scalars in the backbone. */
   parameters: number;
+  /** The model files written next to the card, e.g. `["model.json", "weights.bin"]`. */
   files: string[];
   /** Graph input and output names (tfjs only). */
   signature: { input: string; output: string } | null;
+  /** The teacher the student was distilled from, as given in the options; `null` if not given. */
   teacher: Record<string, unknown> | null;
+  /** How the student was trained, as given in the options; `null` if not given. */
   recipe: Record<string, unknown> | null;
+  /** Evaluation results with their protocols, as given in the options; `null` if not given. */
   metrics: Record<string, unknown> | null;
+  /** The toolkit that wrote the export, `name@version`. */
   toolkit: string;
+  /** When the export was written, as an ISO 8601 UTC timestamp. */
   created: string;
 }
 
@@ -70,8 +110,23 @@ export const GRAPH_OUTPUT = "embedding";
 
 const OUTPUTS = ["card.json", "model.json", "weights.bin", "model.safetensors"];
 
-/** The model's inference-mode forward pass as tfjs graph-model artifacts. */
-export async function graphModelArtifacts(model: Backbone): Promise<tfTypes.io.ModelArtifacts> {
+/**
+ * The model's inference-mode forward pass as tfjs graph-model artifacts.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { graphModelArtifacts } from "./export.ts";
+ * import { createModel } from "./registry.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const student = createModel("resnet18", { stem: "cifar", width: 0.125, inChannels: 1 });
+ * const artifacts = await graphModelArtifacts(student);
+ * console.log(artifacts.format, artifacts.weightSpecs?.length); // "graph-model" and one spec per tensor
+ * student.dispose();
+ * ```
+ */
+export async function graphModelArtifacts(model: Backbone): Promise<ModelArtifacts> {
   const g = new GraphOps(model.params);
   try {
     const size = model.inputSize ?? -1;

@@ -7,21 +7,59 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { ParamStore } from "./params.ts";
+import type { Tensor, Tensor2D, Variable } from "../tf_types.ts";
 
 /** Options for {@linkcode createProjectionHead}. */
 export interface ProjectionHeadOptions {
-  /** Hidden width. @default {2048} */
+  /**
+   * Hidden width.
+   * @default {2048}
+   */
   hidden?: number;
-  /** Seed of the initialisers. @default {0} */
+  /**
+   * Seed of the initialisers.
+   * @default {0}
+   */
   seed?: number;
 }
 
-/** A two-layer MLP from student features to teacher features. */
+/**
+ * A two-layer MLP from student features to teacher features.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { ProjectionHead } from "./head.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const head = new ProjectionHead(128, 512, 256); // student width 128 → teacher width 512
+ * const x = tf.zeros([4, 128]) as tf.Tensor2D;
+ * const y = head.apply(x);
+ * console.log(y.shape, head.trainableVariables().length); // [4, 512] 4
+ * tf.dispose([x, y]);
+ * head.dispose();
+ * ```
+ */
 export class ProjectionHead {
   /** Parameters, named as `nn.Sequential(Linear, ReLU, Linear)`: `0.*`, `2.*`. */
   readonly params: ParamStore;
 
-  constructor(readonly inDim: number, readonly outDim: number, readonly hidden = 2048, seed = 0) {
+  /**
+   * A head from `inDim` student features to `outDim` teacher features through
+   * `hidden` units, with weights initialised from `seed`.
+   *
+   * @throws {RangeError} When a width is not a positive integer.
+   */
+  constructor(
+    /** Student feature width, the input. */
+    readonly inDim: number,
+    /** Teacher feature width, the output. */
+    readonly outDim: number,
+    /** Hidden width. */
+    readonly hidden = 2048,
+    seed = 0,
+  ) {
     for (const [k, v] of [["inDim", inDim], ["outDim", outDim], ["hidden", hidden]] as const) {
       if (!(Number.isInteger(v) && v > 0)) {
         throw new RangeError(`projection head: ${k} must be a positive integer, got ${v}`);
@@ -33,21 +71,21 @@ export class ProjectionHead {
   }
 
   /** `[B, inDim] → [B, outDim]`. */
-  apply(x: tf.Tensor2D): tf.Tensor2D {
+  apply(x: Tensor2D): Tensor2D {
     if (x.rank !== 2 || x.shape[1] !== this.inDim) {
       throw new RangeError(
         `projection head: input shape [${x.shape}] is not [batch, ${this.inDim}]`,
       );
     }
-    const p = (n: string) => this.params.get(n) as tf.Tensor;
+    const p = (n: string) => this.params.get(n) as Tensor;
     return tf.tidy(() => {
-      const h = tf.relu(tf.add(tf.matMul(x, p("0.weight") as tf.Tensor2D), p("0.bias")));
-      return tf.add(tf.matMul(h as tf.Tensor2D, p("2.weight") as tf.Tensor2D), p("2.bias"));
+      const h = tf.relu(tf.add(tf.matMul(x, p("0.weight") as Tensor2D), p("0.bias")));
+      return tf.add(tf.matMul(h as Tensor2D, p("2.weight") as Tensor2D), p("2.bias"));
     });
   }
 
   /** The head's trainable variables. */
-  trainableVariables(): tf.Variable[] {
+  trainableVariables(): Variable[] {
     return this.params.trainable();
   }
 

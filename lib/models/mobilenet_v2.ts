@@ -48,13 +48,22 @@ interface Block {
  * ```
  */
 export class MobileNetV2 extends Backbone {
+  /** Always `"mobilenet_v2"`. */
   readonly architecture = "mobilenet_v2";
+  /** The arguments with their defaults filled in. */
   readonly args: Required<MobileNetArgs>;
+  /** Width of the pooled features: 1280 at width ≤ 1, scaled up with wider multipliers. */
   readonly featureDim: number;
+  /** Image channels expected. */
   readonly inChannels: number;
   readonly #blocks: Block[] = [];
   readonly #last: string;
 
+  /**
+   * Build the network with freshly initialised weights (seeded by `args.seed`).
+   *
+   * @throws {RangeError} For a width or channel count that is not positive, or a stem stride other than 1 or 2.
+   */
   constructor(args: MobileNetV2Args = {}) {
     super(args.seed ?? 0);
     this.args = resolveMobileNetArgs("mobilenet_v2", args);
@@ -91,6 +100,10 @@ export class MobileNetV2 extends Backbone {
     p.batchNorm(`${this.#last}.1`, this.featureDim);
   }
 
+  /**
+   * The forward pass, images `[B, H, W, C]` to pooled features `[B, featureDim]`,
+   * written once against `ops` (eager tensors for `embed`, graph nodes for export).
+   */
   forward<T>(ops: Ops<T>, x: T): T {
     let h = this.#cbr(ops, x, "features.0", { stride: this.args.stemStride, pad: 1 });
     for (const b of this.#blocks) {

@@ -20,7 +20,19 @@
  *
  * @module
  */
+// Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
+export type {
+  GraphModel,
+  LayersModel,
+  ModelArtifacts,
+  Tensor,
+  Tensor2D,
+  Tensor4D,
+  Variable,
+} from "../tf_types.ts";
+export type { SafetensorsInput, SafetensorsWritableDtype } from "../io/safetensors.ts";
 export { Backbone, type BackboneInfo, type MobileNetArgs } from "./backbone.ts";
+export type { ConvOptions, LinearOptions, Ops } from "./_ops.ts";
 export { type EfficientNetArgs, EfficientNetB0 } from "./efficientnet.ts";
 export {
   type ExportFormat,

@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Tensor, Variable } from "../tf_types.ts";
 
 /**
  * How a parameter's tfjs layout relates to PyTorch's:
@@ -19,7 +20,7 @@ export type ParamLayout = "conv" | "depthwise" | "linear" | "plain";
 /** One named parameter or buffer. */
 export interface ParamEntry {
   /** The variable holding the value, in tfjs layout. */
-  variable: tf.Variable;
+  variable: Variable;
   /** Layout relation to PyTorch. */
   layout: ParamLayout;
   /** Trained by the optimizer (weights) or updated by the forward pass (BN statistics). */
@@ -35,12 +36,32 @@ function seedStream(seed: number): () => number {
   };
 }
 
-/** Named variables of one model; owns and disposes them. */
+/**
+ * Named variables of one model; owns and disposes them.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { ParamStore } from "./params.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const params = new ParamStore(0);
+ * params.conv("conv1.weight", 3, 3, 1, 8); // tfjs layout [kh, kw, in, out]
+ * params.batchNorm("bn1", 8);
+ * console.log(params.names().length, params.countTrainable()); // 5 88 (running stats are not trained)
+ * console.log(params.get("conv1.weight").shape); // [3, 3, 1, 8]
+ * params.dispose();
+ * ```
+ */
 export class ParamStore {
   readonly #entries = new Map<string, ParamEntry>();
   readonly #nextSeed: () => number;
 
-  /** @param seed Seed for the initialisers, so a model is reproducible. */
+  /**
+   * An empty store whose initialisers draw their seeds from `seed`.
+   *
+   * @param seed Seed for the initialisers, so a model is reproducible.
+   */
   constructor(seed = 0) {
     this.#nextSeed = seedStream(seed);
   }
@@ -50,7 +71,7 @@ export class ParamStore {
     name: string,
     layout: ParamLayout,
     trainable: boolean,
-    init: (seed: number) => tf.Tensor,
+    init: (seed: number) => Tensor,
   ): void {
     if (this.#entries.has(name)) throw new Error(`Duplicate parameter name "${name}"`);
     const seed = this.#nextSeed();
@@ -119,7 +140,7 @@ export class ParamStore {
   }
 
   /** The variable called `name`; throws naming it if absent. */
-  get(name: string): tf.Variable {
+  get(name: string): Variable {
     const entry = this.#entries.get(name);
     if (!entry) throw new Error(`No parameter named "${name}"`);
     return entry.variable;
@@ -141,7 +162,7 @@ export class ParamStore {
   }
 
   /** The trainable variables, in creation order. */
-  trainable(): tf.Variable[] {
+  trainable(): Variable[] {
     return [...this.#entries.values()].filter((e) => e.trainable).map((e) => e.variable);
   }
 

@@ -12,13 +12,21 @@ import { ViT, VIT_PRESETS, type ViTArgs } from "./vit.ts";
 
 /** Arguments each registry name accepts. */
 export interface ModelArgsMap {
+  /** ResNet-18 (basic blocks, 512 features at width 1). */
   resnet18: Omit<ResNetArgs, "depth">;
+  /** ResNet-34 (basic blocks, 512 features at width 1). */
   resnet34: Omit<ResNetArgs, "depth">;
+  /** ResNet-50 (bottlenecks, 2048 features at width 1). */
   resnet50: Omit<ResNetArgs, "depth">;
+  /** MobileNetV2 (1280 features at width 1). */
   mobilenet_v2: MobileNetV2Args;
+  /** EfficientNet-B0 (1280 features at width 1). */
   efficientnet_b0: EfficientNetArgs;
+  /** A ViT of any size; the defaults are ViT-Tiny's. */
   vit: ViTArgs;
+  /** ViT-Tiny: `dim` 192, 3 heads, unless overridden. */
   vit_tiny: ViTArgs;
+  /** ViT-Small: `dim` 384, 6 heads, unless overridden. */
   vit_small: ViTArgs;
 }
 

@@ -14,13 +14,25 @@ import { Backbone, positive, positiveInt, scaled } from "./backbone.ts";
 export interface ResNetArgs {
   /** Depth: 18 and 34 use basic blocks, 50 bottlenecks. */
   depth: 18 | 34 | 50;
-  /** Stem: `imagenet` (7×7/2 conv + max-pool) or `cifar` (3×3/1 conv). @default {"imagenet"} */
+  /**
+   * Stem: `imagenet` (7×7/2 conv + max-pool) or `cifar` (3×3/1 conv).
+   * @default {"imagenet"}
+   */
   stem?: "imagenet" | "cifar";
-  /** Channel multiplier; 1 gives torchvision's 64-128-256-512 stages. @default {1} */
+  /**
+   * Channel multiplier; 1 gives torchvision's 64-128-256-512 stages.
+   * @default {1}
+   */
   width?: number;
-  /** Image channels (1 for Fashion-MNIST, 3 for RGB). @default {3} */
+  /**
+   * Image channels (1 for Fashion-MNIST, 3 for RGB).
+   * @default {3}
+   */
   inChannels?: number;
-  /** Seed of the initialisers. @default {0} */
+  /**
+   * Seed of the initialisers.
+   * @default {0}
+   */
   seed?: number;
 }
 
@@ -56,13 +68,22 @@ interface Block {
  * ```
  */
 export class ResNet extends Backbone {
+  /** `"resnet18"`, `"resnet34"` or `"resnet50"`, by depth. */
   readonly architecture: string;
+  /** The arguments with their defaults filled in. */
   readonly args: Required<ResNetArgs>;
+  /** Width of the pooled features: 512·width (×4 for ResNet-50), e.g. 128 at width 0.25. */
   readonly featureDim: number;
+  /** Image channels expected. */
   readonly inChannels: number;
   readonly #blocks: Block[][] = [];
   readonly #bottleneck: boolean;
 
+  /**
+   * Build the network with freshly initialised weights (seeded by `args.seed`).
+   *
+   * @throws {RangeError} For an unknown depth or stem, or a width or channel count that is not positive.
+   */
   constructor(args: ResNetArgs) {
     super(args.seed ?? 0);
     const name = `resnet${args.depth}`;
@@ -122,6 +143,10 @@ export class ResNet extends Backbone {
     this.featureDim = inplanes;
   }
 
+  /**
+   * The forward pass, images `[B, H, W, C]` to pooled features `[B, featureDim]`,
+   * written once against `ops` (eager tensors for `embed`, graph nodes for export).
+   */
   forward<T>(ops: Ops<T>, x: T): T {
     const imagenet = this.args.stem === "imagenet";
     let h = ops.conv2d(x, "conv1.weight", { stride: imagenet ? 2 : 1, pad: imagenet ? 3 : 1 });

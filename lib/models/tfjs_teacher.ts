@@ -23,6 +23,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { fileSystemHandler } from "../io/tfjs_files.ts";
 import type { Embedder, EmbedOptions } from "./types.ts";
+import type {
+  GraphModel,
+  LayersModel,
+  ModelArtifacts,
+  Tensor,
+  Tensor2D,
+  Tensor4D,
+} from "../tf_types.ts";
 
 /** The kinds of tfjs model a teacher can be loaded from. */
 export type TfjsModelFormat = "auto" | "layers" | "graph";
@@ -71,13 +79,13 @@ export interface TfjsTeacher extends Embedder {
    */
   readonly featureDim: number;
   /** The underlying tfjs model, for inspection; do not train it. */
-  readonly model: tf.LayersModel | tf.GraphModel;
+  readonly model: LayersModel | GraphModel;
   /**
    * Images `[B, H, W, C]` to features `[B, featureDim]`, always in inference
    * mode: the teacher is frozen, so `training: true` is ignored (batch norm
    * uses its running averages, dropout is off). Synchronous, tidy.
    */
-  embed(x: tf.Tensor4D, options?: EmbedOptions): tf.Tensor2D;
+  embed(x: Tensor4D, options?: EmbedOptions): Tensor2D;
   /** Release the model's weights. The teacher cannot be used afterwards. */
   dispose(): void;
 }
@@ -111,11 +119,11 @@ class Teacher implements TfjsTeacher {
 
   constructor(
     readonly kind: "layers" | "graph",
-    readonly model: tf.LayersModel | tf.GraphModel,
+    readonly model: LayersModel | GraphModel,
     readonly outputName: string,
     readonly inputShape: readonly (number | null)[],
     featureDim: number,
-    private readonly run: (x: tf.Tensor4D) => tf.Tensor,
+    private readonly run: (x: Tensor4D) => Tensor,
     private readonly source: string,
   ) {
     this.#featureDim = featureDim;
@@ -131,7 +139,7 @@ class Teacher implements TfjsTeacher {
     return this.#featureDim;
   }
 
-  embed(x: tf.Tensor4D, _options?: EmbedOptions): tf.Tensor2D {
+  embed(x: Tensor4D, _options?: EmbedOptions): Tensor2D {
     if (this.#disposed) throw new Error(`Teacher "${this.source}" is disposed`);
     const mismatch = x.rank !== 4 ||
       this.inputShape.some((d, i) => i > 0 && d !== null && d !== x.shape[i]);
@@ -151,7 +159,7 @@ class Teacher implements TfjsTeacher {
       this.#featureDim = dim;
       return y.rank === 4 ? tf.mean(y, [1, 2]) : y;
     });
-    return out as tf.Tensor2D;
+    return out as Tensor2D;
   }
 
   dispose(): void {
@@ -162,7 +170,7 @@ class Teacher implements TfjsTeacher {
 }
 
 function detectFormat(
-  artifacts: tf.io.ModelArtifacts,
+  artifacts: ModelArtifacts,
   requested: TfjsModelFormat,
   file: string,
 ): "layers" | "graph" {
@@ -189,7 +197,7 @@ function detectFormat(
   return format;
 }
 
-function layersTeacher(model: tf.LayersModel, output: string | undefined, file: string): Teacher {
+function layersTeacher(model: LayersModel, output: string | undefined, file: string): Teacher {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new RangeError(
       `Teacher "${file}" has ${model.inputs.length} inputs and ${model.outputs.length} ` +
@@ -227,7 +235,7 @@ function layersTeacher(model: tf.LayersModel, output: string | undefined, file: 
     outputName,
     inputShape,
     featureDim,
-    (x) => net.apply(x, { training: false }) as tf.Tensor,
+    (x) => net.apply(x, { training: false }) as Tensor,
     file,
   );
 }
@@ -247,8 +255,8 @@ interface SignatureEntry {
 }
 
 function graphTeacher(
-  model: tf.GraphModel,
-  artifacts: tf.io.ModelArtifacts,
+  model: GraphModel,
+  artifacts: ModelArtifacts,
   options: TfjsTeacherOptions,
   file: string,
 ): Teacher {
@@ -278,7 +286,7 @@ function graphTeacher(
         listNames(candidates),
     );
   }
-  const run = (x: tf.Tensor4D) => model.execute(x, outputName) as tf.Tensor;
+  const run = (x: Tensor4D) => model.execute(x, outputName) as Tensor;
   const where = `Output "${outputName}" of teacher "${file}"`;
   let featureDim = NaN;
   const probe = options.inputShape ??
@@ -288,8 +296,8 @@ function graphTeacher(
     let shape: number[];
     try {
       shape = tf.tidy(() => {
-        const zeros: tf.Tensor = tf.zeros([1, ...probe], dtype);
-        return run(zeros as tf.Tensor4D).shape;
+        const zeros: Tensor = tf.zeros([1, ...probe], dtype);
+        return run(zeros as Tensor4D).shape;
       });
     } catch (e) {
       throw new Error(

@@ -12,7 +12,9 @@ import type { ParamLayout } from "./params.ts";
 
 /** A tensor as read from a file: a shape and row-major values. */
 export interface RawTensor {
+  /** Dimensions in the file's layout (PyTorch's: OIHW convs, `[out, in]` linears). */
   shape: number[];
+  /** The values, row-major, `shape`'s product of them. */
   values: ArrayLike<number>;
 }
 
@@ -39,9 +41,15 @@ export interface LoadTorchWeightsOptions {
    * @default {[/^fc\./, /^head\./, /^classifier\./, /\.num_batches_tracked$/]}
    */
   ignore?: RegExp[];
-  /** The file the tensors came from, quoted in messages. @default {"state dict"} */
+  /**
+   * The file the tensors came from, quoted in messages.
+   * @default {"state dict"}
+   */
   source?: string;
-  /** Where non-strict warnings go. @default {console.warn} */
+  /**
+   * Where non-strict warnings go.
+   * @default {console.warn}
+   */
   warn?: (line: string) => void;
 }
 
@@ -83,7 +91,17 @@ const TO_TORCH: Record<ParamLayout, number[] | undefined> = {
   plain: undefined,
 };
 
-/** The PyTorch shape of a parameter with tfjs shape `shape`. */
+/**
+ * The PyTorch shape of a parameter with tfjs shape `shape`.
+ *
+ * @example
+ * ```ts
+ * import { torchShape } from "./torch_weights.ts";
+ *
+ * console.log(torchShape("conv", [3, 3, 16, 32])); // [32, 16, 3, 3]: OIHW
+ * console.log(torchShape("linear", [512, 10])); // [10, 512]: [out, in]
+ * ```
+ */
 export function torchShape(layout: ParamLayout, shape: number[]): number[] {
   const perm = TO_TORCH[layout];
   return perm ? perm.map((p) => shape[p]) : shape;
@@ -195,6 +213,20 @@ export function loadTorchWeights(
  * `model`'s parameters as a PyTorch state dict (PyTorch names and layouts),
  * ready for {@linkcode writeSafetensors}; batch-norm layers get the
  * `num_batches_tracked` counters torchvision's strict loading expects.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { createModel } from "./registry.ts";
+ * import { torchStateDict } from "./torch_weights.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const model = createModel("resnet18", { stem: "cifar", width: 0.125, inChannels: 1 });
+ * const state = await torchStateDict(model);
+ * console.log(state["conv1.weight"].shape); // [8, 1, 3, 3]
+ * console.log("bn1.num_batches_tracked" in state); // true
+ * model.dispose();
+ * ```
  *
  * @param model The backbone to export.
  * @returns Tensors by PyTorch name.

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
+import type { Tensor2D, Tensor4D } from "../tf_types.ts";
 
 /** Options for {@linkcode Embedder.embed}. */
 export interface EmbedOptions {
@@ -25,5 +25,5 @@ export interface Embedder {
    * features `[B, featureDim]`. Synchronous, so it can run inside `tf.tidy`
    * and under a gradient tape.
    */
-  embed(x: tf.Tensor4D, options?: EmbedOptions): tf.Tensor2D;
+  embed(x: Tensor4D, options?: EmbedOptions): Tensor2D;
 }

@@ -12,21 +12,45 @@ import { Backbone, positive, positiveInt } from "./backbone.ts";
 
 /** Arguments of {@linkcode ViT}. */
 export interface ViTArgs {
-  /** Token width. @default {192} (ViT-Tiny; ViT-Small is 384) */
+  /**
+   * Token width.
+   * @default {192} (ViT-Tiny; ViT-Small is 384)
+   */
   dim?: number;
-  /** Number of transformer blocks. @default {12} */
+  /**
+   * Number of transformer blocks.
+   * @default {12}
+   */
   depth?: number;
-  /** Attention heads; must divide `dim`. @default {3} (ViT-Tiny; ViT-Small is 6) */
+  /**
+   * Attention heads; must divide `dim`.
+   * @default {3} (ViT-Tiny; ViT-Small is 6)
+   */
   heads?: number;
-  /** MLP hidden width as a multiple of `dim`. @default {4} */
+  /**
+   * MLP hidden width as a multiple of `dim`.
+   * @default {4}
+   */
   mlpRatio?: number;
-  /** Square patch size; must divide `imageSize`. @default {16} */
+  /**
+   * Square patch size; must divide `imageSize`.
+   * @default {16}
+   */
   patchSize?: number;
-  /** Square input size the position embedding is built for. @default {224} */
+  /**
+   * Square input size the position embedding is built for.
+   * @default {224}
+   */
   imageSize?: number;
-  /** Image channels. @default {3} */
+  /**
+   * Image channels.
+   * @default {3}
+   */
   inChannels?: number;
-  /** Seed of the initialisers. @default {0} */
+  /**
+   * Seed of the initialisers.
+   * @default {0}
+   */
   seed?: number;
 }
 
@@ -55,13 +79,23 @@ export const VIT_PRESETS: Readonly<Record<"tiny" | "small", Pick<ViTArgs, "dim" 
  * ```
  */
 export class ViT extends Backbone {
+  /** Always `"vit"`, whichever preset built it. */
   readonly architecture = "vit";
+  /** The arguments with their defaults filled in. */
   readonly args: Required<ViTArgs>;
+  /** Width of the features: the token width `dim`. */
   readonly featureDim: number;
+  /** Image channels expected. */
   readonly inChannels: number;
+  /** The only input height and width accepted, `imageSize`: the position embedding is fixed. */
   override readonly inputSize: number;
   readonly #tokens: number;
 
+  /**
+   * Build the network with freshly initialised weights (seeded by `args.seed`).
+   *
+   * @throws {RangeError} For a size that is not a positive integer, `heads` not dividing `dim`, or `patchSize` not dividing `imageSize`.
+   */
   constructor(args: ViTArgs = {}) {
     super(args.seed ?? 0);
     const a: Required<ViTArgs> = {
@@ -106,6 +140,10 @@ export class ViT extends Backbone {
     p.layerNorm("norm", a.dim);
   }
 
+  /**
+   * The forward pass, images `[B, H, W, C]` to the final-norm class token `[B, dim]`,
+   * written once against `ops` (eager tensors for `embed`, graph nodes for export).
+   */
   forward<T>(ops: Ops<T>, x: T): T {
     const { dim, depth, patchSize } = this.args;
     const n = this.#tokens;

@@ -11,7 +11,10 @@ import { closest } from "./_config_spec.ts";
 
 /** What {@linkcode parseCli} reads from a command line. */
 export interface CliArgs {
-  /** `--config <file>`. */
+  /**
+   * The YAML config file of `--config <file>`.
+   * @default {undefined} (the built-in defaults)
+   */
   configPath?: string;
   /**
    * Overrides `key=value` in command-line order (later wins): `--set`,

@@ -12,79 +12,169 @@ import type { DatasetSpec } from "../data/datasets.ts";
 
 /** Everything a distillation run needs; `configHelp()` in `config.ts` lists each key. */
 export interface DistillConfig {
-  /** Seed of every random stream (data order, augmentation, init). @default {0} */
+  /**
+   * Seed of every random stream (data order, augmentation, init).
+   * @default {0}
+   */
   seed: number;
-  /** The tfjs backend; `auto` prefers a real GPU, then wasm, then cpu. @default {"auto"} */
+  /**
+   * The tfjs backend; `auto` prefers a real GPU, then wasm, then cpu.
+   * @default {"auto"}
+   */
   backend: "auto" | "webgpu" | "wasm" | "cpu";
-  /** Where checkpoints, metrics.jsonl, config.yaml, exports go. @default {"runs/default"} */
+  /**
+   * Where checkpoints, metrics.jsonl, config.yaml, exports go.
+   * @default {"runs/default"}
+   */
   runDir: string;
   /** Images, augmentation and batches. */
   data: {
-    /** Training images (labels never reach training). @default {{name: "fashion-mnist", split: "train"}} */
+    /**
+     * Training images (labels never reach training).
+     * @default {{name: "fashion-mnist", split: "train"}}
+     */
     train: DatasetSpec;
-    /** Images for kNN evaluation. @default {{name: "fashion-mnist", split: "test"}} */
+    /**
+     * Images for kNN evaluation.
+     * @default {{name: "fashion-mnist", split: "test"}}
+     */
     test: DatasetSpec | null;
-    /** Use only the first N training images (null: all). @default {null} */
+    /**
+     * Use only the first N training images (null: all).
+     * @default {null}
+     */
     subset: number | null;
-    /** Model input size (square) after augmentation, ≥ 8. @default {28} */
+    /**
+     * Model input size (square) after augmentation, ≥ 8.
+     * @default {28}
+     */
     size: number;
-    /** Per-channel normalisation mean. @default {[0.286]} (Fashion-MNIST) */
+    /**
+     * Per-channel normalisation mean.
+     * @default {[0.286]} (Fashion-MNIST)
+     */
     mean: number[];
-    /** Per-channel normalisation std. @default {[0.353]} */
+    /**
+     * Per-channel normalisation std.
+     * @default {[0.353]}
+     */
     std: number[];
-    /** `"mocov2"`, `"eval"` or `"none"`, or explicit steps (`lib/data/augment.ts`). @default {"mocov2"} */
+    /**
+     * `"mocov2"`, `"eval"` or `"none"`, or explicit steps (`lib/data/augment.ts`).
+     * @default {"mocov2"}
+     */
     augment: string | AugmentStep[];
     /** How batches are drawn. */
     sampler: {
-      /** @default {"neighbour"} */
+      /**
+       * `"neighbour"`: CoSS's neighbour-aware batches (needs mined teacher neighbours); `"random"`: shuffled batches.
+       * @default {"neighbour"}
+       */
       kind: "neighbour" | "random";
-      /** @default {16} */
+      /**
+       * Anchor images per neighbour batch; a batch holds `anchors · (1 + neighbours)` images.
+       * @default {16}
+       */
       anchors: number;
-      /** ≤ pool. @default {15} */
+      /**
+       * Neighbours drawn after each anchor, without replacement; at most `pool`.
+       * @default {15}
+       */
       neighbours: number;
-      /** ≤ k. @default {31} */
+      /**
+       * Neighbours are drawn from each anchor's top `pool` teacher neighbours; at most `k`.
+       * @default {31}
+       */
       pool: number;
-      /** Neighbours mined per image. @default {31} */
+      /**
+       * Neighbours mined per image.
+       * @default {31}
+       */
       k: number;
-      /** Batch size of the random sampler. @default {256} */
+      /**
+       * Batch size of the random sampler.
+       * @default {256}
+       */
       batchSize: number;
     };
   };
   /** The frozen teacher. */
   teacher: {
-    /** @default {"bundled"} */
+    /**
+     * Where the teacher comes from: the bundled one, a PyTorch safetensors file, or a tfjs `model.json`.
+     * @default {"bundled"}
+     */
     source: "bundled" | "safetensors" | "tfjs";
-    /** Bundled teacher name. @default {"fashion-mnist"} */
+    /**
+     * Bundled teacher name.
+     * @default {"fashion-mnist"}
+     */
     name: string;
-    /** File for safetensors / tfjs model.json; required for those. @default {null} */
+    /**
+     * File for safetensors / tfjs model.json; required for those.
+     * @default {null}
+     */
     path: string | null;
-    /** Registry name for safetensors; required there. @default {null} */
+    /**
+     * Registry name for safetensors; required there.
+     * @default {null}
+     */
     architecture: string | null;
-    /** Arguments of `architecture`. @default {{}} */
+    /**
+     * Arguments of `architecture`.
+     * @default {{}}
+     */
     args: Record<string, unknown>;
-    /** Safetensors key prefix (e.g. `module.encoder_q.`). @default {""} */
+    /**
+     * Safetensors key prefix (e.g. `module.encoder_q.`).
+     * @default {""}
+     */
     prefix: string;
-    /** Output node of a tfjs teacher. @default {null} */
+    /**
+     * Output node of a tfjs teacher.
+     * @default {null}
+     */
     output: string | null;
-    /** Use the teacher-feature cache (eval view) instead of running the teacher each step. @default {true} */
+    /**
+     * Use the teacher-feature cache (eval view) instead of running the teacher each step.
+     * @default {true}
+     */
     cache: boolean;
-    /** Where caches live. @default {"runs/cache"} */
+    /**
+     * Where caches live.
+     * @default {"runs/cache"}
+     */
     cacheDir: string;
   };
   /** The student. */
   student: {
-    /** Registry name (`lib/models/registry.ts`). @default {"resnet18"} */
+    /**
+     * Registry name (`lib/models/registry.ts`).
+     * @default {"resnet18"}
+     */
     architecture: string;
-    /** Checked against the architecture's arguments. @default {{stem: "cifar", width: 0.25, inChannels: 1}} */
+    /**
+     * Checked against the architecture's arguments.
+     * @default {{stem: "cifar", width: 0.25, inChannels: 1}}
+     */
     args: Record<string, unknown>;
-    /** Projection head hidden width (the head exists only when dims differ). @default {2048} */
+    /**
+     * Projection head hidden width (the head exists only when dims differ).
+     * @default {2048}
+     */
     headHidden: number;
   };
   /** The loss. */
   loss: {
-    /** One of `METHOD_NAMES` (`lib/methods/registry.ts`). @default {"coss"} */
+    /**
+     * One of `METHOD_NAMES` (`lib/methods/registry.ts`).
+     * @default {"coss"}
+     */
     name: string;
-    /** Checked against the loss's options, missing ones filled in. @default {{lambda: 1, scale: 1/(0.07*0.1)}} */
+    /**
+     * Checked against the loss's options, missing ones filled in.
+     * @default {{lambda: 1, scale: 1/(0.07*0.1)}}
+     */
     options: Record<string, unknown>;
   };
   /** The optimiser (fields documented on `OptimizerConfig`). */
@@ -93,48 +183,105 @@ export interface DistillConfig {
   schedule: ScheduleConfig;
   /** Length and cadence. */
   train: {
-    /** Epochs (an epoch = one pass of the sampler). Exactly one of epochs/steps is non-null. @default {1} */
+    /**
+     * Epochs (an epoch = one pass of the sampler). Exactly one of epochs/steps is non-null.
+     * @default {1}
+     */
     epochs: number | null;
-    /** @default {null} */
+    /**
+     * Optimizer steps in all, instead of `epochs`. Exactly one of epochs/steps is non-null.
+     * @default {null}
+     */
     steps: number | null;
-    /** 0: only at the end. @default {500} */
+    /**
+     * Run the periodic kNN every this many steps (0: only at the end).
+     * @default {500}
+     */
     evalEvery: number;
-    /** 0: only at the end. @default {200} */
+    /**
+     * Write a checkpoint every this many steps (0: only at the end).
+     * @default {200}
+     */
     checkpointEvery: number;
-    /** @default {20} */
+    /**
+     * Write a loss line to `metrics.jsonl` (and the terminal) every this many steps.
+     * @default {20}
+     */
     logEvery: number;
   };
   /** Evaluation: periodic kNN, and the report at the end of a run. */
   eval: {
-    /** kNN neighbours. @default {10} */
+    /**
+     * kNN neighbours.
+     * @default {10}
+     */
     k: number;
-    /** kNN vote temperature. @default {0.07} */
+    /**
+     * kNN vote temperature.
+     * @default {0.07}
+     */
     t: number;
-    /** Periodic kNN on this many test images (final eval uses all). @default {1000} */
+    /**
+     * Periodic kNN on this many test images (final eval uses all).
+     * @default {1000}
+     */
     subset: number;
-    /** Test images in the final evaluation (null: all). @default {null} */
+    /**
+     * Test images in the final evaluation (null: all).
+     * @default {null}
+     */
     testSubset: number | null;
-    /** NN-IoU neighbourhood sizes (self excluded). @default {[1, 5, 11, 21, 31]} */
+    /**
+     * NN-IoU neighbourhood sizes (self excluded).
+     * @default {[1, 5, 11, 21, 31]}
+     */
     iouKs: number[];
-    /** Test images in the 2-D map of the report (0: no map). @default {2000} */
+    /**
+     * Test images in the 2-D map of the report (0: no map).
+     * @default {2000}
+     */
     mapPoints: number;
-    /** Also evaluate raw pixels, the random-init student and the teacher's probe. @default {true} */
+    /**
+     * Also evaluate raw pixels, the random-init student and the teacher's probe.
+     * @default {true}
+     */
     baselines: boolean;
     /** The linear probe on frozen features (`lib/eval/linear.ts`). */
     linear: {
-      /** Passes over the training features (0: no probe). @default {100} */
+      /**
+       * Passes over the training features (0: no probe).
+       * @default {100}
+       */
       epochs: number;
-      /** @default {0.1} */
+      /**
+       * Initial SGD learning rate of the probe.
+       * @default {0.1}
+       */
       lr: number;
-      /** @default {256} */
+      /**
+       * Training features per SGD step of the probe.
+       * @default {256}
+       */
       batchSize: number;
-      /** Epochs at which lr is multiplied by gamma. @default {[60, 80]} */
+      /**
+       * Epochs at which lr is multiplied by gamma.
+       * @default {[60, 80]}
+       */
       milestones: number[];
-      /** @default {0.1} */
+      /**
+       * Factor the learning rate is multiplied by at each milestone.
+       * @default {0.1}
+       */
       gamma: number;
-      /** @default {0.9} */
+      /**
+       * SGD momentum of the probe.
+       * @default {0.9}
+       */
       momentum: number;
-      /** @default {0} */
+      /**
+       * L2 weight decay of the probe.
+       * @default {0}
+       */
       weightDecay: number;
     };
   };

@@ -8,8 +8,17 @@ import { dirname, join } from "node:path";
 
 export type { CardKnn, CardLinear, TeacherCard } from "../models/bundled.ts";
 
-/** The commit checked out in the repository holding `start` (walking up), or null. */
-export async function gitCommit(start = Deno.cwd()): Promise<string | null> {
+/**
+ * The commit checked out in the repository holding `start` (walking up), or null.
+ *
+ * @example
+ * ```ts
+ * import { gitCommit } from "./pretrain.ts";
+ *
+ * console.log(await gitCommit()); // the 40-hex-digit commit of the current checkout, or null outside git
+ * ```
+ */
+export async function gitCommit(start: string = Deno.cwd()): Promise<string | null> {
   let dir = start;
   for (;;) {
     const git = join(dir, ".git");

@@ -16,49 +16,100 @@ export type PretrainMethod = "supervised" | "simclr";
 
 /** Everything `deno task pretrain` reads from its YAML config. */
 export interface PretrainConfig {
-  /** `supervised`: cross-entropy on labels; `simclr`: NT-Xent on two views, no labels. @default {"supervised"} */
+  /**
+   * `supervised`: cross-entropy on labels; `simclr`: NT-Xent on two views, no labels.
+   * @default {"supervised"}
+   */
   method: PretrainMethod;
-  /** Seed of the model init, data order and augmentations. @default {0} */
+  /**
+   * Seed of the model init, data order and augmentations.
+   * @default {0}
+   */
   seed: number;
-  /** `auto`, `webgpu`, `wasm` or `cpu`. @default {"auto"} */
+  /**
+   * `auto`, `webgpu`, `wasm` or `cpu`.
+   * @default {"auto"}
+   */
   backend: "auto" | "webgpu" | "wasm" | "cpu";
-  /** Checkpoints and logs. @default {"runs/pretrain"} */
+  /**
+   * Checkpoints and logs.
+   * @default {"runs/pretrain"}
+   */
   runDir: string;
-  /** Where `model.safetensors` and `card.json` go. @default {"runs/pretrain/teacher"} */
+  /**
+   * Where `model.safetensors` and `card.json` go.
+   * @default {"runs/pretrain/teacher"}
+   */
   out: string;
-  /** Why this teacher ships (e.g. the comparison with the other method); appended to the card's `choice`. @default {""} */
+  /**
+   * Why this teacher ships (e.g. the comparison with the other method); appended to the card's `choice`.
+   * @default {""}
+   */
   note: string;
   /** Training and evaluation data. */
   data: {
-    /** @default {{name: "fashion-mnist", split: "train"}} */
+    /**
+     * The dataset the teacher trains on.
+     * @default {{name: "fashion-mnist", split: "train"}}
+     */
     train: DatasetSpec;
-    /** @default {{name: "fashion-mnist", split: "test"}} */
+    /**
+     * The labelled dataset the teacher is evaluated on (kNN and linear probe).
+     * @default {{name: "fashion-mnist", split: "test"}}
+     */
     test: DatasetSpec;
-    /** Train on the first N images only (null: all). @default {null} */
+    /**
+     * Train on the first N images only (null: all).
+     * @default {null}
+     */
     subset: number | null;
-    /** Input side. @default {28} */
+    /**
+     * Input side.
+     * @default {28}
+     */
     size: number;
-    /** @default {[0.286]} */
+    /**
+     * Per-channel normalisation mean (Fashion-MNIST's by default).
+     * @default {[0.286]}
+     */
     mean: number[];
-    /** @default {[0.353]} */
+    /**
+     * Per-channel normalisation std (Fashion-MNIST's by default).
+     * @default {[0.353]}
+     */
     std: number[];
     /** Training augmentation (lib/data/augment.ts steps), without the final normalize. */
     augment: AugmentStep[];
   };
   /** The backbone to train (the teacher). */
   model: {
-    /** Registry name. @default {"resnet18"} */
+    /**
+     * Registry name.
+     * @default {"resnet18"}
+     */
     architecture: string;
-    /** @default {{stem: "cifar", width: 0.125, inChannels: 1}} */
+    /**
+     * Arguments of the registry model (see `ModelArgsMap`).
+     * @default {{stem: "cifar", width: 0.125, inChannels: 1}}
+     */
     args: Record<string, unknown>;
   };
   /** SimCLR only. */
   simclr: {
-    /** NT-Xent temperature. @default {0.5} */
+    /**
+     * NT-Xent temperature.
+     * @default {0.5}
+     */
     temperature: number;
-    /** Projection MLP hidden width. @default {256} */
+    /**
+     * Projection MLP hidden width.
+     * @default {256}
+     */
     hidden: number;
-    /** Projection output width. @default {128} */
+    /**
+     * Projection output width.
+     * @default {128}
+     */
     projectionDim: number;
   };
   /** Optimizer (lib/train/optim.ts), PyTorch semantics. */
@@ -90,9 +141,15 @@ export interface PretrainConfig {
   eval: {
     /** @default {10} */ k: number;
     /** @default {0.07} */ t: number;
-    /** Evaluate on the first N training images only (quick runs; null: all). @default {null} */
+    /**
+     * Evaluate on the first N training images only (quick runs; null: all).
+     * @default {null}
+     */
     trainImages: number | null;
-    /** Evaluate on the first N test images only (quick runs; null: all). @default {null} */
+    /**
+     * Evaluate on the first N test images only (quick runs; null: all).
+     * @default {null}
+     */
     testImages: number | null;
     /** Linear probe on frozen features (lib/eval/linear.ts; weight decay 0). */
     linear: {
@@ -155,7 +212,20 @@ export const DEFAULT_PRETRAIN_CONFIG: PretrainConfig = {
   },
 };
 
-/** A bad pretrain config, key, value or flag: a {@linkcode ConfigError} with a one-line message naming file and key. */
+/**
+ * A bad pretrain config, key, value or flag: a {@linkcode ConfigError} with a one-line message naming file and key.
+ *
+ * @example
+ * ```ts
+ * import { parsePretrainConfig, PretrainConfigError } from "./pretrain.ts";
+ *
+ * try {
+ *   parsePretrainConfig("method: simclr\ntrain: {epoch: 2}", { source: "my.yaml" });
+ * } catch (e) {
+ *   console.log(e instanceof PretrainConfigError, (e as Error).message); // true, naming my.yaml and train.epoch
+ * }
+ * ```
+ */
 export class PretrainConfigError extends ConfigError {
   /**
    * Make the error.
@@ -341,7 +411,18 @@ export function parsePretrainConfig(
   return check(merged as PretrainConfig, source);
 }
 
-/** Read a YAML config file (or the defaults when `path` is undefined) and apply overrides. */
+/**
+ * Read a YAML config file (or the defaults when `path` is undefined) and apply overrides.
+ *
+ * @example
+ * ```ts
+ * import { loadPretrainConfig } from "./pretrain.ts";
+ *
+ * // No path: the defaults, here with one override (a path reads that YAML file instead).
+ * const config = await loadPretrainConfig(undefined, ["method=simclr"]);
+ * console.log(config.method, config.model.architecture); // "simclr" "resnet18"
+ * ```
+ */
 export async function loadPretrainConfig(
   path: string | undefined,
   overrides: string[] = [],
@@ -357,7 +438,17 @@ export async function loadPretrainConfig(
   return parsePretrainConfig(text, { source: path ?? "defaults", overrides });
 }
 
-/** The resolved config as YAML, for logs and the run directory. */
+/**
+ * The resolved config as YAML, for logs and the run directory.
+ *
+ * @example
+ * ```ts
+ * import { parsePretrainConfig, stringifyPretrainConfig } from "./pretrain.ts";
+ *
+ * const yaml = stringifyPretrainConfig(parsePretrainConfig("method: supervised"));
+ * console.log(parsePretrainConfig(yaml).method); // "supervised": the YAML reads back
+ * ```
+ */
 export function stringifyPretrainConfig(c: PretrainConfig): string {
   return stringifyYaml(c, { lineWidth: 100 });
 }

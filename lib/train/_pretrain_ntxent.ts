@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /**
  * NT-Xent over two views' projections `[B, d]` each; a scalar.
@@ -32,7 +33,7 @@ import * as tf from "@tensorflow/tfjs-core";
  * @param temperature τ. @default {0.5}
  * @throws {RangeError} When the shapes differ or τ is not positive.
  */
-export function ntXentLoss(z1: tf.Tensor2D, z2: tf.Tensor2D, temperature = 0.5): tf.Scalar {
+export function ntXentLoss(z1: Tensor2D, z2: Tensor2D, temperature = 0.5): Scalar {
   if (z1.rank !== 2 || !tf.util.arraysEqual(z1.shape, z2.shape)) {
     throw new RangeError(`ntXentLoss: view shapes [${z1.shape}] and [${z2.shape}] differ`);
   }
@@ -43,13 +44,13 @@ export function ntXentLoss(z1: tf.Tensor2D, z2: tf.Tensor2D, temperature = 0.5):
   return tf.tidy(() => {
     const z = tf.concat([z1, z2], 0);
     const norm = tf.maximum(tf.norm(z, 2, 1, true), 1e-12);
-    const zn = tf.div(z, norm) as tf.Tensor2D;
+    const zn = tf.div(z, norm) as Tensor2D;
     const sim = tf.div(tf.matMul(zn, zn, false, true), temperature);
     // A large negative on the diagonal removes self-similarity from the softmax.
     const logits = tf.sub(sim, tf.mul(tf.eye(2 * b), 1e9));
     const idx = tf.concat([tf.range(b, 2 * b, 1, "int32"), tf.range(0, b, 1, "int32")]);
     const targets = tf.oneHot(idx, 2 * b);
     const logp = tf.logSoftmax(logits);
-    return tf.neg(tf.mean(tf.sum(tf.mul(targets, logp), 1))) as tf.Scalar;
+    return tf.neg(tf.mean(tf.sum(tf.mul(targets, logp), 1))) as Scalar;
   });
 }

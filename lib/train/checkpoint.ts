@@ -19,6 +19,7 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { encodeSafetensors, readSafetensors, type SafetensorsInput } from "../io/safetensors.ts";
 import { SafetensorsFormatError } from "../io/_safetensors_parse.ts";
 import { checkTensor, typeName } from "../io/_safetensors_check.ts";
+import type { Tensor, Variable } from "../tf_types.ts";
 
 /** The `coss.format` metadata value that marks a checkpoint. */
 export const CHECKPOINT_FORMAT = "coss-checkpoint";
@@ -28,13 +29,13 @@ export const CHECKPOINT_VERSION = "1";
 /** What a checkpoint holds. */
 export interface CheckpointState {
   /** Model variables and batch-norm statistics by name (float32 or int32 tensors). */
-  variables: Record<string, tf.Tensor>;
+  variables: Record<string, Tensor>;
   /**
    * Optimizer slots by name, e.g. from `optimizer.getWeights()`.
    *
    * @default {{}}
    */
-  optimizer?: Record<string, tf.Tensor>;
+  optimizer?: Record<string, Tensor>;
   /** Optimizer steps taken so far; a finite number. */
   step: number;
   /** Epochs completed so far; a finite number. */
@@ -75,12 +76,12 @@ export interface SaveCheckpointOptions {
 /** A checkpoint read back by {@linkcode loadCheckpoint}. */
 export interface LoadedCheckpoint {
   /** Model variables and batch-norm statistics by name, in saved order; the caller disposes them. */
-  variables: Record<string, tf.Tensor>;
+  variables: Record<string, Tensor>;
   /**
    * Optimizer slots by name, in saved order (so `Object.entries` rebuilds
    * what `optimizer.getWeights()` gave); the caller disposes them.
    */
-  optimizer: Record<string, tf.Tensor>;
+  optimizer: Record<string, Tensor>;
   /** Optimizer steps taken. */
   step: number;
   /** Epochs completed. */
@@ -341,8 +342,8 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   }
 
   // Entries, so that any name (even "__proto__") becomes an own key.
-  const variables: [string, tf.Tensor][] = [];
-  const optimizer: [string, tf.Tensor][] = [];
+  const variables: [string, Tensor][] = [];
+  const optimizer: [string, Tensor][] = [];
   try {
     for (const name of savedOrder(meta["coss.order"], [...st.tensors.keys()])) {
       const t = st.tensors.get(name)!;
@@ -414,8 +415,8 @@ function savedOrder(order: string | undefined, names: string[]): string[] {
  * @throws {TypeError} For arguments that are not variables / tensors.
  */
 export function restoreVariables(
-  target: Record<string, tf.Variable>,
-  loaded: Record<string, tf.Tensor>,
+  target: Record<string, Variable>,
+  loaded: Record<string, Tensor>,
   options: RestoreVariablesOptions = {},
 ): RestoreReport {
   const who = "restoreVariables";
@@ -425,13 +426,13 @@ export function restoreVariables(
     }
   }
   for (const [name, v] of Object.entries(target)) {
-    if (typeof (v as tf.Variable | null)?.assign !== "function") {
-      throw new TypeError(`${who}: target["${name}"] is ${typeName(v)}, not a tf.Variable`);
+    if (typeof (v as Variable | null)?.assign !== "function") {
+      throw new TypeError(`${who}: target["${name}"] is ${typeName(v)}, not a Variable`);
     }
   }
   for (const [name, t] of Object.entries(loaded)) {
-    if (typeof (t as tf.Tensor | null)?.data !== "function") {
-      throw new TypeError(`${who}: loaded["${name}"] is ${typeName(t)}, not a tf.Tensor`);
+    if (typeof (t as Tensor | null)?.data !== "function") {
+      throw new TypeError(`${who}: loaded["${name}"] is ${typeName(t)}, not a Tensor`);
     }
   }
   const report: RestoreReport = { restored: [], missing: [], unexpected: [], mismatched: [] };
@@ -445,7 +446,7 @@ export function restoreVariables(
     const sameShape = t.shape.length === v.shape.length &&
       t.shape.every((d, i) => d === v.shape[i]);
     if (!sameShape || t.dtype !== v.dtype) {
-      const desc = (x: tf.Tensor) =>
+      const desc = (x: Tensor) =>
         `[${x.shape.join(",")}]${t.dtype !== v.dtype ? ` ${x.dtype}` : ""}`;
       report.mismatched.push(`${name}: checkpoint ${desc(t)} vs model ${desc(v)}`);
     } else report.restored.push(name);

@@ -48,9 +48,15 @@ export interface Comparison {
 
 /** Options for {@linkcode loadComparison}. */
 export interface LoadComparisonOptions {
-  /** Overrides applied to every run after the file's `set` (e.g. from `--set`). @default {[]} */
+  /**
+   * Overrides applied to every run after the file's `set` (e.g. from `--set`).
+   * @default {[]}
+   */
   overrides?: readonly string[];
-  /** Only these rows. @default {every method} */
+  /**
+   * Only these rows.
+   * @default {every method}
+   */
   only?: readonly string[];
 }
 
@@ -184,7 +190,10 @@ function stat(xs: number[]): Stat {
 
 /** Options for {@linkcode runComparison}. */
 export interface RunComparisonOptions {
-  /** Status lines. @default {console.error} */
+  /**
+   * Status lines.
+   * @default {console.error}
+   */
   log?: (line: string) => void;
 }
 

@@ -61,11 +61,20 @@ export const DEFAULT_CONFIG: DistillConfig = deepFreeze(defaultsOf(SCHEMA) as Di
 
 /** Options for {@linkcode parseConfig}. */
 export interface ParseConfigOptions {
-  /** What errors name (a file path). @default {"config"} */
+  /**
+   * What errors name (a file path).
+   * @default {"config"}
+   */
   source?: string;
-  /** What keys left out take. @default {DEFAULT_CONFIG} */
+  /**
+   * What keys left out take.
+   * @default {DEFAULT_CONFIG}
+   */
   base?: DistillConfig;
-  /** Overrides `key=value` applied after the text. @default {[]} */
+  /**
+   * Overrides `key=value` applied after the text.
+   * @default {[]}
+   */
   overrides?: readonly string[];
 }
 

@@ -14,24 +14,45 @@ import { openTeacher } from "./teachers.ts";
 
 /** Options for {@linkcode evaluateSaved}. */
 export interface EvaluateSavedOptions {
-  /** Config overrides `key=value` (YAML values), applied to the run's config. @default {[]} */
+  /**
+   * Config overrides `key=value` (YAML values), applied to the run's config.
+   * @default {[]}
+   */
   overrides?: readonly string[];
-  /** Name in tables and legends. @default {the path's last component} */
+  /**
+   * Name in tables and legends.
+   * @default {the path's last component}
+   */
   name?: string;
-  /** Status lines. @default {console.error} */
+  /**
+   * Status lines.
+   * @default {console.error}
+   */
   log?: (line: string) => void;
 }
 
 /** What {@linkcode evaluateSaved} measured. */
 export interface EvaluateSavedResult {
+  /** The report entry: every number with its protocol, curves and map. */
   run: ReportRun;
+  /** The same numbers as text, one line per model and measure, for the terminal. */
   table: string;
+  /** Class names by label, when the test set has them. */
   classNames?: string[];
+  /** The config the evaluation ran under, overrides applied. */
   config: DistillConfig;
 }
 
 /**
  * Open the student at `path`, its teacher and data, and evaluate it.
+ *
+ * @example
+ * ```ts ignore
+ * import { evaluateSaved } from "./eval_saved.ts";
+ *
+ * const { table } = await evaluateSaved("runs/default", { overrides: ["eval.testSubset=1000"] });
+ * console.log(table);
+ * ```
  *
  * @throws {Error} For a path that is not a run, checkpoint or export, or a
  *   config key that cannot be honoured, with one line naming it.

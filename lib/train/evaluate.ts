@@ -19,36 +19,68 @@ import { linearProbe, type LinearProbeOptions } from "../eval/linear.ts";
 import { chanceNnIoU, nnIoU } from "../eval/manifold.ts";
 import type { RunEvaluation } from "../eval/report.ts";
 import type { Embedder } from "../models/types.ts";
+import type { Tensor2D, Tensor4D } from "../tf_types.ts";
 
-/** Flattened pixels as features: the baseline every representation must beat. */
+/**
+ * Flattened pixels as features: the baseline every representation must beat.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { PixelEmbedder } from "./evaluate.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const pixels = new PixelEmbedder([28, 28, 1]);
+ * const x = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
+ * const f = pixels.embed(x);
+ * console.log(pixels.featureDim, f.shape); // 784 [2, 784]
+ * tf.dispose([x, f]);
+ * ```
+ */
 export class PixelEmbedder implements Embedder {
+  /** `height · width · channels`: one feature per pixel value. */
   readonly featureDim: number;
+  /** An embedder for images of `shape`, `[height, width, channels]`. */
   constructor(shape: [number, number, number]) {
     this.featureDim = shape[0] * shape[1] * shape[2];
   }
-  embed(x: tf.Tensor4D): tf.Tensor2D {
+  /** Images `[B, H, W, C]` to their flattened pixels `[B, H·W·C]`. */
+  embed(x: Tensor4D): Tensor2D {
     return tf.reshape(x, [x.shape[0], -1]);
   }
 }
 
 /** The kNN protocol shared by {@linkcode evaluateRun} and {@linkcode quickKnn}. */
 export interface KnnProtocolInput {
+  /** The neighbour bank: training images whose features vote. */
   train: ImageSource;
+  /** Class of each image of `train`, in order. */
   trainLabels: Int32Array;
+  /** The images scored. */
   test: ImageSource;
+  /** Class of each image of `test`, in order. */
   testLabels: Int32Array;
-  transform: (x: tf.Tensor4D) => tf.Tensor4D;
+  /** Applied to every batch before the model, e.g. the eval normalisation of {@linkcode evalTransform}. */
+  transform: (x: Tensor4D) => Tensor4D;
+  /** Neighbours voting (`eval.k` in configs, 10 by default). */
   k: number;
+  /** Vote temperature: each neighbour votes `exp(cos / t)` (`eval.t` in configs, 0.07 by default). */
   t: number;
 }
 
 /** One model to evaluate. */
 export interface EvaluatedModel {
+  /** The model's row name in the tables, e.g. `"teacher"` or `"student, random init"`. */
   name: string;
+  /** Images to features: a backbone, a tfjs teacher or {@linkcode PixelEmbedder}. */
   model: Embedder;
   /** Training-set features already at hand (the teacher cache), in image order. */
   trainFeatures?: FeatureMatrix;
-  /** Run the linear probe on this model's features too. @default {false} */
+  /**
+   * Run the linear probe on this model's features too.
+   * @default {false}
+   */
   linear?: boolean;
 }
 
@@ -56,19 +88,34 @@ export interface EvaluatedModel {
 export interface EvaluateRunInput extends KnnProtocolInput {
   /** Named models in table order. */
   models: EvaluatedModel[];
-  /** Which of `models` are the teacher and the student, for manifold agreement. */
+  /**
+   * Which of `models` are the teacher and the student, for manifold agreement.
+   *
+   * @default {undefined} (no manifold agreement)
+   */
   pair?: [string, string];
   /**
    * The student's projection head (student features → teacher space), for
    * the cosine agreement; without it the cosines are measured on the
    * backbone features when the widths match, else skipped.
+   *
+   * @default {undefined}
    */
-  project?: (features: tf.Tensor2D) => tf.Tensor2D;
-  /** NN-IoU neighbourhood sizes. @default {[1, 5, 11, 21, 31]} */
+  project?: (features: Tensor2D) => Tensor2D;
+  /**
+   * NN-IoU neighbourhood sizes.
+   * @default {[1, 5, 11, 21, 31]}
+   */
   iouKs?: number[];
-  /** Linear-probe hyper-parameters; `null` or `epochs: 0` skips the probe. @default {null} */
+  /**
+   * Linear-probe hyper-parameters; `null` or `epochs: 0` skips the probe.
+   * @default {null}
+   */
   linear?: LinearProbeOptions | null;
-  /** Status lines (one per stage). @default {no output} */
+  /**
+   * Status lines (one per stage).
+   * @default {no output}
+   */
   log?: (line: string) => void;
 }
 
@@ -87,6 +134,45 @@ const pct = (x: number | null) => x === null ? "–" : `${(100 * x).toFixed(2)}%
 /**
  * Evaluate every model with weighted kNN (and the linear probe where asked),
  * and the teacher/student pair's manifold agreement.
+ *
+ * @example
+ * Two models on toy data: kNN for each, and their agreement
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import type { ImageSource } from "../data/types.ts";
+ * import { evaluateRun, PixelEmbedder } from "./evaluate.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * // Toy images: even ones have a bright left column, odd ones a bright right column.
+ * const toy = (n: number): ImageSource => ({
+ *   name: `toy-${n}`,
+ *   length: n,
+ *   imageShape: [2, 2, 1],
+ *   fingerprint: `toy-${n}`,
+ *   batch: (indices) =>
+ *     Promise.resolve(tf.tensor4d(
+ *       Array.from(indices).flatMap((i) => i % 2 ? [0, 1, 0, 1] : [1, 0, 1, 0]),
+ *       [indices.length, 2, 2, 1],
+ *     )),
+ *   close: () => {},
+ * });
+ * const labels = (n: number) => Int32Array.from({ length: n }, (_, i) => i % 2);
+ * const pixels = new PixelEmbedder([2, 2, 1]);
+ * const { evaluation, table } = await evaluateRun({
+ *   models: [{ name: "teacher", model: pixels }, { name: "student", model: pixels }],
+ *   pair: ["teacher", "student"],
+ *   train: toy(20),
+ *   trainLabels: labels(20),
+ *   test: toy(10),
+ *   testLabels: labels(10),
+ *   transform: (x) => x,
+ *   k: 5,
+ *   t: 0.07,
+ * });
+ * console.log(table); // one line per model and measure, each with its protocol
+ * console.log(evaluation.manifold?.cka); // 1: identical features
+ * ```
  */
 export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunResult> {
   const log = input.log ?? (() => {});
@@ -169,7 +255,7 @@ function knnRecord(r: KnnResult) {
 async function projectedCosine(
   teacher: FeatureMatrix,
   student: FeatureMatrix,
-  project?: (features: tf.Tensor2D) => tf.Tensor2D,
+  project?: (features: Tensor2D) => Tensor2D,
 ) {
   let s = student;
   if (project) {
@@ -200,10 +286,48 @@ async function knnOf(
 
 /** Inputs of {@linkcode quickKnn}. */
 export interface QuickKnnInput extends KnnProtocolInput {
+  /** The model whose features are scored, e.g. the student being trained. */
   model: Embedder;
 }
 
-/** Periodic kNN during training: one model, small bank and test subsets. */
+/**
+ * Periodic kNN during training: one model, small bank and test subsets.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import type { ImageSource } from "../data/types.ts";
+ * import { PixelEmbedder, quickKnn } from "./evaluate.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * // Toy images: even ones have a bright left column, odd ones a bright right column.
+ * const toy = (n: number): ImageSource => ({
+ *   name: `toy-${n}`,
+ *   length: n,
+ *   imageShape: [2, 2, 1],
+ *   fingerprint: `toy-${n}`,
+ *   batch: (indices) =>
+ *     Promise.resolve(tf.tensor4d(
+ *       Array.from(indices).flatMap((i) => i % 2 ? [0, 1, 0, 1] : [1, 0, 1, 0]),
+ *       [indices.length, 2, 2, 1],
+ *     )),
+ *   close: () => {},
+ * });
+ * const labels = (n: number) => Int32Array.from({ length: n }, (_, i) => i % 2);
+ * const knn = await quickKnn({
+ *   model: new PixelEmbedder([2, 2, 1]),
+ *   train: toy(20),
+ *   trainLabels: labels(20),
+ *   test: toy(10),
+ *   testLabels: labels(10),
+ *   transform: (x) => x,
+ *   k: 5,
+ *   t: 0.07,
+ * });
+ * console.log(knn.top1); // 1
+ * ```
+ */
 export async function quickKnn(input: QuickKnnInput): Promise<KnnResult> {
   return (await knnOf(input.model, input)).knn;
 }

@@ -38,26 +38,44 @@ import { TrainProgress } from "./_train_progress.ts";
 
 /** Options for {@linkcode distill}. */
 export interface DistillOptions {
-  /** Resume from the run dir's checkpoint: always, never, or when there is one. @default {"auto"} */
+  /**
+   * Resume from the run dir's checkpoint: always, never, or when there is one.
+   * @default {"auto"}
+   */
   resume?: boolean | "auto";
-  /** Where status lines go. @default {console.error} */
+  /**
+   * Where status lines go.
+   * @default {console.error}
+   */
   log?: (line: string) => void;
-  /** Draw a progress bar (else print lines). @default {Deno.stderr.isTerminal()} */
+  /**
+   * Draw a progress bar (else print lines).
+   * @default {Deno.stderr.isTerminal()}
+   */
   tty?: boolean;
-  /** Stop after this many steps of this call, as if killed (tests). @default {undefined} */
+  /**
+   * Stop after this many steps of this call, as if killed (tests).
+   * @default {undefined}
+   */
   stopAfter?: number;
-  /** Run the final evaluation and exports. @default {true} */
+  /**
+   * Run the final evaluation and exports.
+   * @default {true}
+   */
   finish?: boolean;
 }
 
 /** What {@linkcode distill} did. */
 export interface DistillResult {
+  /** The run directory: config, checkpoint, `metrics.jsonl`, report and exports. */
   runDir: string;
-  /** Steps done in all, and the step this call started at. */
+  /** Steps done in all, including those before a resume. */
   steps: number;
+  /** The step this call started at: 0 for a fresh run, the checkpoint's step after a resume. */
   startStep: number;
-  /** Wall time and throughput of this call's training steps. */
+  /** Wall time of this call's training steps, in seconds (evaluation excluded). */
   trainSeconds: number;
+  /** Training throughput of this call: images (one augmented view each) per second. */
   imagesPerSecond: number;
   /** The final table, when `finish` and the config has a test split. */
   table?: string;

@@ -54,6 +54,7 @@ export {
   type KnnProtocolInput,
   PixelEmbedder,
   quickKnn,
+  type QuickKnnInput,
 } from "./evaluate.ts";
 export { type OpenedTeacher, openTeacher } from "./teachers.ts";
 export {

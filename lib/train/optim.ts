@@ -8,13 +8,17 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Scalar, Tensor, Variable } from "../tf_types.ts";
 
 /** The optimizer names {@linkcode createOptimizer} accepts. */
 export const OPTIMIZER_NAMES: readonly OptimizerConfig["name"][] = ["sgd", "adamw"];
 
 /** Which optimizer, and its hyper-parameters (the `optim` section of the config). */
 export interface OptimizerConfig {
-  /** `"sgd"` (torch.optim.SGD) or `"adamw"` (torch.optim.AdamW). @default {"sgd"} */
+  /**
+   * `"sgd"` (torch.optim.SGD) or `"adamw"` (torch.optim.AdamW).
+   * @default {"sgd"}
+   */
   name: "sgd" | "adamw";
   /**
    * Base learning rate, the schedule's peak. {@linkcode Optimizer.apply} uses
@@ -23,17 +27,35 @@ export interface OptimizerConfig {
    * @default {0.03}
    */
   lr: number;
-  /** SGD momentum (0: none, no slots). @default {0.9} */
+  /**
+   * SGD momentum (0: none, no slots).
+   * @default {0.9}
+   */
   momentum: number;
-  /** SGD: Nesterov momentum (needs momentum > 0). @default {false} */
+  /**
+   * SGD: Nesterov momentum (needs momentum > 0).
+   * @default {false}
+   */
   nesterov: boolean;
-  /** SGD: L2 penalty added to the gradient; AdamW: decoupled decay. @default {1e-4} */
+  /**
+   * SGD: L2 penalty added to the gradient; AdamW: decoupled decay.
+   * @default {1e-4}
+   */
   weightDecay: number;
-  /** AdamW: decay rates of the first and second moments. @default {[0.9, 0.999]} */
+  /**
+   * AdamW: decay rates of the first and second moments.
+   * @default {[0.9, 0.999]}
+   */
   betas: [number, number];
-  /** AdamW: added to the denominator. @default {1e-8} */
+  /**
+   * AdamW: added to the denominator.
+   * @default {1e-8}
+   */
   eps: number;
-  /** Clip gradients to this global L2 norm before each update; null: no clipping. @default {null} */
+  /**
+   * Clip gradients to this global L2 norm before each update; null: no clipping.
+   * @default {null}
+   */
   clipNorm: number | null;
 }
 
@@ -46,7 +68,7 @@ export interface Optimizer {
    * returns); a missing or unknown name throws before anything changes. The
    * gradients stay the caller's to dispose.
    */
-  apply(grads: Record<string, tf.Tensor>, lr: number): void;
+  apply(grads: Record<string, Tensor>, lr: number): void;
   /**
    * Every slot by name: `"step"` (a float32 scalar, the number of updates
    * applied; exact up to 2²⁴), then `"momentum/<var>"` (SGD with momentum) or `"adam_m/<var>"`
@@ -54,14 +76,14 @@ export interface Optimizer {
    * zero-copy snapshots that later updates do not change; the caller
    * disposes them.
    */
-  state(): Record<string, tf.Tensor>;
+  state(): Record<string, Tensor>;
   /**
    * Restore every slot from `state` (e.g. a checkpoint's). Missing,
    * unexpected, mis-shaped or mistyped entries throw one `Error` naming all of
    * them, before anything is assigned. `"step"` may be int32. The caller
    * keeps ownership of (and may dispose) the tensors it passed.
    */
-  setState(state: Record<string, tf.Tensor>): void;
+  setState(state: Record<string, Tensor>): void;
   /** Free every slot. Later calls throw. Idempotent. */
   dispose(): void;
 }
@@ -133,10 +155,10 @@ export function validateOptimizerConfig(config: OptimizerConfig): void {
 }
 
 /** Global L2 norm of a list (PyTorch's norm of the per-tensor norms) and the clipped list. */
-function clipList(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: tf.Scalar } {
+function clipList(grads: Tensor[], maxNorm: number): { grads: Tensor[]; norm: Scalar } {
   if (grads.length === 0) return { grads: [], norm: tf.scalar(0) };
   const norms = grads.map((g) => tf.sqrt(tf.sum(tf.square(g))));
-  const norm = tf.sqrt(tf.sum(tf.square(tf.stack(norms)))) as tf.Scalar;
+  const norm = tf.sqrt(tf.sum(tf.square(tf.stack(norms)))) as Scalar;
   // Multiplying by exactly 1 when under the limit avoids a device read (as torch does).
   const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
   return { grads: grads.map((g) => tf.mul(g, coef)), norm };
@@ -169,9 +191,9 @@ function clipList(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; no
  * @throws {RangeError} For a `maxNorm` that is not a finite number > 0.
  */
 export function clipByGlobalNorm(
-  grads: Record<string, tf.Tensor>,
+  grads: Record<string, Tensor>,
   maxNorm: number,
-): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
+): { grads: Record<string, Tensor>; norm: Scalar } {
   check(isNonNegative(maxNorm) && maxNorm > 0, "maxNorm", "a finite number > 0", maxNorm);
   const names = Object.keys(grads);
   return tf.tidy(() => {
@@ -185,30 +207,29 @@ export function clipByGlobalNorm(
  * series where `|t · ln β| ≤ 0.5`. (`1 − pow(β, t)` in float32 is off by
  * 1.3e-5 relative for β = 0.999, where torch computes in float64.)
  */
-function oneMinusPow(beta: number, t: tf.Scalar): tf.Scalar {
+function oneMinusPow(beta: number, t: Scalar): Scalar {
   const x = tf.mul(t, Math.log(beta));
   const small = tf.maximum(x, -0.5);
-  let acc: tf.Tensor = tf.scalar(1 / 40320);
+  let acc: Tensor = tf.scalar(1 / 40320);
   for (const c of [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1]) {
     acc = tf.add(c, tf.mul(small, acc));
   }
   const expm1 = tf.where(tf.greaterEqual(x, -0.5), tf.mul(small, acc), tf.sub(tf.exp(x), 1));
-  return tf.neg(expm1) as tf.Scalar;
+  return tf.neg(expm1) as Scalar;
 }
 
-const zerosVariable = (v: tf.Variable): tf.Variable =>
-  tf.tidy(() => tf.variable(tf.zerosLike(v), false));
+const zerosVariable = (v: Variable): Variable => tf.tidy(() => tf.variable(tf.zerosLike(v), false));
 
 class SlotOptimizer implements Optimizer {
   readonly #config: OptimizerConfig;
-  readonly #vars: tf.Variable[];
-  readonly #step: tf.Variable;
-  readonly #first: tf.Variable[]; // SGD momentum buffers or Adam's m
-  readonly #second: tf.Variable[]; // Adam's v
-  readonly #slots: Map<string, tf.Variable>;
+  readonly #vars: Variable[];
+  readonly #step: Variable;
+  readonly #first: Variable[]; // SGD momentum buffers or Adam's m
+  readonly #second: Variable[]; // Adam's v
+  readonly #slots: Map<string, Variable>;
   #disposed = false;
 
-  constructor(config: OptimizerConfig, vars: tf.Variable[]) {
+  constructor(config: OptimizerConfig, vars: Variable[]) {
     this.#config = { ...config, betas: [...config.betas] };
     this.#vars = vars;
     this.#step = tf.tidy(() => tf.variable(tf.scalar(0), false));
@@ -217,7 +238,7 @@ class SlotOptimizer implements Optimizer {
     this.#first = first ? vars.map(zerosVariable) : [];
     this.#second = adam ? vars.map(zerosVariable) : [];
     const [a, b] = adam ? ["adam_m", "adam_v"] : ["momentum", ""];
-    this.#slots = new Map<string, tf.Variable>([
+    this.#slots = new Map<string, Variable>([
       ["step", this.#step],
       ...this.#first.map((s, i) => [`${a}/${vars[i].name}`, s] as const),
       ...this.#second.map((s, i) => [`${b}/${vars[i].name}`, s] as const),
@@ -228,7 +249,7 @@ class SlotOptimizer implements Optimizer {
     if (this.#disposed) throw new Error(`Optimizer.${who}: the optimizer was disposed`);
   }
 
-  apply(grads: Record<string, tf.Tensor>, lr: number): void {
+  apply(grads: Record<string, Tensor>, lr: number): void {
     this.#alive("apply");
     check(isNonNegative(lr), "lr", "a finite number >= 0", lr);
     const gs = this.#vars.map((v) => grads[v.name]);
@@ -259,7 +280,7 @@ class SlotOptimizer implements Optimizer {
     tf.tidy(() => {
       const clip = this.#config.clipNorm;
       const g = clip === null ? gs : clipList(gs, clip).grads;
-      const t = tf.add(this.#step, 1) as tf.Scalar;
+      const t = tf.add(this.#step, 1) as Scalar;
       this.#step.assign(t);
       if (this.#config.name === "sgd") this.#sgd(g, lr);
       else this.#adamw(g, lr, t);
@@ -268,7 +289,7 @@ class SlotOptimizer implements Optimizer {
 
   // The formulas are in createOptimizer's documentation; the order of
   // operations follows torch's single-tensor code.
-  #sgd(grads: tf.Tensor[], lr: number): void {
+  #sgd(grads: Tensor[], lr: number): void {
     const { momentum, nesterov, weightDecay } = this.#config;
     const lrT = tf.scalar(lr);
     const mu = tf.scalar(momentum);
@@ -285,7 +306,7 @@ class SlotOptimizer implements Optimizer {
     });
   }
 
-  #adamw(grads: tf.Tensor[], lr: number, t: tf.Scalar): void {
+  #adamw(grads: Tensor[], lr: number, t: Scalar): void {
     const { weightDecay, betas: [beta1, beta2], eps } = this.#config;
     const decay = tf.scalar(1 - lr * weightDecay);
     const b1 = tf.scalar(beta1);
@@ -307,12 +328,12 @@ class SlotOptimizer implements Optimizer {
     });
   }
 
-  state(): Record<string, tf.Tensor> {
+  state(): Record<string, Tensor> {
     this.#alive("state");
     return Object.fromEntries([...this.#slots].map(([k, v]) => [k, tf.clone(v)]));
   }
 
-  setState(state: Record<string, tf.Tensor>): void {
+  setState(state: Record<string, Tensor>): void {
     this.#alive("setState");
     if (typeof state !== "object" || state === null) {
       throw new TypeError(`Optimizer.setState: expected an object of tensors, got ${state}`);
@@ -400,16 +421,16 @@ class SlotOptimizer implements Optimizer {
  * @throws {TypeError} For a value of the wrong type, or a variable that is not float32.
  * @throws {RangeError} For an out-of-range config value, no variables, or duplicate names.
  */
-export function createOptimizer(config: OptimizerConfig, variables: tf.Variable[]): Optimizer {
+export function createOptimizer(config: OptimizerConfig, variables: Variable[]): Optimizer {
   validateOptimizerConfig(config);
   if (!Array.isArray(variables)) {
-    throw new TypeError(`createOptimizer: variables must be an array of tf.Variable`);
+    throw new TypeError(`createOptimizer: variables must be an array of Variable`);
   }
   if (variables.length === 0) throw new RangeError("createOptimizer: no variables to optimize");
   const seen = new Set<string>();
   variables.forEach((v, i) => {
     if (!(v instanceof tf.Variable) || v.isDisposed) {
-      throw new TypeError(`createOptimizer: variables[${i}] is not a live tf.Variable`);
+      throw new TypeError(`createOptimizer: variables[${i}] is not a live Variable`);
     }
     if (v.dtype !== "float32") {
       throw new TypeError(`createOptimizer: variable "${v.name}" is ${v.dtype}, expected float32`);

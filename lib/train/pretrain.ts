@@ -41,13 +41,25 @@ export { ntXentLoss } from "./_pretrain_ntxent.ts";
 
 /** Options for {@linkcode pretrain}. */
 export interface PretrainOptions {
-  /** Continue from `<runDir>/checkpoint.safetensors` when it exists. @default {true} */
+  /**
+   * Continue from `<runDir>/checkpoint.safetensors` when it exists.
+   * @default {true}
+   */
   resume?: boolean;
-  /** Where progress lines go. @default {console.error} */
+  /**
+   * Where progress lines go.
+   * @default {console.error}
+   */
   log?: (line: string) => void;
-  /** The command line, recorded in the card. @default {""} */
+  /**
+   * The command line, recorded in the card.
+   * @default {""}
+   */
   command?: string;
-  /** Skip the final linear probe (tests). @default {false} */
+  /**
+   * Skip the final linear probe (tests).
+   * @default {false}
+   */
   skipLinearProbe?: boolean;
 }
 

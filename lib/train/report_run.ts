@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
 import { Augmenter, augmentPreset } from "../data/augment.ts";
 import { loadOrComputeFeatures } from "../data/cache.ts";
 import { openDataset } from "../data/datasets.ts";
@@ -16,10 +15,28 @@ import { createModel, type ModelName } from "../models/registry.ts";
 import type { Embedder } from "../models/types.ts";
 import type { DistillConfig } from "./config.ts";
 import { type EvaluatedModel, evaluateRun, PixelEmbedder } from "./evaluate.ts";
+import type { Tensor2D, Tensor4D } from "../tf_types.ts";
 
-/** The deterministic eval transform of a config: normalisation only. */
+/**
+ * The deterministic eval transform of a config: normalisation only.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { DEFAULT_CONFIG } from "./config.ts";
+ * import { evalTransform } from "./report_run.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const { transform, key } = evalTransform(DEFAULT_CONFIG);
+ * const x = tf.fill([1, 28, 28, 1], 0.286) as tf.Tensor4D; // the dataset mean
+ * const y = transform(x);
+ * console.log((await y.data())[0], key); // 0, and the steps as JSON (the cache key)
+ * tf.dispose([x, y]);
+ * ```
+ */
 export function evalTransform(config: DistillConfig): {
-  transform: (x: tf.Tensor4D) => tf.Tensor4D;
+  transform: (x: Tensor4D) => Tensor4D;
   key: string;
 } {
   const steps = augmentPreset("none", { mean: config.data.mean, std: config.data.std });
@@ -29,16 +46,32 @@ export function evalTransform(config: DistillConfig): {
 
 /** The data an evaluation reads: the config's training subset (the bank) and its test split. */
 export interface EvalData {
+  /** The first `data.subset` training images: the kNN bank and the linear probe's training set. */
   train: ImageSource;
+  /** Class of each image of `train`, in order. */
   trainLabels: Int32Array;
+  /** The first `eval.testSubset` test images, the ones scored. */
   test: ImageSource;
+  /** Class of each image of `test`, in order. */
   testLabels: Int32Array;
+  /** Class names by label, when the dataset has them (e.g. Fashion-MNIST's "T-shirt/top"). */
   classNames?: string[];
+  /** Close both datasets' files; call it once the evaluation is done. */
   close(): void;
 }
 
 /**
  * Open a config's training subset and test split with their labels.
+ *
+ * @example
+ * ```ts ignore
+ * import { DEFAULT_CONFIG } from "./config.ts";
+ * import { openEvalData } from "./report_run.ts";
+ *
+ * const data = await openEvalData(DEFAULT_CONFIG); // Fashion-MNIST: its train subset and test split
+ * console.log(data.train.length, data.test.length, data.classNames?.[0]); // e.g. 60000 10000 "T-shirt/top"
+ * data.close();
+ * ```
  *
  * @throws {Error} When `data.test` is null or a split has no labels, naming the key.
  */
@@ -77,19 +110,41 @@ export async function openEvalData(config: DistillConfig): Promise<EvalData> {
 export interface EvaluateStudentInput {
   /** The run's config: data, normalisation, student architecture, eval protocol, cache dir. */
   config: DistillConfig;
+  /** The bank and test images with their labels, from {@linkcode openEvalData}. */
   data: EvalData;
+  /** The distilled student backbone (without its head). */
   student: Embedder;
-  /** The projection head, when the run has one. */
-  head?: { apply(x: tf.Tensor2D): tf.Tensor2D };
+  /**
+   * The projection head, when the run has one: the cosines compare the
+   * projected student with the teacher.
+   *
+   * @default {undefined}
+   */
+  head?: { apply(x: Tensor2D): Tensor2D };
+  /** The frozen teacher; its training features come from the run's feature cache. */
   teacher: Embedder;
-  /** Report entry fields. */
+  /** The run's short name in the report's tables and legends. */
   name: string;
+  /** What was evaluated (run dir, checkpoint or export), as the report shows it. */
   source: string;
+  /** Student, teacher and training facts for the report (architecture, steps, loss, ...). */
   meta: Record<string, unknown>;
-  /** `metrics.jsonl` text, for the training curves. */
+  /**
+   * `metrics.jsonl` text, for the training curves.
+   * @default {undefined}
+   */
   metrics?: string;
-  /** Add a row for the same architecture at its initialisation (needs a registry name). */
+  /**
+   * Add a row for the same architecture at its initialisation (needs a
+   * registry name); only with `eval.baselines`.
+   *
+   * @default {undefined}
+   */
   randomInit?: { architecture: string; args: Record<string, unknown>; seed: number };
+  /**
+   * Receives progress lines (feature extraction, the protocol).
+   * @default {undefined} (quiet)
+   */
   log?: (line: string) => void;
 }
 
@@ -97,6 +152,32 @@ export interface EvaluateStudentInput {
  * kNN for raw pixels, the random-init student, the student and the teacher;
  * the linear probe for student and teacher; NN-IoU, CKA and cosines for the
  * pair; the 2-D map: everything a report needs about one run.
+ *
+ * @example
+ * ```ts ignore
+ * import { initBackend } from "../backend.ts";
+ * import { loadConfig } from "./config.ts";
+ * import { openEvalData, evaluateStudent } from "./report_run.ts";
+ * import { openSavedStudent } from "./saved.ts";
+ * import { openTeacher } from "./teachers.ts";
+ *
+ * await initBackend();
+ * const config = await loadConfig("runs/default/config.yaml");
+ * const saved = await openSavedStudent("runs/default");
+ * const { teacher } = await openTeacher(config.teacher);
+ * const data = await openEvalData(config);
+ * const { table } = await evaluateStudent({
+ *   config,
+ *   data,
+ *   student: saved.student,
+ *   head: saved.head,
+ *   teacher,
+ *   name: "default",
+ *   source: "runs/default",
+ *   meta: {},
+ * });
+ * console.log(table);
+ * ```
  */
 export async function evaluateStudent(
   input: EvaluateStudentInput,

@@ -22,9 +22,11 @@ import { checkpointVariables } from "./_run_dir.ts";
 
 /** A student opened by {@linkcode openSavedStudent}. */
 export interface SavedStudent {
+  /** Which form it was saved in (see {@linkcode SavedLocation}). */
   kind: "run" | "checkpoint" | "export";
   /** The run's resolved config; `null` for an export whose card has no recipe. */
   config: DistillConfig | null;
+  /** The student backbone, weights restored; dispose it when done. */
   student: Embedder & { dispose(): void };
   /** The projection head (runs and checkpoints whose student needed one). */
   head?: ProjectionHead;
@@ -52,6 +54,10 @@ async function readJson(path: string): Promise<unknown> {
 
 /** Where a saved student is, and in which form: found by {@linkcode locateSaved}. */
 export interface SavedLocation {
+  /**
+   * `"run"`: a run dir (`config.yaml` + `checkpoint.safetensors`); `"checkpoint"`:
+   * a checkpoint file written by `deno task distill`; `"export"`: an export dir (`card.json`).
+   */
   kind: "run" | "checkpoint" | "export";
   /** The path as given. */
   path: string;
@@ -60,6 +66,14 @@ export interface SavedLocation {
 /**
  * Find out what `path` is without loading any tensor (so a bad path fails
  * before a backend starts): a run dir, an export dir, or a checkpoint file.
+ *
+ * @example
+ * The bundled teacher ships as an export directory (`card.json` + weights)
+ * ```ts
+ * import { locateSaved } from "./saved.ts";
+ *
+ * console.log(await locateSaved("lib/teachers/fashion-mnist")); // { kind: "export", path: "lib/teachers/fashion-mnist" }
+ * ```
  *
  * @throws {Error} When it is none of them, naming the path and what was expected.
  */
@@ -94,6 +108,19 @@ async function checkCheckpointFile(file: string): Promise<void> {
 
 /**
  * Open a saved student: a run dir, a checkpoint or an export, whichever it is.
+ *
+ * @example
+ * ```ts ignore
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { openSavedStudent } from "./saved.ts";
+ *
+ * await initBackend();
+ * const saved = await openSavedStudent("runs/default"); // a run dir, a checkpoint or an export dir
+ * const x = tf.zeros([1, 28, 28, 1]) as tf.Tensor4D;
+ * console.log(saved.kind, saved.step, saved.student.embed(x).shape); // "run" 2000 [1, 128]
+ * saved.student.dispose();
+ * ```
  *
  * @throws {Error} When it is none of them, or its parts do not load, naming the file.
  */

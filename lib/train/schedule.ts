@@ -23,13 +23,25 @@ export interface ScheduleConfig {
    * @default {"warmup-cosine"}
    */
   name: "constant" | "step" | "cosine" | "warmup-cosine";
-  /** Updates of linear warmup before the cosine (`"warmup-cosine"` only). @default {0} */
+  /**
+   * Updates of linear warmup before the cosine (`"warmup-cosine"` only).
+   * @default {0}
+   */
   warmupSteps: number;
-  /** Updates between two decays (`"step"` only). @default {1000} */
+  /**
+   * Updates between two decays (`"step"` only).
+   * @default {1000}
+   */
   stepSize: number;
-  /** Factor of each decay (`"step"` only). @default {0.1} */
+  /**
+   * Factor of each decay (`"step"` only).
+   * @default {0.1}
+   */
   gamma: number;
-  /** The cosine's floor, reached after the last update (`"cosine"`, `"warmup-cosine"`). @default {0} */
+  /**
+   * The cosine's floor, reached after the last update (`"cosine"`, `"warmup-cosine"`).
+   * @default {0}
+   */
   minLr: number;
 }
 

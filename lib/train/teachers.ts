@@ -13,12 +13,28 @@ import type { DistillConfig } from "./config.ts";
 
 /** A frozen teacher and what to record about it. */
 export interface OpenedTeacher {
+  /** The frozen teacher, images to features; dispose it when done. */
   teacher: Embedder & { dispose(): void };
   /** For cards and logs: source, name or path, architecture. */
   description: Record<string, unknown>;
 }
 
-/** Load the teacher of `config.teacher`; errors name the config key and the file. */
+/**
+ * Load the teacher of `config.teacher`; errors name the config key and the file.
+ *
+ * @example
+ * The bundled Fashion-MNIST teacher, as the default config names it
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { DEFAULT_CONFIG } from "./config.ts";
+ * import { openTeacher } from "./teachers.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const { teacher, description } = await openTeacher(DEFAULT_CONFIG.teacher);
+ * console.log(description.source, description.name, teacher.featureDim); // "bundled" "fashion-mnist" 64
+ * teacher.dispose();
+ * ```
+ */
 export async function openTeacher(config: DistillConfig["teacher"]): Promise<OpenedTeacher> {
   if (config.source === "bundled") {
     const { model, card } = await loadBundledTeacher(config.name);
