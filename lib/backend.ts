@@ -221,7 +221,13 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   let softwareAdapter: boolean | undefined;
   if (requested === "webgpu") {
     const probe = await probeWebGPU();
-    if (!probe.adapter) throw new Error(`WebGPU requested but unavailable: ${probe.problem}`);
+    if (!probe.adapter) {
+      const from = source === "COSS_BACKEND" ? "COSS_BACKEND=webgpu" : "backend webgpu";
+      throw new Error(
+        `WebGPU requested but unavailable: ${probe.problem}; ${from} was asked for ` +
+          "explicitly, so there is no fallback: choose auto, wasm or cpu instead",
+      );
+    }
     adapter = probe.description;
     softwareAdapter = probe.software;
     await activate("webgpu");

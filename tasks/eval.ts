@@ -10,9 +10,10 @@
  */
 import { parseArgs } from "parse-args";
 import { readReport, type ReportRun, writeReport } from "../lib/eval/report.ts";
+import { pickleProblem } from "../lib/io/_safetensors_parse.ts";
 import { ConfigError } from "../lib/train/config.ts";
 import { evaluateSaved } from "../lib/train/eval_saved.ts";
-import { runTask } from "./_main.ts";
+import { requireWrite, runTask } from "./_main.ts";
 
 const USAGE =
   `usage: deno task eval --student <run dir | checkpoint.safetensors | export dir> [options]
@@ -72,7 +73,10 @@ function overrides(v: Values): string[] {
     const t = v.teacher;
     if (t.startsWith("bundled:")) o.push("teacher.source=bundled", `teacher.name=${t.slice(8)}`);
     else if (t.endsWith(".json")) o.push("teacher.source=tfjs", `teacher.path=${t}`);
-    else if (t.endsWith(".safetensors")) {
+    else if (/\.(pth|pt|ckpt)$/i.test(t)) {
+      // (.bin aside: it is as likely a tfjs weights shard as a pickle.)
+      throw new ConfigError(`--teacher ${t}: ${pickleProblem(t)}`);
+    } else if (t.endsWith(".safetensors")) {
       if (!v["teacher-arch"]) {
         throw new ConfigError(
           `--teacher ${t}: a .safetensors teacher needs --teacher-arch <name> (e.g. resnet50)`,
@@ -130,6 +134,7 @@ async function main(): Promise<number> {
   }
   const log = (line: string) => console.error(line);
   const sets = overrides(v);
+  if (v.out !== undefined) await requireWrite(v.out, "--out");
   if (v.compare) {
     if (v.student !== undefined) {
       throw new ConfigError(

@@ -8,7 +8,9 @@
  * @module
  */
 import { parseArgs } from "parse-args";
-import { loadPretrainConfig, pretrain, PretrainConfigError } from "../lib/train/pretrain.ts";
+import { ConfigError } from "../lib/train/config.ts";
+import { loadPretrainConfig, pretrain } from "../lib/train/pretrain.ts";
+import { requireWrite, runTask } from "./_main.ts";
 
 const HELP =
   `Usage: deno task pretrain --config FILE [--out DIR] [--run-dir DIR] [--set key=value]... [--no-resume]
@@ -18,7 +20,8 @@ Train a teacher (method: supervised | simclr) and write <out>/model.safetensors 
   --out DIR       where the teacher goes (config key "out")
   --run-dir DIR   checkpoints and config.yaml (config key "runDir")
   --set k=v       override any config key, e.g. --set train.epochs=2 (repeatable)
-  --no-resume     start over even if <run-dir>/checkpoint.safetensors exists`;
+  --no-resume     start over even if <run-dir>/checkpoint.safetensors exists
+  --verbose       print the stack trace of an unexpected error`;
 
 async function main(argv: string[]): Promise<number> {
   let values;
@@ -31,12 +34,15 @@ async function main(argv: string[]): Promise<number> {
         "run-dir": { type: "string" },
         set: { type: "string", multiple: true },
         "no-resume": { type: "boolean" },
+        verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
   } catch (e) {
-    console.error(`error: ${(e as Error).message}\n${HELP}`);
-    return 1;
+    const flag = /'(-[^' ]*)/.exec((e as Error).message)?.[1] ?? (e as Error).message;
+    throw new ConfigError(
+      `${flag}: unknown flag, stray argument or missing value; see deno task pretrain --help`,
+    );
   }
   if (values.help) {
     console.log(HELP);
@@ -45,30 +51,23 @@ async function main(argv: string[]): Promise<number> {
   const overrides = [...(values.set ?? [])];
   if (values.out) overrides.push(`out=${JSON.stringify(values.out)}`);
   if (values["run-dir"]) overrides.push(`runDir=${JSON.stringify(values["run-dir"])}`);
-  try {
-    const config = await loadPretrainConfig(values.config, overrides);
-    const { card, weights } = await pretrain(config, {
-      resume: !values["no-resume"],
-      command: `deno task pretrain ${argv.join(" ")}`,
-    });
-    const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-    console.log(
-      `${weights}: ${card.method} ${card.architecture}, kNN-${card.metrics.knn.k} ` +
-        `${pct(card.metrics.knn.top1)} (T=${card.metrics.knn.t}), linear ${
-          card.metrics.linear ? pct(card.metrics.linear.top1) : "skipped"
-        }, ` +
-        `raw pixels kNN ${
-          pct(card.metrics.rawPixelKnn.top1)
-        }, ${card.wallTimeSeconds} s on ${card.backend}`,
-    );
-    return 0;
-  } catch (e) {
-    if (e instanceof PretrainConfigError) {
-      console.error(`error: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
+  const config = await loadPretrainConfig(values.config, overrides);
+  await requireWrite(config.out, "out:");
+  const { card, weights } = await pretrain(config, {
+    resume: !values["no-resume"],
+    command: `deno task pretrain ${argv.join(" ")}`,
+  });
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  console.log(
+    `${weights}: ${card.method} ${card.architecture}, kNN-${card.metrics.knn.k} ` +
+      `${pct(card.metrics.knn.top1)} (T=${card.metrics.knn.t}), linear ${
+        card.metrics.linear ? pct(card.metrics.linear.top1) : "skipped"
+      }, ` +
+      `raw pixels kNN ${
+        pct(card.metrics.rawPixelKnn.top1)
+      }, ${card.wallTimeSeconds} s on ${card.backend}`,
+  );
+  return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runTask(() => main(Deno.args));

@@ -65,6 +65,17 @@ export async function writeFileAtomic(
     } catch { /* already closed */ }
     await Deno.remove(temp).catch(() => {});
     const reason = e instanceof Error ? e.message : String(e);
-    throw new Error(`Cannot write "${path}": ${reason}`, { cause: e });
+    throw new Error(`Cannot write "${path}": ${reason}${advice(reason)}`, { cause: e });
   }
+}
+
+/** What to do about the commonest ways a write fails. */
+function advice(reason: string): string {
+  if (/No space left on device|os error 28\b/.test(reason)) {
+    return "; free some space on that disk, or write elsewhere";
+  }
+  if (/Read-only file system|Permission denied|os error (13|30)\b/.test(reason)) {
+    return "; make the folder writable, or write elsewhere";
+  }
+  return "";
 }

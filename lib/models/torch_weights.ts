@@ -192,7 +192,11 @@ export function loadTorchWeights(
     problems.unshift(`no tensors${prefix ? ` start with prefix "${prefix}"` : ""}`);
   }
   const where = `Cannot load weights from "${source}" into ${model.architecture}`;
-  const hint = prefix || report.loaded.length > 0
+  // Every name found but shapes off: the file is another width, stem or input channels.
+  const hint = report.mismatched.length && !report.missing.length
+    ? `; the file holds a ${model.architecture} of other arguments: set them to match ` +
+      `(now ${JSON.stringify(model.args)})`
+    : prefix || report.loaded.length > 0
     ? ""
     : "; if the keys have a prefix such as module.encoder_q. or backbone., pass it as prefix";
   if (problems.length && (options.strict ?? true)) {

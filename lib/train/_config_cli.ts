@@ -130,6 +130,14 @@ export function parseCli(argv: readonly string[]): CliArgs {
     throw cliError(e as Error, argv);
   }
   const out: CliArgs = { overrides: [], resume: "auto", help: false, verbose: false };
+  const given = new Set<string>();
+  for (const t of tokens) if (t.kind === "option") given.add(t.name);
+  if (given.has("resume") && given.has("no-resume")) {
+    throw new ConfigError(
+      "--resume and --no-resume: give one (--resume continues the run, " +
+        "--no-resume starts it over)",
+    );
+  }
   for (const t of tokens) {
     if (t.kind !== "option") continue;
     const value = t.value ?? "";

@@ -94,6 +94,18 @@ class Resolver {
     }
     if ((spec.kind === "union" || spec.kind === "dependent") && isPlainObject(inc)) {
       const out: Record<string, unknown> = isPlainObject(cur) ? { ...cur } : {};
+      // A layer that changes a union's kind (`--set data.train={name: folder, root: x}` over a
+      // file's fashion-mnist) drops what earlier layers set that the new kind does not accept.
+      const tag = spec.kind === "union" ? inc[spec.tag] : undefined;
+      if (spec.kind === "union" && typeof tag === "string" && tag !== out[spec.tag]) {
+        const fields = spec.variants[tag]?.fields ?? {};
+        for (const key of Object.keys(out)) {
+          if (key !== spec.tag && !(key in inc) && !(key in fields)) {
+            delete out[key];
+            this.setBy.delete(join(path, key));
+          }
+        }
+      }
       for (const [key, value] of Object.entries(inc)) {
         out[key] = structuredClone(value);
         this.setBy.set(join(path, key), layer);

@@ -36,15 +36,36 @@ const num = (range: Range, def: number, doc: string): LeafSpec => ({
 });
 const optional = (spec: LeafSpec): LeafSpec => ({ ...spec, optional: true });
 
+/** What the baselines' options mean, for `--help` and docs/configuration.md. */
+const METHOD_OPTION_DOCS: Record<string, string> = {
+  scale: "gradient multiplier 1/(0.07·0.1), as CoSS",
+  tau: "softmax temperature",
+  tauTeacher: "teacher softmax temperature",
+  tauStudent: "student softmax temperature",
+  interWeight: "weight of DIST's inter-relation term",
+  intraWeight: "weight of DIST's intra-relation term",
+  distanceWeight: "weight of RKD's distance term",
+  angleWeight: "weight of RKD's angle term",
+  eps: "small constant that keeps PKT's probabilities finite",
+  queueSize: "entries in the queue of past teacher features",
+  bagSize: "neighbours in each BINGO bag",
+  ownWeight: "weight of the term of the image itself",
+  bagWeight: "weight of the term of its bag member",
+  studentKeys: "student keys of the queue: a per-image EMA bank, or the online student",
+  bankMomentum: "momentum of the per-image feature bank",
+};
+
 /** A method option's spec from its default: sizes are integers ≥ 1, temperatures > 0, the rest ≥ 0. */
 function methodOption(key: string, def: number | string): LeafSpec {
+  const doc = METHOD_OPTION_DOCS[key] ?? key;
   if (typeof def === "string") {
     const values = key === "studentKeys" ? ["ema", "online"] : [def];
-    return { kind: "enum", values, default: def, doc: `${key} (${values.join(" or ")})` };
+    const what = METHOD_OPTION_DOCS[key] ?? `${key} (${values.join(" or ")})`;
+    return { kind: "enum", values, default: def, doc: what };
   }
-  if (/size$/i.test(key)) return int(1, def, key);
-  if (/^(tau|eps)/.test(key)) return num({ min: 0, minOpen: true }, def, key);
-  return num({ min: 0 }, def, key);
+  if (/size$/i.test(key)) return int(1, def, doc);
+  if (/^(tau|eps)/.test(key)) return num({ min: 0, minOpen: true }, def, doc);
+  return num({ min: 0 }, def, doc);
 }
 
 /**

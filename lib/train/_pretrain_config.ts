@@ -7,6 +7,7 @@
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { AugmentStep } from "../data/augment.ts";
 import type { DatasetSpec } from "../data/datasets.ts";
+import { listModels } from "../models/registry.ts";
 import { ConfigError } from "./config.ts";
 import { validateOptimizerConfig } from "./optim.ts";
 import { validateScheduleConfig } from "./schedule.ts";
@@ -285,10 +286,18 @@ function merge(base: unknown, over: unknown, path: string, source: string): unkn
   return out;
 }
 
-function check(c: PretrainConfig, source: string): PretrainConfig {
+function check(
+  c: PretrainConfig,
+  source: string,
+  setBy: readonly [string, string][] = [],
+): PretrainConfig {
+  // The last override that set the key (or a mapping around it) is what the error names.
+  const sourceOf = (key: string) =>
+    setBy.findLast(([k]) => key === k || key.startsWith(`${k}.`) || k.startsWith(`${key}.`))
+      ?.[1] ?? source;
   const fail = (key: string, want: string, got: unknown): never => {
     throw new PretrainConfigError(
-      `${source}: ${key}: expected ${want}, got ${JSON.stringify(got)}`,
+      `${sourceOf(key)}: ${key}: expected ${want}, got ${JSON.stringify(got)}`,
     );
   };
   const oneOf = (key: string, v: unknown, allowed: readonly unknown[]) => {
@@ -322,8 +331,8 @@ function check(c: PretrainConfig, source: string): PretrainConfig {
   if (!Array.isArray(c.data.augment)) {
     fail("data.augment", "a list of augment steps", c.data.augment);
   }
-  if (typeof c.model.architecture !== "string") {
-    fail("model.architecture", "a registry name", c.model.architecture);
+  if (!(listModels() as readonly unknown[]).includes(c.model.architecture)) {
+    fail("model.architecture", `one of ${listModels().join(", ")}`, c.model.architecture);
   }
   if (!isObject(c.model.args)) fail("model.args", "a mapping", c.model.args);
   posNum("simclr.temperature", c.simclr.temperature);
@@ -363,6 +372,21 @@ function check(c: PretrainConfig, source: string): PretrainConfig {
   return c;
 }
 
+/** An unknown key in an override, named with the override (keys below free-form values pass). */
+function checkKey(config: unknown, dotted: string, source: string): void {
+  let cur = config, path = "";
+  for (const k of dotted.split(".")) {
+    if (OPEN.has(path) || !isObject(cur)) return;
+    path = path ? `${path}.${k}` : k;
+    if (!(k in cur)) {
+      throw new PretrainConfigError(
+        `${source}: unknown key "${path}"${closest(k, Object.keys(cur))}`,
+      );
+    }
+    cur = cur[k];
+  }
+}
+
 function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
   const keys = dotted.split(".");
   let cur = obj;
@@ -391,24 +415,32 @@ export function parsePretrainConfig(
   options: { source?: string; overrides?: string[] } = {},
 ): PretrainConfig {
   const source = options.source ?? "config";
-  let raw: unknown;
-  try {
-    raw = parseYaml(text) ?? {};
-  } catch (e) {
-    throw new PretrainConfigError(
-      `${source}: not valid YAML: ${(e as Error).message.split("\n")[0]}`,
-    );
-  }
+  const yaml = (text: string, where: string) => {
+    try {
+      return parseYaml(text);
+    } catch (e) {
+      const err = e as Error & { linePos?: { line: number; col: number }[] };
+      const at = err.linePos ? `:${err.linePos[0].line}:${err.linePos[0].col}` : "";
+      const problem = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+      throw new PretrainConfigError(`${where}${at}: not valid YAML: ${problem}`);
+    }
+  };
+  const raw = yaml(text, source) ?? {};
   if (!isObject(raw)) {
     throw new PretrainConfigError(`${source}: expected a mapping at the top level`);
   }
+  const file = merge(structuredClone(DEFAULT_PRETRAIN_CONFIG), raw, "", source);
+  const setBy: [string, string][] = [];
   for (const o of options.overrides ?? []) {
     const eq = o.indexOf("=");
     if (eq <= 0) throw new PretrainConfigError(`--set "${o}": expected key=value`);
-    setPath(raw, o.slice(0, eq).trim(), parseYaml(o.slice(eq + 1)));
+    const key = o.slice(0, eq).trim();
+    checkKey(file, key, `--set ${o}`);
+    setBy.push([key, `--set ${o}`]);
+    setPath(raw, key, yaml(o.slice(eq + 1), `--set ${o}`));
   }
   const merged = merge(structuredClone(DEFAULT_PRETRAIN_CONFIG), raw, "", source);
-  return check(merged as PretrainConfig, source);
+  return check(merged as PretrainConfig, source, setBy);
 }
 
 /**

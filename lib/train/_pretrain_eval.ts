@@ -61,7 +61,8 @@ export async function evaluateTeacher(
   const knn = await knnClassify(ftr, train.labels, fte, test.labels, knnOptions);
   options.log(`pretrain: teacher ${formatKnn(knn)}`);
   let linear: CardLinear | null = null;
-  if (!options.skipLinearProbe) {
+  // eval.linear.epochs: 0 skips the probe, as skipLinearProbe does.
+  if (!options.skipLinearProbe && c.eval.linear.epochs > 0) {
     const r = await linearProbe(ftr, fte, {
       ...c.eval.linear,
       seed: c.seed,

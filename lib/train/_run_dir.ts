@@ -32,47 +32,107 @@ export function runPaths(dir: string): RunPaths {
 }
 
 /**
- * Create or reopen a run directory. A directory that already holds a
- * checkpoint is resumed when its saved config hashes the same; a different
- * config is refused (with both hashes and the fix), as is `resume: true`
- * without a checkpoint.
+ * Check a run directory before anything is loaded or written: a directory
+ * that already holds a checkpoint is resumed when its saved config hashes
+ * the same; a different config is refused (with both hashes and the fix), as
+ * is `resume: true` without a checkpoint. The directory (or, when it does
+ * not exist yet, its nearest existing parent) must be writable. Nothing is
+ * created or changed: {@linkcode prepareRunDir} does that once the run's
+ * inputs have opened, so a bad dataset or teacher leaves no run dir behind.
  *
  * @returns Whether a checkpoint is there to resume from.
  */
-export async function openRunDir(
+export async function checkRunDir(
   paths: RunPaths,
-  config: { hash: string; yaml: string },
+  hash: string,
   resume: boolean | "auto",
 ): Promise<boolean> {
+  for (const name of ["read", "write"] as const) {
+    if ((await permission({ name, path: paths.dir })) !== "granted") {
+      // Deno's own wording, which the tasks' error path completes with their grants.
+      throw new Error(
+        `Cannot use run dir "${paths.dir}": Requires ${name} access to "${paths.dir}", ` +
+          `run again with the --allow-${name} flag`,
+      );
+    }
+  }
+  const hasCheckpoint = await exists(paths.checkpoint);
+  if (resume === true && !hasCheckpoint) {
+    throw new Error(
+      `Cannot resume: run dir "${paths.dir}" holds no checkpoint.safetensors ` +
+        "(drop --resume to start a new run there)",
+    );
+  }
+  if (hasCheckpoint && resume !== false) {
+    const saved = await Deno.readTextFile(paths.config).catch(() => "");
+    const savedHash = saved.match(/^# config hash: ([0-9a-f]+)$/m)?.[1];
+    if (savedHash !== hash) {
+      throw new Error(
+        `Cannot resume run dir "${paths.dir}": it was written by another config ` +
+          `(hash ${savedHash?.slice(0, 12) ?? "unknown"}, this one ${hash.slice(0, 12)}); ` +
+          "use another --run-dir, or --no-resume to start it over",
+      );
+    }
+  }
+  await checkWritable(paths.dir);
+  return hasCheckpoint && resume !== false;
+}
+
+/** A permission's state; in a terminal, Deno's prompt asks first, as the operation itself would. */
+export async function permission(
+  descriptor: Deno.PermissionDescriptor,
+): Promise<Deno.PermissionState> {
+  const { state } = await Deno.permissions.query(descriptor);
+  if (state !== "prompt" || !Deno.stdin.isTerminal()) return state;
+  return (await Deno.permissions.request(descriptor)).state;
+}
+
+/** Create and remove a probe file in `dir`, or in its nearest existing parent. */
+async function checkWritable(dir: string): Promise<void> {
+  let at = dir.replace(/\/+$/, "") || "/";
+  while (!(await exists(at))) {
+    const up = at.includes("/") ? at.slice(0, at.lastIndexOf("/")) || "/" : ".";
+    if (up === at) break;
+    at = up;
+  }
+  const probe = `${at}/.coss-write-probe-${Deno.pid}`;
+  try {
+    (await Deno.open(probe, { write: true, createNew: true })).close();
+    await Deno.remove(probe);
+  } catch (e) {
+    const where = at === dir ? "" : ` (its parent "${at}")`;
+    const reason = (e as Error).message.replace(/: \w+ '[^']*'$/, ""); // not the probe's name
+    throw new Error(
+      `Cannot write run dir "${dir}"${where}: ${reason}; ` +
+        "choose another --run-dir or make it writable",
+    );
+  }
+}
+
+/**
+ * Create the run directory and record the config, once the run is known to
+ * start. Starting over (`resuming` false) removes an old checkpoint and
+ * metrics first: they describe another run.
+ */
+export async function prepareRunDir(
+  paths: RunPaths,
+  config: { hash: string; yaml: string },
+  resuming: boolean,
+): Promise<void> {
   try {
     await Deno.mkdir(paths.dir, { recursive: true });
   } catch (e) {
     throw new Error(`Cannot create run dir "${paths.dir}": ${(e as Error).message}`);
   }
-  const hasCheckpoint = await exists(paths.checkpoint);
-  if (resume === true && !hasCheckpoint) {
-    throw new Error(`Cannot resume: run dir "${paths.dir}" holds no checkpoint.safetensors`);
-  }
-  if (hasCheckpoint && resume !== false) {
-    const saved = await Deno.readTextFile(paths.config).catch(() => "");
-    const savedHash = saved.match(/^# config hash: ([0-9a-f]+)$/m)?.[1];
-    if (savedHash !== config.hash) {
-      throw new Error(
-        `Cannot resume run dir "${paths.dir}": it was written by another config ` +
-          `(hash ${savedHash?.slice(0, 12) ?? "unknown"}, this one ${config.hash.slice(0, 12)}); ` +
-          "use another --run-dir, or --no-resume to start it over",
-      );
-    }
-    return true;
-  }
-  if (hasCheckpoint) {
-    // Starting over: the old checkpoint and metrics describe another run.
+  if (resuming) return;
+  // The old checkpoint goes before the new config lands, so that no checkpoint ever sits
+  // beside a config it was not written by.
+  if (await exists(paths.checkpoint)) {
     await Deno.remove(paths.checkpoint);
     await Deno.remove(paths.metrics).catch(() => {});
   }
   const text = `# config hash: ${config.hash}\n${config.yaml}`;
   await writeFileAtomic(paths.config, new TextEncoder().encode(text));
-  return false;
 }
 
 /** One metrics record. */

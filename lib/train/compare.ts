@@ -20,7 +20,6 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
 import { readReport, type ReportRun, writeReport } from "../eval/report.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import {
@@ -31,6 +30,7 @@ import {
   stringifyConfig,
 } from "./config.ts";
 import { distill } from "./loop.ts";
+import { parseYaml } from "./_config_yaml.ts";
 
 /** A comparison as read by {@linkcode loadComparison}. */
 export interface Comparison {
@@ -79,11 +79,9 @@ export async function loadComparison(
   } catch (e) {
     throw new ConfigError(`${path}: cannot read (${(e as Error).message.split("\n")[0]})`);
   }
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseYaml(text) ?? {};
-  } catch (e) {
-    throw new ConfigError(`${path}: YAML: ${(e as Error).message.split("\n")[0]}`);
+  const doc = (parseYaml(text, path) ?? {}) as Record<string, unknown>;
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    fail(path, "(top level)", "expected a mapping with keys base, runDir, seeds, images, methods");
   }
   const known = ["base", "runDir", "seeds", "images", "iouK", "set", "methods"];
   for (const k of Object.keys(doc)) {

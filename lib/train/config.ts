@@ -32,6 +32,7 @@
 import { createHash } from "node:crypto";
 import { ConfigError } from "./_config_error.ts";
 import { CLI_FLAGS } from "./_config_cli.ts";
+import { renderConfigReference } from "./_config_doc.ts";
 import { type Layer, resolveLayers } from "./_config_resolve.ts";
 import { defaultsOf, SCHEMA } from "./_config_schema.ts";
 import { describe, isPlainObject, type Spec } from "./_config_spec.ts";
@@ -241,4 +242,21 @@ export function configHelp(): string {
   const lines = ["Flags:", ...CLI_FLAGS.map(([f, d]) => `  ${f.padEnd(width)}  ${d}`), "Keys:"];
   keyLines(SCHEMA, "", lines);
   return lines.join("\n");
+}
+
+/**
+ * The configuration reference as Markdown, rendered from the schema: every
+ * key with what it allows, its default and its doc, the flags, and the
+ * options of each dataset, architecture and loss. `deno task docs` writes it
+ * to docs/configuration.md, and a test fails when that file is stale.
+ *
+ * @example
+ * ```ts
+ * import { configReference } from "./config.ts";
+ * const md = configReference();
+ * console.log(md.startsWith("# Configuration reference"), md.includes("| `optim.lr` |")); // true true
+ * ```
+ */
+export function configReference(): string {
+  return renderConfigReference() + "\n";
 }

@@ -87,6 +87,7 @@ export async function evaluateSaved(
     });
     const { teacher, description } = await openTeacher(config.teacher);
     try {
+      checkTeacherWidth(path, saved, teacher.featureDim, description);
       const data = await openEvalData(config);
       try {
         const name = options.name ?? path.replace(/\/+$/, "").split("/").pop() ?? path;
@@ -128,4 +129,31 @@ export async function evaluateSaved(
     saved.student.dispose();
     saved.head?.dispose();
   }
+}
+
+/**
+ * A run or checkpoint was distilled to match a teacher of one width: its
+ * head's output, or with no head the student's own. Evaluated against a
+ * teacher of another width, neither the head nor the teacher ↔ student
+ * cosines mean anything: refuse, naming both widths and the way out.
+ */
+function checkTeacherWidth(
+  path: string,
+  saved: { kind: string; head?: { outDim: number }; student: { featureDim: number } },
+  teacherDim: number,
+  description: Record<string, unknown>,
+): void {
+  if (saved.kind === "export") return;
+  const want = saved.head?.outDim ?? saved.student.featureDim;
+  if (teacherDim === want) return;
+  const how = saved.head
+    ? `its projection head outputs ${want}-d features`
+    : `its ${want}-d student has no projection head`;
+  const which = description.name ?? description.path;
+  throw new Error(
+    `"${path}" was distilled from a ${want}-d teacher (${how}), but teacher ` +
+      `${JSON.stringify(which)} (teacher.*, --teacher) gives ${teacherDim}-d features; ` +
+      "evaluate with the run's own teacher (drop --teacher), or evaluate its export dir " +
+      "(student-safetensors), which carries no head",
+  );
 }

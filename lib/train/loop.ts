@@ -33,7 +33,13 @@ import { type ReportRun, writeReport } from "../eval/report.ts";
 import { createOptimizer } from "./optim.ts";
 import { learningRate } from "./schedule.ts";
 import { openTeacher } from "./teachers.ts";
-import { checkpointVariables, MetricsLog, openRunDir, runPaths } from "./_run_dir.ts";
+import {
+  checkpointVariables,
+  checkRunDir,
+  MetricsLog,
+  prepareRunDir,
+  runPaths,
+} from "./_run_dir.ts";
 import { TrainProgress } from "./_train_progress.ts";
 
 /** Options for {@linkcode distill}. */
@@ -121,14 +127,12 @@ export async function distill(
   options: DistillOptions = {},
 ): Promise<DistillResult> {
   const log = options.log ?? ((l: string) => console.error(l));
-  await initBackend({ backend: config.backend, log });
   const paths = runPaths(config.runDir);
-  const hash = await configHash(config);
-  const resuming = await openRunDir(
-    paths,
-    { hash, yaml: stringifyConfig(config) },
-    options.resume ?? "auto",
-  );
+  const hash = configHash(config);
+  // Refuse a run dir of another config before anything starts; write to it only once the
+  // data and the teacher have opened.
+  const resuming = await checkRunDir(paths, hash, options.resume ?? "auto");
+  await initBackend({ backend: config.backend, log });
   log(`config (hash ${hash.slice(0, 12)}):\n${formatConfig(config)}`);
 
   const opened = await openDataset(config.data.train);
@@ -205,7 +209,13 @@ export async function distill(
   let step = 0;
   let lastCheckpoint: number | undefined;
   if (resuming) {
-    const ck = await loadCheckpoint(paths.checkpoint);
+    const ck = await loadCheckpoint(paths.checkpoint).catch((e) => {
+      throw new Error(
+        `${(e as Error).message}; rerun with --no-resume to start "${paths.dir}" over ` +
+          "(or restore the file from a backup)",
+        { cause: e },
+      );
+    });
     const methodTensors: Record<string, tf.Tensor> = {};
     const modelTensors: Record<string, tf.Tensor> = {};
     for (const [name, t] of Object.entries(ck.variables)) {
@@ -226,6 +236,7 @@ export async function distill(
     lastCheckpoint = ck.step;
     log(`resuming "${paths.dir}" from its checkpoint at step ${step}/${total}`);
   }
+  await prepareRunDir(paths, { hash, yaml: stringifyConfig(config) }, resuming);
   const metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
   const startStep = step;
 
@@ -235,7 +246,8 @@ export async function distill(
         `non-finite weights at step ${step}; not overwriting the last good checkpoint ` +
           (lastCheckpoint === undefined
             ? "(none written yet)"
-            : `"${paths.checkpoint}" (step ${lastCheckpoint})`),
+            : `"${paths.checkpoint}" (step ${lastCheckpoint})`) +
+          "; lower optim.lr or set optim.clipNorm",
       );
     }
     const optState = optimizer.state();

@@ -18,6 +18,7 @@ import { ProjectionHead } from "../models/head.ts";
 import { ParamStore } from "../models/params.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
 import { torchStateDict } from "../models/torch_weights.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
 import { type PretrainConfig, stringifyPretrainConfig } from "./_pretrain_config.ts";
@@ -161,11 +162,24 @@ export async function pretrain(
   const total = sampler.batchesPerEpoch * c.train.epochs;
   const labels = train.evaluation.labels;
   let step = 0, startEpoch = 0, trainSeconds = 0, priorWall = 0;
-  await Deno.mkdir(c.runDir, { recursive: true });
-  await Deno.writeTextFile(join(c.runDir, "config.yaml"), stringifyPretrainConfig(c));
   const ckptPath = join(c.runDir, CKPT);
-  if ((options.resume ?? true) && await Deno.stat(ckptPath).then(() => true, () => false)) {
-    const ck = await loadCheckpoint(ckptPath);
+  const ck = (options.resume ?? true) && await Deno.stat(ckptPath).then(() => true, () => false)
+    ? await loadCheckpoint(ckptPath)
+    : undefined;
+  const changed = ck && recipeDifference(ck.config, c);
+  if (ck && changed) {
+    tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
+    throw new Error(
+      `Cannot resume run dir "${c.runDir}": its checkpoint was written by another config ` +
+        `(${changed}); use another --run-dir, or --no-resume to start it over`,
+    );
+  }
+  await Deno.mkdir(c.runDir, { recursive: true });
+  await writeFileAtomic(
+    join(c.runDir, "config.yaml"),
+    new TextEncoder().encode(stringifyPretrainConfig(c)),
+  );
+  if (ck) {
     restoreVariables(named, ck.variables);
     optimizer.setState(renameSlots(ck.optimizer, internal));
     tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
@@ -258,6 +272,26 @@ export async function pretrain(
   train.images.close();
   test.images.close();
   return { card, weights: join(c.out, "model.safetensors") };
+}
+
+/** Keys that may change between a checkpoint and its resume: where things go, logging, more epochs. */
+const RESUMABLE = new Set(["runDir", "out", "note", "train.logEvery", "train.epochs"]);
+
+/** The first key whose value differs between a checkpoint's config and `c`, as `key: a → b`. */
+function recipeDifference(saved: unknown, c: PretrainConfig): string | undefined {
+  const flat = (v: unknown, path: string, out: Map<string, string>) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v)) flat(x, path ? `${path}.${k}` : k, out);
+    } else if (!RESUMABLE.has(path)) out.set(path, JSON.stringify(v));
+    return out;
+  };
+  const a = flat(saved, "", new Map()), b = flat(c, "", new Map());
+  for (const key of new Set([...a.keys(), ...b.keys()])) {
+    if (a.get(key) !== b.get(key)) {
+      return `${key}: ${a.get(key) ?? "unset"} → ${b.get(key) ?? "unset"}`;
+    }
+  }
+  return undefined;
 }
 
 /** The card's verdict: does the teacher beat raw pixels on kNN, plus the config's note. */

@@ -15,6 +15,7 @@ import { loadSafetensorsModel } from "../models/load.ts";
 import { createModel, listModels, modelArgNames, type ModelName } from "../models/registry.ts";
 import { loadTfjsTeacher } from "../models/tfjs_teacher.ts";
 import type { Embedder } from "../models/types.ts";
+import { SafetensorsFormatError } from "../io/_safetensors_parse.ts";
 import { readSafetensors } from "../io/safetensors.ts";
 import { CHECKPOINT_FORMAT, loadCheckpoint, restoreVariables } from "./checkpoint.ts";
 import { type DistillConfig, loadConfig, parseConfig } from "./config.ts";
@@ -97,6 +98,13 @@ async function checkCheckpointFile(file: string): Promise<void> {
   try {
     format = (await readSafetensors(file)).metadata?.["coss.format"];
   } catch (e) {
+    if (e instanceof SafetensorsFormatError && e.truncated) {
+      throw new Error(
+        `"${file}": the checkpoint is damaged (${e.problem}); restore it from a backup, ` +
+          "evaluate the run's export instead (student-safetensors), or rerun deno task distill " +
+          "with --no-resume",
+      );
+    }
     throw new Error(
       `"${file}": not a ${CHECKPOINT_FORMAT} file (${(e as Error).message}); ${WHAT}`,
     );

@@ -408,6 +408,17 @@ Deno.test("datasets: known names only; folder and npy specs pass; kind changes d
     '--set data.train.name=folder: data.train.root: missing key (required for name "folder": ' +
       "folder of class folders)",
   );
+  // A later layer that changes the kind drops what an earlier layer set for the old kind.
+  assert.deepEqual(
+    yaml("data: {train: {name: fashion-mnist, split: train, dataDir: /d}}", [
+      "data.train={name: folder, root: imgs}",
+    ]).data.train,
+    { name: "folder", root: "imgs" },
+  );
+  assert.deepEqual(
+    yaml("data: {train: {name: mnist, split: test}}", ["data.train={name: cifar10}"]).data.train,
+    { name: "cifar10", split: "test" },
+  );
 });
 
 Deno.test("augment: a preset or steps; a bad step is reported at its index", () => {
@@ -595,6 +606,10 @@ Deno.test("parseCli: named flags, --set, dotted flags in order; one-line errors"
   assert.equal(
     error(() => parseCli(["--resume=yes"])),
     "--resume: takes no value (use --resume or --no-resume)",
+  );
+  assert.equal(
+    error(() => parseCli(["--no-resume", "--resume"])),
+    "--resume and --no-resume: give one (--resume continues the run, --no-resume starts it over)",
   );
   assert.equal(
     error(() => parseCli(["--optim.lr"])),

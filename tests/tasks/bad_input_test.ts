@@ -1,0 +1,641 @@
+/**
+ * The bad-input matrix: the real CLIs (`deno task distill | eval | compare |
+ * pretrain`, under their deno.json permissions) against broken configs,
+ * flags, data, weight files, run dirs and machines. Each must exit non-zero
+ * with one `error:` line that names the file, key or flag and the fix (the
+ * last line on stderr, after any status lines; the only line when the input
+ * is refused before anything starts), with no stack trace; leave no partial
+ * output and no temporary file; and change no earlier checkpoint, cache,
+ * export or config (their bytes and mtimes are compared).
+ *
+ * The read-only and full-disk cases need a tmpfs when the tests run as root
+ * (chmod does not stop root): they mount one (`--allow-run=mount,umount`) and
+ * are skipped, saying why, where mounting is not permitted.
+ */
+import assert from "assert";
+import { readSafetensors } from "../../lib/io/safetensors.ts";
+import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { snapshot, strayTempFiles, writeFixtures } from "./_bad_input_fixtures.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const ID = crypto.randomUUID().slice(0, 8);
+const RUNS = `runs/test-bad-${ID}`;
+const TMP = `tests/.tmp/bad-${ID}`;
+
+interface Result {
+  code: number;
+  err: string;
+  seconds: number;
+}
+
+async function task(name: string, args: string[], env: Record<string, string> = {}) {
+  const t0 = performance.now();
+  const { code, stderr } = await new Deno.Command("deno", {
+    args: ["task", "--quiet", name, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const seconds = (performance.now() - t0) / 1000;
+  return { code, err: new TextDecoder().decode(stderr), seconds };
+}
+
+/** A short distillation: 256 images, 2 steps, no test split, a 64-d student (no head). */
+const SMALL = [
+  "--backend=wasm",
+  `--set=teacher.cacheDir=${RUNS}/cache`,
+  "--set=data.subset=256",
+  "--set=data.test=null",
+  "--set=train.steps=2",
+  "--set=data.sampler.kind=random",
+  "--set=data.sampler.batchSize=32",
+  "--set=student.args.width=0.125",
+  "--set=student.headHidden=16",
+];
+/** The smallest pretrain job: 64 images, 2 steps, kNN on 64 × 64, no linear probe. */
+const PRETRAIN = [
+  "--set=backend=wasm",
+  "--set=data.subset=64",
+  "--set=train.epochs=1",
+  "--set=train.batchSize=32",
+  "--set=eval.trainImages=64",
+  "--set=eval.testImages=64",
+  "--set=eval.linear.epochs=0",
+];
+
+interface Case {
+  /** The bad input. */
+  name: string;
+  task: "distill" | "eval" | "compare" | "pretrain";
+  args: string[];
+  env?: Record<string, string>;
+  /** The error line, after `error: `. */
+  message: RegExp;
+  /** Refused before anything starts: the error is the only line on stderr. */
+  alone?: boolean;
+  /** Paths that must not exist afterwards (a fresh run dir, an eval report). */
+  absent?: string[];
+  /** More checks of what is on disk afterwards. */
+  after?: () => Promise<void>;
+  /** Why the case cannot run here. */
+  skip?: string;
+}
+
+/** One `error:` line, last on stderr, no stack frame; the only line when `alone`. */
+function checkStderr(c: Case, r: Result): string {
+  const lines = r.err.split("\n").filter((l) => l.trim());
+  const errors = lines.filter((l) => /^error\b/i.test(l));
+  assert.notEqual(r.code, 0, `exit code 0\n${r.err}`);
+  assert.equal(errors.length, 1, `expected one error line:\n${r.err}`);
+  assert.equal(lines.at(-1), errors[0], `the error is not the last line:\n${r.err}`);
+  const frames = lines.filter((l) => /^\s+at\s|Uncaught|^\s*\w*Error:/.test(l));
+  assert.deepEqual(frames, [], `a stack trace:\n${r.err}`);
+  if (c.alone) assert.equal(lines.length, 1, `more than the error line:\n${r.err}`);
+  const line = errors[0].replace(/^error: /, "");
+  assert.match(line, c.message);
+  return line;
+}
+
+const exists = (p: string) => Deno.stat(`${ROOT}${p}`).then(() => true, () => false);
+
+/** The step and finiteness of a checkpoint, read without tfjs. */
+async function checkpointStep(path: string): Promise<{ step: number; finite: boolean }> {
+  const st = await readSafetensors(`${ROOT}${path}`);
+  const step = JSON.parse(st.metadata["coss.state"]).step as number;
+  const finite = [...st.tensors.values()].every((t) => Array.from(t.values).every(Number.isFinite));
+  return { step, finite };
+}
+
+async function sh(cmd: string, args: string[]): Promise<string | undefined> {
+  try {
+    const r = await new Deno.Command(cmd, { args, cwd: ROOT, stderr: "piped" }).output();
+    return r.success ? undefined : new TextDecoder().decode(r.stderr).trim() || `exit ${r.code}`;
+  } catch (e) {
+    return (e as Error).message.split("\n")[0];
+  }
+}
+
+const mounted: string[] = [];
+
+/** Mount a tmpfs of `bytes` at `dir`; the reason when that is not possible. */
+async function mountTmpfs(dir: string, bytes: number): Promise<string | undefined> {
+  await Deno.mkdir(`${ROOT}${dir}`, { recursive: true });
+  const why = await sh("mount", ["-t", "tmpfs", "-o", `size=${bytes}`, "tmpfs", dir]);
+  if (!why) mounted.push(dir);
+  return why && `cannot mount a tmpfs (${why})`;
+}
+
+/** A read-only copy of the good run at `dir` (chmod 555, or a read-only tmpfs for root). */
+async function readOnlyRun(dir: string, good: string): Promise<string | undefined> {
+  const abs = `${ROOT}${dir}`;
+  const copy = async () => {
+    for (const f of ["config.yaml", "checkpoint.safetensors", "metrics.jsonl"]) {
+      await Deno.copyFile(`${ROOT}${good}/${f}`, `${abs}/${f}`);
+    }
+  };
+  await Deno.mkdir(abs, { recursive: true });
+  await Deno.chmod(abs, 0o555);
+  const chmodWorks = await Deno.writeTextFile(`${abs}/probe`, "").then(() => false, () => true);
+  if (chmodWorks) {
+    await Deno.chmod(abs, 0o755);
+    await copy();
+    await Deno.chmod(abs, 0o555);
+    return undefined;
+  }
+  // Root writes through chmod 555: use a tmpfs remounted read-only instead.
+  await Deno.remove(`${abs}/probe`);
+  await Deno.chmod(abs, 0o755);
+  const why = await mountTmpfs(dir, 8 << 20);
+  if (why) return `running as root, where chmod 555 does not stop writes, and ${why}`;
+  await copy();
+  const ro = await sh("mount", ["-o", "remount,ro", dir]);
+  return ro && `cannot remount the tmpfs read-only (${ro})`;
+}
+
+Deno.test({
+  name:
+    "bad input: every CLI answers with one line naming the culprit and the fix, and harms nothing",
+  ignore: IGNORE_DEBIAN_FASHION_MNIST,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const t0 = performance.now();
+    await Deno.mkdir(`${ROOT}${TMP}`, { recursive: true });
+    await Deno.mkdir(`${ROOT}${RUNS}`, { recursive: true });
+    try {
+      // Good outputs that bad runs must leave alone: a finished distillation (config,
+      // checkpoint, metrics, both exports, the teacher cache) and a pretrain run.
+      const [fixtures, good, pt] = await Promise.all([
+        writeFixtures(`${ROOT}${TMP}`),
+        task("distill", [...SMALL, `--run-dir=${RUNS}/good`]),
+        task("pretrain", [...PRETRAIN, `--run-dir=${RUNS}/pt`, `--out=${RUNS}/pt/teacher`]),
+      ]);
+      void fixtures;
+      assert.equal(good.code, 0, good.err);
+      assert.equal(pt.code, 0, pt.err);
+      // A copy of the good run whose checkpoint is cut short.
+      await Deno.mkdir(`${ROOT}${RUNS}/trunc`);
+      for (const f of ["config.yaml", "metrics.jsonl"]) {
+        await Deno.copyFile(`${ROOT}${RUNS}/good/${f}`, `${ROOT}${RUNS}/trunc/${f}`);
+      }
+      const ckpt = await Deno.readFile(`${ROOT}${RUNS}/good/checkpoint.safetensors`);
+      await Deno.writeFile(`${ROOT}${RUNS}/trunc/checkpoint.safetensors`, ckpt.subarray(0, 5000));
+      // A comparison whose run dir holds a run of another config.
+      await Deno.mkdir(`${ROOT}${RUNS}/cmp/coss-s0`, { recursive: true });
+      await Deno.writeTextFile(`${ROOT}${RUNS}/cmp/coss-s0/config.yaml`, "# config hash: 0000\n");
+      await Deno.writeTextFile(
+        `${ROOT}${TMP}/cmp-other.yaml`,
+        "base: ../../../tasks/configs/default.yaml\n" +
+          `runDir: ${RUNS}/cmp\nseeds: [0]\nimages: 64\nmethods:\n  coss: {name: coss}\n`,
+      );
+      const readOnly = await readOnlyRun(`${RUNS}/ro`, `${RUNS}/good`);
+      // Room for one checkpoint and a half: the second checkpoint's temporary file does not fit.
+      const full = await mountTmpfs(`${RUNS}/full`, Math.ceil(1.5 * ckpt.length / 4096) * 4096);
+
+      const protect = ["good", "pt", "trunc", "cmp", "cache", ...(readOnly ? [] : ["ro"])];
+      const before = new Map<string, Map<string, string>>();
+      for (const d of protect) before.set(d, await snapshot(`${ROOT}${RUNS}/${d}`));
+
+      const G = `${RUNS}/good`;
+      const T = TMP;
+      const dist = (...a: string[]) => [...SMALL, `--run-dir=${RUNS}/new`, ...a];
+      const cases: Case[] = [
+        // Config files and keys.
+        {
+          name: "YAML syntax error in --config",
+          task: "distill",
+          args: [`--config=${T}/syntax.yaml`],
+          message: /syntax\.yaml:2:1: invalid YAML: .*end with a \}/,
+          alone: true,
+        },
+        {
+          name: "unknown key in a config file",
+          task: "distill",
+          args: [`--config=${T}/unknown-key.yaml`],
+          message: /unknown-key\.yaml: optim\.learning_rate: unknown key \(did you mean "lr"\?\)/,
+          alone: true,
+        },
+        {
+          name: "wrong type in a config file (train.steps: three)",
+          task: "distill",
+          args: [`--config=${T}/wrong-type.yaml`],
+          message: /wrong-type\.yaml: train\.steps: expected null or an integer ≥ 1, got "three"/,
+          alone: true,
+        },
+        {
+          name: "out-of-range value (optim.momentum=1.5)",
+          task: "distill",
+          args: dist("--set=optim.momentum=1.5"),
+          message: /--set optim\.momentum=1\.5: optim\.momentum: expected a number in \[0, 1\)/,
+          alone: true,
+        },
+        {
+          name: "unknown model (student.architecture=resnet19)",
+          task: "distill",
+          args: dist("--student.architecture", "resnet19"),
+          message:
+            /student\.architecture: expected one of .*got "resnet19" \(did you mean "resnet18"\?\)/,
+          alone: true,
+        },
+        {
+          name: "unknown loss (loss.name=cosss)",
+          task: "distill",
+          args: dist("--set=loss.name=cosss"),
+          message: /loss\.name: expected one of .*got "cosss" \(did you mean "coss"\?\)/,
+          alone: true,
+        },
+        {
+          name: "unknown dataset (data.train.name=fmnist)",
+          task: "distill",
+          args: dist("--set=data.train.name=fmnist"),
+          message:
+            /data\.train\.name: expected one of .*got "fmnist" \(did you mean "fashion-mnist"\?\)/,
+          alone: true,
+        },
+        {
+          name: "unknown flag",
+          task: "distill",
+          args: dist("--learning-rate=0.1"),
+          message: /--learning-rate: unknown flag.*valid flags: --config/,
+          alone: true,
+        },
+        // Flags.
+        {
+          name: "--resume with --no-resume",
+          task: "distill",
+          args: [...SMALL, `--run-dir=${G}`, "--resume", "--no-resume"],
+          message: /--resume and --no-resume: give one/,
+          alone: true,
+        },
+        {
+          name: "--resume where there is no checkpoint",
+          task: "distill",
+          args: dist("--resume"),
+          message: /run dir ".*\/new" holds no checkpoint\.safetensors \(drop --resume/,
+          alone: true,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "eval --student with --compare",
+          task: "eval",
+          args: ["--student", G, "--compare", G, G],
+          message: /--student and --compare: give one/,
+          alone: true,
+        },
+        {
+          name: "eval --student of a path that does not exist",
+          task: "eval",
+          args: ["--student", `${RUNS}/nope`, "--out", `${RUNS}/eval`],
+          message: /"runs\/.*\/nope": no such file or directory; expected a run dir/,
+          alone: true,
+          absent: [`${RUNS}/eval`],
+        },
+        {
+          name: "explicit --backend webgpu with no adapter",
+          task: "distill",
+          args: dist("--backend=webgpu"),
+          // Ask Deno for a graphics API this OS lacks, so that no adapter exists.
+          env: { DENO_WEBGPU_BACKEND: "dx12" },
+          message: /WebGPU requested but unavailable: .*choose auto, wasm or cpu instead/,
+          alone: true,
+          absent: [`${RUNS}/new`],
+        },
+        // Data.
+        {
+          name: "missing dataset (empty dataDir, no system copy, no download)",
+          task: "distill",
+          args: dist(
+            `--set=data.train={name: fashion-mnist, dataDir: ${T}/empty, useSystemData: false, download: false}`,
+          ),
+          message: /Fashion-MNIST not found in .*\/empty.*apt-get install dataset-fashion-mnist/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "truncated gzipped IDX file",
+          task: "distill",
+          args: dist(`--set=data.train={name: fashion-mnist, dataDir: ${T}/idx-gz}`),
+          message:
+            /Cannot read IDX file ".*idx-gz\/train-images-idx3-ubyte\.gz": the gzip data is corrupt or truncated.*\(delete it/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "truncated plain IDX file",
+          task: "distill",
+          args: dist(`--set=data.train={name: fashion-mnist, dataDir: ${T}/idx-raw}`),
+          message:
+            /Cannot read IDX file ".*idx-raw\/train-images-idx3-ubyte": truncated: the header states 60000×28×28/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "corrupt PNG in a folder dataset (onBadImage: fail)",
+          task: "distill",
+          args: dist(
+            `--set=data.train={name: folder, root: ${T}/folder, onBadImage: fail}`,
+            "--set=data.size=8",
+            "--set=data.augment=none",
+            "--set=data.mean=[0.5]",
+            "--set=data.std=[0.5]",
+          ),
+          message: /Cannot decode image ".*folder\/b\/2\.png": .*\(replace or remove it/,
+          absent: [`${RUNS}/new`],
+        },
+        // Teachers.
+        ...(["past-end", "overlap", "dtype"] as const).map((f): Case => ({
+          name: {
+            "past-end": "safetensors teacher: a data offset past the end",
+            overlap: "safetensors teacher: overlapping tensors",
+            dtype: "safetensors teacher: an unknown dtype",
+          }[f],
+          task: "distill",
+          args: dist(
+            "--set=teacher.source=safetensors",
+            `--set=teacher.path=${T}/${f}.safetensors`,
+            "--set=teacher.architecture=resnet18",
+          ),
+          message: {
+            "past-end": /".*past-end\.safetensors": .*data_offsets \[0, 64\] point past the end/,
+            overlap:
+              /".*overlap\.safetensors": tensor "bn1\.weight" data_offsets \[8, 24\] overlap/,
+            dtype: /".*dtype\.safetensors": tensor "conv1\.weight" has unknown dtype "Q4"/,
+          }[f],
+          absent: [`${RUNS}/new`],
+        })),
+        {
+          name: "a .pth pickle as the teacher",
+          task: "distill",
+          args: dist(
+            "--set=teacher.source=safetensors",
+            `--set=teacher.path=${T}/teacher.pth`,
+            "--set=teacher.architecture=resnet18",
+          ),
+          message: /".*teacher\.pth": PyTorch pickle .*Convert once in Python: python -c/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "eval --teacher given a .pth pickle",
+          task: "eval",
+          args: ["--student", G, "--teacher", `${T}/teacher.pth`, "--out", `${RUNS}/eval`],
+          message: /--teacher .*teacher\.pth: PyTorch pickle .*save_file/,
+          alone: true,
+          absent: [`${RUNS}/eval`],
+        },
+        {
+          name: "teacher weights of other arguments than teacher.args",
+          task: "distill",
+          args: dist(
+            "--set=teacher.source=safetensors",
+            `--set=teacher.path=${T}/teacher128.safetensors`,
+            "--set=teacher.architecture=resnet18",
+            "--set=teacher.args={stem: cifar, width: 0.125, inChannels: 1}",
+          ),
+          message: /teacher128\.safetensors" into resnet18: .*mis-shaped .*set them to match/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "teacher/student width mismatch with no head (eval against a 128-d teacher)",
+          task: "eval",
+          args: [
+            "--student",
+            G,
+            "--backend=wasm",
+            "--teacher",
+            `${T}/teacher128.safetensors`,
+            "--teacher-arch=resnet18",
+            "--set=teacher.args={stem: cifar, width: 0.25, inChannels: 1}",
+            "--out",
+            `${RUNS}/eval`,
+          ],
+          message:
+            /".*good" was distilled from a 64-d teacher \(its 64-d student has no projection head\), but teacher ".*teacher128\.safetensors" .* gives 128-d features; evaluate with the run's own teacher/,
+          absent: [`${RUNS}/eval`],
+        },
+        // Run dirs and checkpoints.
+        {
+          name: "resume of a run dir whose checkpoint is truncated",
+          task: "distill",
+          args: [...SMALL, `--run-dir=${RUNS}/trunc`],
+          message:
+            /Cannot load checkpoint ".*trunc\/checkpoint\.safetensors": file is truncated .*rerun with --no-resume/,
+        },
+        {
+          name: "eval --student of a run dir whose checkpoint is truncated",
+          task: "eval",
+          args: ["--student", `${RUNS}/trunc`, "--out", `${RUNS}/eval`],
+          message:
+            /".*trunc\/checkpoint\.safetensors": the checkpoint is damaged \(file is truncated/,
+          alone: true,
+          absent: [`${RUNS}/eval`],
+        },
+        {
+          name: "eval --student of a truncated checkpoint file",
+          task: "eval",
+          args: ["--student", `${RUNS}/trunc/checkpoint.safetensors`, "--out", `${RUNS}/eval`],
+          message: /the checkpoint is damaged .*evaluate the run's export instead/,
+          alone: true,
+          absent: [`${RUNS}/eval`],
+        },
+        {
+          name: "a run dir written by another config",
+          task: "distill",
+          args: [...SMALL, `--run-dir=${G}`, "--set=optim.lr=0.5"],
+          message:
+            /Cannot resume run dir ".*good": it was written by another config \(hash [0-9a-f]{12}, this one [0-9a-f]{12}\); use another --run-dir, or --no-resume/,
+          alone: true,
+        },
+        {
+          name: "a run dir outside the task's write grant",
+          task: "distill",
+          args: dist(`--run-dir=${T}/outside`),
+          message:
+            /Requires write access to ".*outside"; deno task distill is granted only --allow-write=runs,.* add ".*outside" to --allow-write in the "distill" task of deno\.json/,
+          alone: true,
+          absent: [`${T}/outside`],
+        },
+        {
+          name: "a read-only run dir",
+          task: "distill",
+          args: [...SMALL, `--run-dir=${RUNS}/ro`, "--no-resume"],
+          message:
+            /Cannot write run dir ".*ro": (Read-only file system|Permission denied) \(os error \d+\); choose another --run-dir or make it writable$/,
+          alone: true,
+          skip: readOnly,
+        },
+        {
+          name: "a full disk (a tmpfs with room for one checkpoint)",
+          task: "distill",
+          args: [
+            ...SMALL,
+            `--run-dir=${RUNS}/full/run`,
+            "--set=train.steps=3",
+            "--set=train.checkpointEvery=1",
+          ],
+          message:
+            /Cannot write ".*full\/run\/checkpoint\.safetensors": No space left on device .*free some space/,
+          skip: full,
+          after: async () => {
+            assert.deepEqual(await checkpointStep(`${RUNS}/full/run/checkpoint.safetensors`), {
+              step: 1,
+              finite: true,
+            });
+          },
+        },
+        {
+          name: "NaN from a divergent learning rate (optim.lr=1e30)",
+          task: "distill",
+          args: [
+            ...SMALL,
+            `--run-dir=${RUNS}/nan`,
+            "--set=optim.lr=1e30",
+            "--set=train.steps=4",
+            "--set=train.checkpointEvery=1",
+            "--set=train.logEvery=1",
+          ],
+          message:
+            /^(loss is NaN|non-finite weights) at step 2; .*last good checkpoint (is )?".*nan\/checkpoint\.safetensors" \(step 1\); lower optim\.lr or set optim\.clipNorm$/,
+          after: async () => {
+            assert.deepEqual(await checkpointStep(`${RUNS}/nan/checkpoint.safetensors`), {
+              step: 1,
+              finite: true,
+            });
+          },
+        },
+        // compare.
+        {
+          name: "compare: YAML syntax error",
+          task: "compare",
+          args: [`--config=${T}/cmp-syntax.yaml`],
+          message: /cmp-syntax\.yaml:3:1: invalid YAML: .*end with a \]/,
+          alone: true,
+        },
+        {
+          name: "compare: unknown key",
+          task: "compare",
+          args: [`--config=${T}/cmp-key.yaml`],
+          message: /cmp-key\.yaml: image: unknown key; valid keys: base, runDir, seeds, images/,
+          alone: true,
+        },
+        {
+          name: "compare: unknown loss in a method row",
+          task: "compare",
+          args: [`--config=${T}/cmp-loss.yaml`],
+          message:
+            /cmp-loss\.yaml \(methods\.a\): loss\.name: expected one of .*\(did you mean "coss"\?\)/,
+          alone: true,
+        },
+        {
+          name: "compare: --only names no row",
+          task: "compare",
+          args: ["--only", "nope"],
+          message: /compare-fmnist\.yaml: methods: no row "nope"/,
+          alone: true,
+        },
+        {
+          name: "compare: a run dir holding a run of another config",
+          task: "compare",
+          args: [`--config=${T}/cmp-other.yaml`, "--set=data.subset=64"],
+          message:
+            /run dir ".*cmp\/coss-s0" holds a run of another config; delete it or change runDir/,
+          alone: true,
+        },
+        // pretrain.
+        {
+          name: "pretrain: unknown key in --set",
+          task: "pretrain",
+          args: [...PRETRAIN, "--set=train.epoch=2"],
+          message: /--set train\.epoch=2: unknown key "train\.epoch" \(did you mean "epochs"\?\)/,
+          alone: true,
+        },
+        {
+          name: "pretrain: out-of-range value",
+          task: "pretrain",
+          args: [...PRETRAIN, "--set=train.batchSize=0"],
+          message: /--set train\.batchSize=0: train\.batchSize: expected a positive integer, got 0/,
+          alone: true,
+        },
+        {
+          name: "pretrain: unknown model",
+          task: "pretrain",
+          args: [...PRETRAIN, "--set=model.architecture=resnet19"],
+          message: /model\.architecture: expected one of resnet18, .*got "resnet19"/,
+          alone: true,
+        },
+        {
+          name: "pretrain: YAML syntax error",
+          task: "pretrain",
+          args: [`--config=${T}/syntax.yaml`],
+          message: /syntax\.yaml:2:1: not valid YAML: .*end with a \}/,
+          alone: true,
+        },
+        {
+          name: "pretrain: unknown flag",
+          task: "pretrain",
+          args: ["--epochs=3"],
+          message: /--epochs: unknown flag.*see deno task pretrain --help/,
+          alone: true,
+        },
+        {
+          name: "pretrain: a run dir written by another config",
+          task: "pretrain",
+          args: [...PRETRAIN, `--run-dir=${RUNS}/pt`, `--out=${RUNS}/pt/teacher`, "--set=seed=1"],
+          message:
+            /Cannot resume run dir ".*pt": its checkpoint was written by another config \(seed: 0 → 1\); use another --run-dir, or --no-resume/,
+        },
+      ];
+
+      const report: [string, string, number][] = [];
+      const failures: string[] = [];
+      const run = async (c: Case) => {
+        if (c.skip) {
+          console.log(`skipped: ${c.name}: ${c.skip}`);
+          report.push([c.name, `(skipped: ${c.skip})`, 0]);
+          return;
+        }
+        const r = await task(c.task, c.args, c.env);
+        try {
+          const line = checkStderr(c, r);
+          for (const p of c.absent ?? []) assert.ok(!(await exists(p)), `"${p}" was created`);
+          await c.after?.();
+          report.push([c.name, line, r.seconds]);
+        } catch (e) {
+          failures.push(`${c.name} (deno task ${c.task} ${c.args.join(" ")}): ${e}`);
+        }
+      };
+      // Three at a time: each case is one short process.
+      const queue = [...cases];
+      await Promise.all([0, 1, 2].map(async () => {
+        for (let c = queue.shift(); c; c = queue.shift()) await run(c);
+      }));
+
+      // Nothing good changed, nothing temporary left.
+      for (const d of protect) {
+        assert.deepEqual(await snapshot(`${ROOT}${RUNS}/${d}`), before.get(d), `${d} changed`);
+      }
+      assert.deepEqual(await strayTempFiles(`${ROOT}${RUNS}`), []);
+      assert.deepEqual(await strayTempFiles(`${ROOT}${TMP}`), []);
+
+      // The stack trace is there under --verbose.
+      const verbose = await task("distill", [
+        ...dist(`--set=data.train={name: fashion-mnist, dataDir: ${T}/empty, download: false}`),
+        "--set=data.train.useSystemData=false",
+        "--verbose",
+      ]);
+      assert.notEqual(verbose.code, 0);
+      assert.match(verbose.err, /^\s+at .*datasets\.ts/m, verbose.err);
+
+      const order = new Map(cases.map((c, i) => [c.name, i]));
+      report.sort((a, b) => order.get(a[0])! - order.get(b[0])!);
+      console.log(
+        `\n${report.length} bad inputs in ${((performance.now() - t0) / 1000).toFixed(0)} s:\n` +
+          report.map(([n, l, s]) => `- ${n} (${s.toFixed(1)} s)\n    error: ${l}`).join("\n"),
+      );
+      assert.ok(cases.length >= 25);
+      assert.deepEqual(failures, []);
+    } finally {
+      for (const m of mounted.reverse()) await sh("umount", [m]);
+      await Deno.chmod(`${ROOT}${RUNS}/ro`, 0o755).catch(() => {});
+      await Deno.remove(`${ROOT}${RUNS}`, { recursive: true }).catch(() => {});
+      await Deno.remove(`${ROOT}${TMP}`, { recursive: true }).catch(() => {});
+    }
+  },
+});
