@@ -1,0 +1,297 @@
+/**
+ * The bench's results: the JSON schema of `bench/results.json`, the
+ * tfjs/PyTorch ratio, and the Markdown table of `bench/results.md`.
+ *
+ * Ratios are always of median times, `tfjs ms / PyTorch ms`: above 1 tfjs is
+ * slower, whether the table shows the case as time or as images/s.
+ *
+ * @module
+ */
+import type { Timing } from "./_measure.ts";
+import type { RssWindow } from "./_rss.ts";
+import type { TorchCaseResult } from "./_python.ts";
+
+/** The `schema` field of every report this module writes. */
+export const BENCH_SCHEMA = "coss-bench/1";
+
+/** `tf.memory()` after the timed iterations, and what the case left behind. */
+export interface MemoryReading {
+  /** Bytes held by live tensors while the case was still built (model, optimizer, inputs). */
+  numBytes: number;
+  /** Live tensors at that point. */
+  numTensors: number;
+  /** Tensors still alive after the case was disposed, beyond those alive before it (0 = no leak). */
+  leakedTensors: number;
+  /** Size of the wasm backend's heap, which never shrinks (wasm only). */
+  wasmHeapBytes?: number;
+}
+
+/** One case on one backend. */
+export interface BenchRow {
+  case: string;
+  backend: string;
+  /** `skipped` and `error` rows carry a `reason`. */
+  status: "ok" | "skipped" | "error";
+  reason?: string;
+  /** Why the iteration counts are lower than the case's, when they are. */
+  note?: string;
+  /** Images (or test queries) per iteration. */
+  images: number | null;
+  /** Trainable parameters of the model, when there is one. */
+  params: number | null;
+  timing: Timing | null;
+  /** `images / median seconds`. */
+  imagesPerSec: number | null;
+  memory: MemoryReading | null;
+  rss: RssWindow | null;
+  /** 1-, 5- and 15-minute load averages when the case started, when readable. */
+  loadavg: number[] | null;
+  /** The PyTorch run of the same case (shared by every backend's row). */
+  torch: TorchCaseResult | null;
+  /** `timing.medianMs / torch.medianMs`, or null without both. */
+  ratio: number | null;
+}
+
+/** Where one iteration's time went, by kernel (tfjs) or operator (PyTorch). */
+export interface ProfileReport {
+  case: string;
+  /** A tfjs backend, or `"pytorch"`. */
+  backend: string;
+  /** Sum over every kernel. */
+  totalMs: number;
+  /** Wall time of the profiled iteration (tfjs; includes bookkeeping outside kernels). */
+  wallMs: number | null;
+  /** The kernels, by total time, largest first. */
+  kernels: { name: string; ms: number; count: number }[];
+}
+
+/** The whole of `bench/results.json`. */
+export interface BenchReport {
+  schema: typeof BENCH_SCHEMA;
+  createdAt: string;
+  /** The command line, for the record. */
+  command: string;
+  options: {
+    cases: string[];
+    backends: string[];
+    iters: number | null;
+    warmup: number | null;
+    quick: boolean;
+    force: boolean;
+    profile: boolean;
+    threads: number;
+  };
+  machine: {
+    cpuModel: string | null;
+    cpus: number;
+    memTotalBytes: number | null;
+    loadavgStart: number[] | null;
+    loadavgEnd: number[] | null;
+    deno: string;
+    tfjs: string;
+    python: string | null;
+    torch: string | null;
+    torchvision: string | null;
+    /** The BLAS libraries torch had mapped. */
+    torchBlas: string[] | null;
+    webgpuAdapter: string | null;
+    softwareAdapter: boolean | null;
+  };
+  /** Whether the PyTorch side ran; `reason` says why not. */
+  torch: { available: boolean; reason?: string };
+  rows: BenchRow[];
+  profiles: ProfileReport[];
+  /** One line per skipped backend or other caveat, as printed. */
+  notes: string[];
+}
+
+/**
+ * `tfjsMs / torchMs`, or null when either is missing or not positive.
+ *
+ * @example
+ * ```ts
+ * import { timeRatio } from "./report.ts";
+ * console.log(timeRatio(300, 200), timeRatio(300, null)); // 1.5 null
+ * ```
+ */
+export function timeRatio(
+  tfjsMs: number | null | undefined,
+  torchMs: number | null | undefined,
+): number | null {
+  if (tfjsMs == null || torchMs == null || !(tfjsMs > 0) || !(torchMs > 0)) return null;
+  return tfjsMs / torchMs;
+}
+
+/** `images / (ms / 1000)`, or null. */
+export function imagesPerSecond(
+  images: number | null,
+  ms: number | null | undefined,
+): number | null {
+  return images && ms && ms > 0 ? images / (ms / 1000) : null;
+}
+
+/**
+ * A number with about three significant digits, without exponent notation.
+ *
+ * @example
+ * ```ts
+ * import { fmt } from "./report.ts";
+ * console.log(fmt(2512.4), fmt(38.25), fmt(0.4567)); // "2512" "38.3" "0.457"
+ * ```
+ */
+export function fmt(x: number | null | undefined): string {
+  if (x == null || !Number.isFinite(x)) return "";
+  const a = Math.abs(x);
+  return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : x.toFixed(3);
+}
+
+const MiB = 1024 * 1024;
+
+function mib(bytes: number | null | undefined): string {
+  return bytes == null ? "" : `${fmt(bytes / MiB)}`;
+}
+
+function rssCell(peak: number | null | undefined, start: number | null | undefined): string {
+  if (peak == null) return "";
+  return start == null ? mib(peak) : `${mib(peak)} (${mib(start)})`;
+}
+
+/** A skip or error reason up to its first ";", for the table (the notes keep it whole). */
+function shortReason(reason: string | undefined): string {
+  return (reason ?? "").split(";")[0];
+}
+
+function cell(s: string): string {
+  return s.replaceAll("|", "\\|").replaceAll("\n", " ");
+}
+
+/** The table's header row, so that tests and readers agree on the columns. */
+export const TABLE_COLUMNS: readonly string[] = [
+  "case",
+  "backend",
+  "iters (warm-up)",
+  "tfjs median ms",
+  "tfjs img/s",
+  "PyTorch median ms",
+  "PyTorch img/s",
+  "tfjs / PyTorch",
+  "tf.memory MiB / tensors",
+  "leaked",
+  "peak RSS MiB (start), tfjs",
+  "peak RSS MiB (start), PyTorch",
+  "load",
+];
+
+/** One row of the Markdown table. */
+export function tableRow(r: BenchRow): string {
+  const torch = r.torch;
+  const cells = r.status === "ok" && r.timing
+    ? [
+      r.case,
+      r.backend,
+      `${r.timing.iters} (${r.timing.warmup})`,
+      fmt(r.timing.medianMs),
+      fmt(r.imagesPerSec),
+      fmt(torch?.medianMs),
+      fmt(imagesPerSecond(torch?.images ?? null, torch?.medianMs)),
+      r.ratio == null ? "" : `${r.ratio.toFixed(2)}×`,
+      r.memory ? `${mib(r.memory.numBytes)} / ${r.memory.numTensors}` : "",
+      r.memory ? String(r.memory.leakedTensors) : "",
+      rssCell(r.rss?.peakBytes, r.rss?.startBytes) +
+      (r.rss?.method === "sampled" ? " sampled" : ""),
+      rssCell(torch?.peakRssBytes, torch?.startRssBytes),
+      r.loadavg ? r.loadavg[0].toFixed(2) : "",
+    ]
+    : [
+      r.case,
+      r.backend,
+      r.status,
+      shortReason(r.reason),
+      "",
+      fmt(torch?.medianMs),
+      fmt(imagesPerSecond(torch?.images ?? null, torch?.medianMs)),
+      "",
+      "",
+      "",
+      "",
+      rssCell(torch?.peakRssBytes, torch?.startRssBytes),
+      "",
+    ];
+  return `| ${cells.map(cell).join(" | ")} |`;
+}
+
+/**
+ * The results table in Markdown: one row per case and backend.
+ *
+ * @example
+ * ```ts
+ * import { formatTable } from "./report.ts";
+ * console.log(formatTable([]).split("\n").length); // 2: the header and the rule
+ * ```
+ */
+export function formatTable(rows: readonly BenchRow[]): string {
+  const head = `| ${TABLE_COLUMNS.join(" | ")} |`;
+  const rule = `|${TABLE_COLUMNS.map((_, i) => (i >= 2 ? "---:" : "---")).join("|")}|`;
+  return [head, rule, ...rows.map(tableRow)].join("\n");
+}
+
+/** A profile as a Markdown table of its top `top` kernels. */
+export function formatProfile(p: ProfileReport, top = 10): string {
+  const wall = p.wallMs == null ? "" : `, wall ${fmt(p.wallMs)} ms`;
+  const lines = [
+    `**${p.case} on ${p.backend}**: kernels ${fmt(p.totalMs)} ms${wall}`,
+    "",
+    "| kernel | ms | calls | share |",
+    "|---|---:|---:|---:|",
+  ];
+  for (const k of p.kernels.slice(0, top)) {
+    const share = p.totalMs > 0 ? `${(100 * k.ms / p.totalMs).toFixed(1)}%` : "";
+    lines.push(`| ${cell(k.name)} | ${fmt(k.ms)} | ${k.count} | ${share} |`);
+  }
+  return lines.join("\n");
+}
+
+/** The whole `results.md`: machine, options, table, notes, profiles. */
+export function formatReport(r: BenchReport): string {
+  const m = r.machine;
+  const load = (l: number[] | null) => (l ? l.map((x) => x.toFixed(2)).join(" ") : "unknown");
+  const busy = (m.loadavgStart?.[0] ?? 0) > 1 || (m.loadavgEnd?.[0] ?? 0) > 1;
+  const lines = [
+    `# deno task bench (${r.createdAt})`,
+    "",
+    `\`${r.command}\``,
+    "",
+    `- machine: ${m.cpuModel ?? "unknown CPU"}, ${m.cpus} cores, ` +
+    `${m.memTotalBytes ? `${(m.memTotalBytes / 2 ** 30).toFixed(1)} GiB` : "unknown"} RAM`,
+    `- Deno ${m.deno}, tfjs ${m.tfjs}; Python ${m.python ?? "none"}, torch ${m.torch ?? "none"}, ` +
+    `torchvision ${m.torchvision ?? "none"} (${r.options.threads} threads; BLAS ` +
+    `${m.torchBlas?.length ? m.torchBlas.join(", ") : "unknown"})`,
+    `- WebGPU adapter: ${m.webgpuAdapter ?? "none"}${m.softwareAdapter ? " (software)" : ""}`,
+    `- load average (1/5/15 min): ${load(m.loadavgStart)} at the start, ${
+      load(m.loadavgEnd)
+    } at the end` +
+    (busy ? " — **other jobs were running: timings are noisy**" : ""),
+    `- ${r.options.quick ? "**quick sizes (smoke test), not a measurement**" : "full sizes"}; ` +
+    "medians of the timed iterations; every iteration ends with an awaited readback",
+    "",
+    formatTable(r.rows),
+    "",
+  ];
+  if (!r.torch.available) lines.push(`PyTorch did not run: ${r.torch.reason}`, "");
+  if (r.notes.length) lines.push(...r.notes.map((n) => `- ${n}`), "");
+  for (const p of r.profiles) lines.push(formatProfile(p), "");
+  return lines.join("\n");
+}
+
+/** Write `results.json` and `results.md` into `dir` (created if missing). */
+export async function writeReport(
+  r: BenchReport,
+  dir: string,
+): Promise<{ json: string; md: string }> {
+  await Deno.mkdir(dir, { recursive: true });
+  const json = `${dir}/results.json`;
+  const md = `${dir}/results.md`;
+  await Deno.writeTextFile(json, JSON.stringify(r, null, 2) + "\n");
+  await Deno.writeTextFile(md, formatReport(r));
+  return { json, md };
+}

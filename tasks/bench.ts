@@ -1,0 +1,133 @@
+/**
+ * `deno task bench [--cases a,b] [--backends wasm,cpu] [--iters n] [--warmup n] [--quick]
+ * [--profile] [--force] [--no-torch] [--threads n] [--torch-blas lib] [--out dir]`
+ *
+ * Time the toolkit's hot paths on every tfjs backend against the same
+ * computation in PyTorch, in the same run, and write `bench/results.json`
+ * and `bench/results.md` (see docs/performance.md). Progress goes to
+ * stderr, the table to stdout.
+ *
+ * @module
+ */
+import { parseArgs } from "parse-args";
+import type { BackendName } from "../lib/backend.ts";
+import { CASE_NAMES, type CaseName, CASES } from "../lib/bench/cases.ts";
+import { formatProfile, formatTable, writeReport } from "../lib/bench/report.ts";
+import { runBench } from "../lib/bench/run.ts";
+
+const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "webgpu"];
+
+const USAGE = `usage: deno task bench [--cases ${CASE_NAMES.join(",")}] [--backends wasm,cpu,webgpu]
+                       [--iters n] [--warmup n] [--quick] [--profile] [--force] [--no-torch]
+                       [--threads n] [--python /usr/bin/python3] [--torch-blas lib] [--out bench]
+
+  --cases     cases to run, comma-separated (default: all)
+  --backends  tfjs backends (default: wasm, cpu, and webgpu on a real GPU; naming webgpu
+              runs it on a software adapter too, with 2 iterations)
+  --iters     timed iterations for every case (default: 10; knn 3; slow backends capped)
+  --warmup    untimed iterations first (default: 2; knn 1)
+  --quick     tiny sizes, for smoke tests (the numbers mean nothing)
+  --profile   tf.profile one step of the step cases (and torch.autograd.profiler)
+  --force     also run case/backend pairs skipped as too slow (1 iteration)
+  --no-torch  skip the PyTorch side
+  --threads   PyTorch threads (default 2)
+  --python    interpreter with torch (default /usr/bin/python3)
+  --torch-blas  a libblas.so.3 (e.g. OpenBLAS) for torch to load instead of the system's
+  --out       directory for results.json and results.md (default bench)
+
+Cases:
+${CASE_NAMES.map((c) => `  ${c.padEnd(14)}${CASES[c].title}`).join("\n")}`;
+
+function list<T extends string>(
+  raw: string | undefined,
+  allowed: readonly T[],
+  what: string,
+): T[] | undefined {
+  if (raw === undefined) return undefined;
+  const items = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!allowed.includes(item as T)) {
+      throw new RangeError(`Unknown ${what} "${item}": expected one of ${allowed.join(", ")}`);
+    }
+  }
+  return items as T[];
+}
+
+function count(raw: string | undefined, what: string, min: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`--${what} must be an integer ≥ ${min}, got "${raw}"`);
+  }
+  return n;
+}
+
+/**
+ * Run the bench with command-line `args`; returns the exit code.
+ *
+ * @param args As `Deno.args`.
+ * @returns 0 on success, 2 for a usage error.
+ */
+export async function main(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args,
+      options: {
+        cases: { type: "string" },
+        backends: { type: "string" },
+        iters: { type: "string" },
+        warmup: { type: "string" },
+        quick: { type: "boolean" },
+        profile: { type: "boolean" },
+        force: { type: "boolean" },
+        "no-torch": { type: "boolean" },
+        threads: { type: "string" },
+        python: { type: "string" },
+        "torch-blas": { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : e}\n\n${USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let cases: CaseName[] | undefined, backends: BackendName[] | undefined;
+  let iters: number | undefined, warmup: number | undefined, threads: number | undefined;
+  try {
+    cases = list(flags.cases, CASE_NAMES, "case");
+    backends = list(flags.backends, BACKENDS, "backend");
+    iters = count(flags.iters, "iters", 1);
+    warmup = count(flags.warmup, "warmup", 0);
+    threads = count(flags.threads, "threads", 1);
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : e}`);
+    return 2;
+  }
+  const report = await runBench({
+    cases,
+    backends,
+    iters,
+    warmup,
+    threads,
+    quick: flags.quick ?? false,
+    profile: flags.profile ?? false,
+    force: flags.force ?? false,
+    torch: !flags["no-torch"],
+    python: flags.python,
+    torchBlas: flags["torch-blas"],
+    command: ["deno task bench", ...args].join(" "),
+  });
+  const out = await writeReport(report, flags.out ?? "bench");
+  console.log(formatTable(report.rows));
+  for (const p of report.profiles) console.log(`\n${formatProfile(p)}`);
+  console.error(`wrote ${out.json} and ${out.md}`);
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
