@@ -18,6 +18,7 @@ function shapeText(shape: readonly number[]): string {
  */
 export class FifoQueue {
   #rows: tf.Tensor2D;
+  #staged?: tf.Tensor2D;
   #ptr = 0;
 
   /** Take ownership of `initial` as the queue's contents. */
@@ -61,13 +62,35 @@ export class FifoQueue {
     this.#ptr = (this.#ptr + b) % k;
   }
 
+  /**
+   * Hold `keys` (taking ownership) until {@linkcode FifoQueue.commit}, so a
+   * step whose loss is thrown away never reaches the queue; staging again
+   * replaces what was staged.
+   */
+  stage(keys: tf.Tensor2D): void {
+    this.#staged?.dispose();
+    this.#staged = keys;
+  }
+
+  /** Push the staged keys, if any (a no-op otherwise). */
+  commit(): void {
+    if (!this.#staged) return;
+    this.push(this.#staged);
+    this.#dropStaged();
+  }
+
+  #dropStaged(): void {
+    this.#staged?.dispose();
+    this.#staged = undefined;
+  }
+
   /** Copy the rows and the pointer into `state` under this queue's name. */
   save(state: { tensors: Record<string, tf.Tensor>; meta: Record<string, number> }): void {
     state.tensors[this.name] = tf.clone(this.#rows);
     state.meta[`${this.name}Ptr`] = this.#ptr;
   }
 
-  /** Restore from `state` (copies); the pointer defaults to 0. */
+  /** Restore from `state` (copies) and drop anything staged; the pointer defaults to 0. */
   load(
     fn: string,
     state: { tensors: Record<string, tf.Tensor>; meta: Record<string, number> },
@@ -80,11 +103,13 @@ export class FifoQueue {
     this.#rows.dispose();
     this.#rows = rows as tf.Tensor2D;
     this.#ptr = ptr;
+    this.#dropStaged();
   }
 
-  /** Free the rows. */
+  /** Free the rows and anything staged. */
   dispose(): void {
     this.#rows.dispose();
+    this.#dropStaged();
   }
 }
 

@@ -75,7 +75,6 @@ export class BingoMethod implements DistillMethod {
   readonly #neighbours: NeighbourLists;
   readonly #seed: number;
   readonly #datasetSize: number;
-  #pending?: Tensor2D;
 
   /**
    * A BINGO method with a seeded random initial queue.
@@ -145,17 +144,13 @@ export class BingoMethod implements DistillMethod {
       queue: this.#queue.rows,
     };
     const { loss, anchor, positive } = bingoTerms(teacher, student, bag, this.#options);
-    this.#pending?.dispose();
-    this.#pending = tf.keep(tf.tidy(() => l2Normalize(teacher, 1)));
+    this.#queue.stage(tf.keep(tf.tidy(() => l2Normalize(teacher, 1))));
     return { loss, terms: { anchor, positive } };
   }
 
   /** Push the staged teacher keys into the queue. */
   update(): void {
-    if (!this.#pending) return;
-    this.#queue.push(this.#pending);
-    this.#pending.dispose();
-    this.#pending = undefined;
+    this.#queue.commit();
   }
 
   /** `{ tensors: { queue }, meta: { queuePtr } }` (copies). */
@@ -168,14 +163,10 @@ export class BingoMethod implements DistillMethod {
   /** Restore the queue and its pointer (copies); drops anything staged. */
   setState(state: MethodState): void {
     this.#queue.load("BingoMethod.setState", state);
-    this.#pending?.dispose();
-    this.#pending = undefined;
   }
 
   /** Free the queue and anything staged. */
   dispose(): void {
     this.#queue.dispose();
-    this.#pending?.dispose();
-    this.#pending = undefined;
   }
 }

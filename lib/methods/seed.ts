@@ -54,7 +54,6 @@ export class SeedMethod implements DistillMethod {
   readonly name = "seed";
   readonly #options: SeedOptions;
   readonly #queue: FifoQueue;
-  #pending?: Tensor2D;
 
   /**
    * A SEED method with a seeded random initial queue.
@@ -79,17 +78,13 @@ export class SeedMethod implements DistillMethod {
   loss(teacher: Tensor2D, student: Tensor2D, _ctx: StepContext): MethodLoss {
     this.#queue.checkBatch("SeedMethod.loss", teacher.shape[0]);
     const loss = seedLoss(teacher, student, { queue: this.#queue.rows }, this.#options);
-    this.#pending?.dispose();
-    this.#pending = tf.keep(tf.tidy(() => l2Normalize(teacher, 1)));
+    this.#queue.stage(tf.keep(tf.tidy(() => l2Normalize(teacher, 1))));
     return { loss, terms: {} };
   }
 
   /** Push the staged teacher rows into the queue. */
   update(): void {
-    if (!this.#pending) return;
-    this.#queue.push(this.#pending);
-    this.#pending.dispose();
-    this.#pending = undefined;
+    this.#queue.commit();
   }
 
   /** `{ tensors: { queue }, meta: { queuePtr } }` (copies). */
@@ -102,14 +97,10 @@ export class SeedMethod implements DistillMethod {
   /** Restore the queue and its pointer (copies); drops anything staged. */
   setState(state: MethodState): void {
     this.#queue.load("SeedMethod.setState", state);
-    this.#pending?.dispose();
-    this.#pending = undefined;
   }
 
   /** Free the queue and anything staged. */
   dispose(): void {
     this.#queue.dispose();
-    this.#pending?.dispose();
-    this.#pending = undefined;
   }
 }
