@@ -18,29 +18,16 @@
  */
 import meta from "../../deno.json" with { type: "json" };
 import type { FeatureMatrix } from "../data/knn.ts";
+import type { KnnResult } from "./knn.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { pca } from "./pca.ts";
 import { type CurvePoint, embeddingMapSvg, nnIoUBarsSvg, trainingCurvesSvg } from "./plot.ts";
 import { reportMarkdown } from "./_report_markdown.ts";
 
 /** A weighted-kNN accuracy with its protocol. */
-export interface KnnRecord {
+export interface KnnRecord extends Omit<KnnResult, "predictions"> {
   /** Which features ("teacher", "student, distilled", ...). */
   name: string;
-  /** Fraction of test images whose top-scored class is their label, in `[0, 1]`. */
-  top1: number;
-  /** Fraction with the label among the 5 top-scored classes; `null` with 5 classes or fewer. */
-  top5: number | null;
-  /** Neighbours voting. */
-  k: number;
-  /** Vote temperature: each neighbour votes `exp(cos / t)`. */
-  t: number;
-  /** Test images scored. */
-  n: number;
-  /** Training images in the neighbour bank. */
-  nTrain: number;
-  /** Number of classes. */
-  numClasses: number;
 }
 
 /** A linear-probe accuracy with its protocol. */
