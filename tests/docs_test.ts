@@ -12,8 +12,8 @@ import assert from "assert";
 import { configReference, loadConfig } from "../lib/train/config.ts";
 import { loadPretrainConfig } from "../lib/train/pretrain.ts";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "./_helpers.ts";
+import { ROOT, runCommand } from "./_cli.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const GUIDES = ["distil-your-own-teacher.md", "deploy-to-web.md", "reproduce.md"];
 /** Linked from the guides, written by other issues still in progress: skipped while missing. */
 const PENDING_LINKS: string[] = [];
@@ -87,17 +87,7 @@ function flag(args: string[], name: string): string | undefined {
   return undefined;
 }
 
-async function run(cmd: string, args: string[], env: Record<string, string> = {}) {
-  const { code, stdout, stderr } = await new Deno.Command(cmd, {
-    args,
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
-}
+const run = runCommand;
 
 const SMALL_DISTILL = [
   "--backend=wasm",

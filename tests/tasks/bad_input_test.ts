@@ -15,54 +15,18 @@
 import assert from "assert";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { type CommandResult, ROOT, runTask, SMALL_PRETRAIN, smallDistill } from "../_cli.ts";
 import { snapshot, strayTempFiles, writeFixtures } from "./_bad_input_fixtures.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const ID = crypto.randomUUID().slice(0, 8);
 const RUNS = `runs/test-bad-${ID}`;
 const TMP = `tests/.tmp/bad-${ID}`;
 
-interface Result {
-  code: number;
-  err: string;
-  seconds: number;
-}
+const task = runTask;
 
-async function task(name: string, args: string[], env: Record<string, string> = {}) {
-  const t0 = performance.now();
-  const { code, stderr } = await new Deno.Command("deno", {
-    args: ["task", "--quiet", name, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const seconds = (performance.now() - t0) / 1000;
-  return { code, err: new TextDecoder().decode(stderr), seconds };
-}
-
-/** A short distillation: 256 images, 2 steps, no test split, a 64-d student (no head). */
-const SMALL = [
-  "--backend=wasm",
-  `--set=teacher.cacheDir=${RUNS}/cache`,
-  "--set=data.subset=256",
-  "--set=data.test=null",
-  "--set=train.steps=2",
-  "--set=data.sampler.kind=random",
-  "--set=data.sampler.batchSize=32",
-  "--set=student.args.width=0.125",
-  "--set=student.headHidden=16",
-];
-/** The smallest pretrain job: 64 images, 2 steps, kNN on 64 × 64, no linear probe. */
-const PRETRAIN = [
-  "--set=backend=wasm",
-  "--set=data.subset=64",
-  "--set=train.epochs=1",
-  "--set=train.batchSize=32",
-  "--set=eval.trainImages=64",
-  "--set=eval.testImages=64",
-  "--set=eval.linear.epochs=0",
-];
+/** A short distillation with a 64-d student (no head); see `smallDistill`. */
+const SMALL = [...smallDistill(`${RUNS}/cache`), "--set=student.headHidden=16"];
+const PRETRAIN = SMALL_PRETRAIN;
 
 interface Case {
   /** The bad input. */
@@ -83,7 +47,7 @@ interface Case {
 }
 
 /** One `error:` line, last on stderr, no stack frame; the only line when `alone`. */
-function checkStderr(c: Case, r: Result): string {
+function checkStderr(c: Case, r: CommandResult): string {
   const lines = r.err.split("\n").filter((l) => l.trim());
   const errors = lines.filter((l) => /^error\b/i.test(l));
   assert.notEqual(r.code, 0, `exit code 0\n${r.err}`);

@@ -5,20 +5,9 @@
  */
 import assert from "assert";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { ROOT, runTask } from "../_cli.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function compare(args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command("deno", {
-    args: ["task", "--quiet", "compare", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
-}
+const compare = (args: string[]) => runTask("compare", args);
 
 Deno.test({
   name: "deno task compare: methods × seeds, a mean ± std table, finished runs skipped",

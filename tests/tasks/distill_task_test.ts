@@ -5,23 +5,9 @@
  */
 import assert from "assert";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { ROOT, runTask } from "../_cli.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function task(args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command("deno", {
-    args: ["task", "--quiet", "distill", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code,
-    out: new TextDecoder().decode(stdout),
-    err: new TextDecoder().decode(stderr),
-  };
-}
+const task = (args: string[]) => runTask("distill", args);
 
 Deno.test({
   name: "deno task distill: a short run from the bundled teacher exports the student",

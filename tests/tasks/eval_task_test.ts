@@ -7,20 +7,9 @@
 import assert from "assert";
 import type { SavedReport } from "../../lib/eval/report.ts";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { ROOT, runTask } from "../_cli.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function task(name: string, args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command("deno", {
-    args: ["task", "--quiet", name, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
-}
+const task = runTask;
 
 const readReport = async (path: string): Promise<SavedReport> =>
   JSON.parse(await Deno.readTextFile(`${ROOT}${path}`));

@@ -12,8 +12,8 @@ import assert from "assert";
 import { CIFAR_LAYOUT } from "../../lib/data/cifar.ts";
 import { IDX_DATASETS } from "../../lib/data/_resolve.ts";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { ROOT, runTask, SMALL_PRETRAIN, smallDistill } from "../_cli.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const TASKS: Record<string, string> = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
 
 /** The `--allow-x=a,b` flags of a task's `deno run` line: flag → list (empty: unscoped). */
@@ -101,16 +101,7 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
   }
 });
 
-async function task(name: string, args: string[]) {
-  const { code, stderr } = await new Deno.Command("deno", {
-    args: ["task", "--quiet", name, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code, err: new TextDecoder().decode(stderr) };
-}
+const task = runTask;
 
 /** A refusal: non-zero, and the last line of stderr is the one error line naming the grant. */
 function assertDenied(r: { code: number; err: string }, pattern: RegExp): void {
@@ -129,16 +120,7 @@ Deno.test({
     const runs = `runs/test-perm-${id}`;
     const tmp = `tests/.tmp/perm-${id}`;
     await Deno.mkdir(`${ROOT}${tmp}`, { recursive: true });
-    const small = [
-      "--backend=wasm",
-      `--set=teacher.cacheDir=${runs}/cache`,
-      "--set=data.subset=256",
-      "--set=data.test=null",
-      "--set=train.steps=2",
-      "--set=data.sampler.kind=random",
-      "--set=data.sampler.batchSize=32",
-      "--set=student.args.width=0.125",
-    ];
+    const small = smallDistill(`${runs}/cache`);
     const cmp = (runDir: string) =>
       "base: ../../../tasks/configs/default.yaml\n" +
       `runDir: ${runDir}\nseeds: [0]\nimages: 64\nmethods:\n  coss: {name: coss}\nset:\n` +
@@ -157,15 +139,7 @@ Deno.test({
       ].map((s) => `  - ${s}\n`).join("");
     await Deno.writeTextFile(`${ROOT}${tmp}/cmp.yaml`, cmp(`${runs}/cmp`));
     await Deno.writeTextFile(`${ROOT}${tmp}/cmp-outside.yaml`, cmp(`${tmp}/cmp`));
-    const pretrain = [
-      "--set=backend=wasm",
-      "--set=data.subset=64",
-      "--set=train.epochs=1",
-      "--set=train.batchSize=32",
-      "--set=eval.trainImages=64",
-      "--set=eval.testImages=64",
-      "--set=eval.linear.epochs=0",
-    ];
+    const pretrain = SMALL_PRETRAIN;
     try {
       // Allowed: a tiny job of each task.
       const d = await task("distill", [...small, `--run-dir=${runs}/d`]);
