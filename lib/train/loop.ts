@@ -433,6 +433,7 @@ export async function distill(
         student,
         head,
         teacher,
+        teacherTrain: features,
         name: config.runDir.split("/").filter(Boolean).pop() ?? "run",
         source: config.runDir,
         meta: {

@@ -9,6 +9,7 @@ import { Augmenter, augmentPreset } from "../data/augment.ts";
 import { loadOrComputeFeatures } from "../data/cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import { firstImages } from "../data/subset.ts";
+import type { FeatureMatrix } from "../data/knn.ts";
 import type { ImageSource, OpenedDataset } from "../data/types.ts";
 import { curvesFromMetrics, reportMap, type ReportRun } from "../eval/report.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
@@ -123,6 +124,13 @@ export interface EvaluateStudentInput {
   head?: { apply(x: Tensor2D): Tensor2D };
   /** The frozen teacher; its training features come from the run's feature cache. */
   teacher: Embedder;
+  /**
+   * The teacher's features of `data.train` under the eval transform, when
+   * the caller holds them already (the distillation loop does).
+   *
+   * @default {loaded from, or computed into, `config.teacher.cacheDir`}
+   */
+  teacherTrain?: FeatureMatrix;
   /** The run's short name in the report's tables and legends. */
   name: string;
   /** What was evaluated (run dir, checkpoint or export), as the report shows it. */
@@ -185,8 +193,8 @@ export async function evaluateStudent(
   const { config, data } = input;
   const log = input.log ?? (() => {});
   const { transform, key } = evalTransform(config);
-  // The teacher's training features through the same cache the run used.
-  const teacherTrain = await loadOrComputeFeatures({
+  // The teacher's training features: the run's own, else through the cache the run used.
+  const teacherTrain = input.teacherTrain ?? await loadOrComputeFeatures({
     dir: config.teacher.cacheDir,
     teacher: input.teacher,
     images: data.train,
