@@ -12,9 +12,10 @@ import * as tf from "@tensorflow/tfjs-core";
 // tfjs-core alone registers no gradients; the union package does (same engine).
 import "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
-import "@tensorflow/tfjs-backend-wasm";
+import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { registerTrainingKernels } from "./kernels/mod.ts";
+import { installThreadedWasm } from "./_wasm_threads.ts";
 
 /** A backend name accepted by {@linkcode initBackend}. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
@@ -42,6 +43,18 @@ export interface InitBackendOptions {
    * @default {true}
    */
   log?: boolean | ((line: string) => void);
+  /**
+   * Threads for the wasm backend. At 2 or more the toolkit loads tfjs's
+   * threaded wasm build (XNNPACK's thread pool, one Deno worker per extra
+   * thread); 1 keeps the single-threaded SIMD build. When omitted, the
+   * `COSS_WASM_THREADS` environment variable is read (if env access to it is
+   * granted), then the machine's logical core count, capped at 8. It takes
+   * effect the first time wasm starts in a process; the one-line report says
+   * how many threads run, and why when fewer than asked.
+   *
+   * @default {navigator.hardwareConcurrency, at most 8}
+   */
+  wasmThreads?: number;
 }
 
 /** What {@linkcode initBackend} chose, and why. */
@@ -58,6 +71,8 @@ export interface BackendInfo {
   adapter?: string;
   /** Whether that adapter is a software rasteriser. */
   softwareAdapter?: boolean;
+  /** Threads of the wasm backend (1: the single-threaded build); absent for other backends. */
+  wasmThreads?: number;
   /** Kernels the toolkit registered on this backend so that conv nets train. */
   kernels: string[];
   /** The one line that was (or would have been) printed. */
@@ -177,6 +192,48 @@ function readEnvChoice(): string | undefined {
   return Deno.env.get("COSS_BACKEND") || undefined;
 }
 
+/** Load the threaded wasm build when wanted, before wasm first starts; describe the result. */
+async function prepareWasm(wanted: number, source: string): Promise<string> {
+  if (tf.engine().registry["wasm"]) {
+    const running = Math.max(1, getThreadsCount());
+    const note = running === wanted ? "" : ` (${wanted} asked; wasm was already running)`;
+    return `wasm SIMD, ${threadWord(running)}${note}`;
+  }
+  if (wanted < 2) return `wasm SIMD, 1 thread${source ? ` (${source})` : ""}`;
+  try {
+    const { threads } = await installThreadedWasm(wanted);
+    return `wasm SIMD, ${threadWord(threads)}`;
+  } catch (e) {
+    const why = (e as Error).message;
+    return `wasm SIMD, 1 thread: the threaded build did not start (${why}), so the ` +
+      "single-threaded build runs; set COSS_WASM_THREADS=1 to skip the attempt";
+  }
+}
+
+const threadWord = (n: number) => `${n} thread${n === 1 ? "" : "s"}`;
+
+/** The wasm thread count asked for, and where it came from (`""` for the default). */
+function wantedWasmThreads(option: number | undefined): [number, string] {
+  if (option !== undefined) {
+    if (!Number.isInteger(option) || option < 1) {
+      throw new RangeError(`wasmThreads must be a positive integer, got ${option}`);
+    }
+    return [option, option === 1 ? "wasmThreads: 1" : ""];
+  }
+  const state = Deno.permissions.querySync?.({ name: "env", variable: "COSS_WASM_THREADS" });
+  const raw = state && state.state !== "granted" ? undefined : Deno.env.get("COSS_WASM_THREADS");
+  if (raw) {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(
+        `COSS_WASM_THREADS must be a positive integer, got "${raw}": unset it or use e.g. 1 or 2`,
+      );
+    }
+    return [n, n === 1 ? "COSS_WASM_THREADS=1" : ""];
+  }
+  return [Math.min(8, Math.max(1, navigator.hardwareConcurrency || 1)), ""];
+}
+
 async function activate(name: BackendName): Promise<void> {
   const ok = await tf.setBackend(name);
   if (!ok || tf.getBackend() !== name) {
@@ -213,6 +270,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     );
   }
   const requested = raw as BackendChoice;
+  const [threadsWanted, threadsSource] = wantedWasmThreads(options.wasmThreads);
   installWebGPUFactory();
 
   let name: BackendName;
@@ -236,9 +294,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       ? `requested; "${adapter}" is a software adapter: correct but slow, use for tests only`
       : `requested; adapter "${adapter}"`;
   } else if (requested === "wasm" || requested === "cpu") {
+    const wasm = requested === "wasm" ? await prepareWasm(threadsWanted, threadsSource) : "";
     await activate(requested);
     name = requested;
-    reason = requested === "wasm" ? "requested (wasm SIMD)" : "requested";
+    reason = requested === "wasm" ? `requested (${wasm})` : "requested";
   } else {
     const probe = await probeWebGPU();
     adapter = probe.adapter ? probe.description : undefined;
@@ -259,9 +318,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     }
     if (name === "cpu") {
       try {
+        const wasm = await prepareWasm(threadsWanted, threadsSource);
         await activate("wasm");
         name = "wasm";
-        notes.push("using wasm SIMD");
+        notes.push(`using ${wasm}`);
       } catch (e) {
         await activate("cpu");
         notes.push(`wasm failed to start (${e}); falling back to the slow cpu backend`);
@@ -276,5 +336,6 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     (kernels.length ? `; registered ${kernels.join(", ")}` : "");
   if (options.log === undefined || options.log === true) console.error(line);
   else if (typeof options.log === "function") options.log(line);
-  return { name, requested, source, reason, adapter, softwareAdapter, kernels, line };
+  const wasmThreads = name === "wasm" ? Math.max(1, getThreadsCount()) : undefined;
+  return { name, requested, source, reason, adapter, softwareAdapter, wasmThreads, kernels, line };
 }

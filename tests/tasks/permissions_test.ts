@@ -44,6 +44,7 @@ const HOSTS = [
 /** Where each variable is read; a grant for a variable nobody reads is a failure. */
 const ENV_READERS: Record<string, string> = {
   COSS_BACKEND: "lib/backend.ts",
+  COSS_WASM_THREADS: "lib/backend.ts",
   XDG_RUNTIME_DIR: "lib/backend.ts",
   HOME: "lib/data/_resolve.ts",
   XDG_CACHE_HOME: "lib/data/_resolve.ts",
