@@ -12,7 +12,7 @@
 import { parseArgs } from "parse-args";
 import type { BackendName } from "../lib/backend.ts";
 import { CASE_NAMES, type CaseName, CASES } from "../lib/bench/cases.ts";
-import { formatProfile, formatTable, writeReport } from "../lib/bench/report.ts";
+import { formatProfile, formatTables, writeReport } from "../lib/bench/report.ts";
 import { runBench } from "../lib/bench/run.ts";
 
 const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "webgpu"];
@@ -24,8 +24,9 @@ const USAGE = `usage: deno task bench [--cases ${CASE_NAMES.join(",")}] [--backe
   --cases     cases to run, comma-separated (default: all)
   --backends  tfjs backends (default: wasm, cpu, and webgpu on a real GPU; naming webgpu
               runs it on a software adapter too, with 2 iterations)
-  --iters     timed iterations for every case (default: 10; knn 3; slow backends capped)
-  --warmup    untimed iterations first (default: 2; knn 1)
+  --iters     timed iterations for every case (default: 10; knn 3; teacher-cache 20;
+              slow backends capped); a teacher-cache iteration is one online and one cached step
+  --warmup    untimed iterations first (default: 2; knn 1; teacher-cache 3)
   --quick     tiny sizes, for smoke tests (the numbers mean nothing)
   --profile   tf.profile one step of the step cases (and torch.autograd.profiler)
   --force     also run case/backend pairs skipped as too slow (1 iteration)
@@ -124,7 +125,7 @@ export async function main(args: string[]): Promise<number> {
     command: ["deno task bench", ...args].join(" "),
   });
   const out = await writeReport(report, flags.out ?? "bench");
-  console.log(formatTable(report.rows));
+  console.log(formatTables(report.rows));
   for (const p of report.profiles) console.log(`\n${formatProfile(p)}`);
   console.error(`wrote ${out.json} and ${out.md}`);
   return 0;

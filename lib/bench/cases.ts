@@ -10,17 +10,29 @@
  * | `teacher-embed` | inference forward, batch norm with running statistics | ResNet-50 (CIFAR stem) on 32×32×3, batch 64 |
  * | `augment` | MoCo-v2 augmentation of a uint8 batch into a normalised float batch | 256 × 32×32×3 |
  * | `knn` | weighted kNN classification, k 10, T 0.07 | 10k test × 60k train, d 512 |
+ * | `teacher-cache` | the distill loop's step with cached teacher targets against the online teacher, and the cache build | `tasks/configs/default.yaml`: Fashion-MNIST 20k, batch 128 |
  *
  * Every step awaits a readback (the loss, the features, the augmented batch),
- * so a timing covers the computation, not only its dispatch.
+ * so a timing covers the computation, not only its dispatch. `teacher-cache`
+ * has no PyTorch counterpart: it compares two modes of the toolkit's own loop
+ * (lib/bench/_teacher_cache.ts).
  *
  * @module
  */
 import type { BackendName } from "../backend.ts";
 import { augmentCase, knnCase, stepCase, stepConfig, teacherCase } from "./_builders.ts";
+import { teacherCacheCase, teacherCacheConfig } from "./_teacher_cache.ts";
+import type { TeacherCacheResult } from "./_teacher_cache_table.ts";
 
 /** The case names, in the order the bench runs them. */
-export const CASE_NAMES = ["step-cnn28", "step-r18", "teacher-embed", "augment", "knn"] as const;
+export const CASE_NAMES = [
+  "step-cnn28",
+  "step-r18",
+  "teacher-embed",
+  "augment",
+  "knn",
+  "teacher-cache",
+] as const;
 
 /** A case name. */
 export type CaseName = typeof CASE_NAMES[number];
@@ -38,6 +50,11 @@ export interface CaseInstance {
   params?: number;
   /** Free everything the case allocated. */
   dispose(): void;
+  /**
+   * `teacher-cache` only: its two modes' times (each iteration runs one step
+   * of each) and their extrapolation, leaving out the first `warmup` iterations.
+   */
+  teacherCache?(warmup: number): TeacherCacheResult;
 }
 
 /** How a case runs on one backend: skipped (with the reason), or with these iteration counts. */
@@ -65,6 +82,8 @@ export interface CaseSpec {
   warmup: number;
   /** Whether `--profile` profiles one iteration of this case. */
   profile: boolean;
+  /** Whether `tests/reference/bench.py` runs the same case in PyTorch. @default {true} */
+  torch?: boolean;
   /** Sizes; `quick` gives tiny ones for smoke tests. */
   config(quick: boolean): CaseConfig;
   /** Backend exceptions at full size (none when quick). */
@@ -169,5 +188,28 @@ export const CASES: Readonly<Record<CaseName, CaseSpec>> = {
       warmup: 0,
     }),
     setup: knnCase,
+  },
+  "teacher-cache": {
+    name: "teacher-cache",
+    title: "Distill step of the default config: cached teacher targets vs the online teacher",
+    throughput: false,
+    // Pairs are cheap next to the cache build; more of them steady the medians under load.
+    iters: 20,
+    warmup: 3,
+    profile: false,
+    torch: false,
+    config: teacherCacheConfig,
+    plan: (backend, software) =>
+      backend === "cpu"
+        ? {
+          skip: "tfjs-cpu runs convolutions as plain JS loops; the cache build (the teacher " +
+            "over 20k images) takes minutes, and each step seconds. --force runs 1 iteration",
+          iters: 1,
+          warmup: 0,
+        }
+        : backend === "webgpu" && software
+        ? { ...SOFTWARE_GPU, skip: "the cache build on a software adapter takes too long" }
+        : {},
+    setup: teacherCacheCase,
   },
 };

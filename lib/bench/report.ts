@@ -3,13 +3,23 @@
  * tfjs/PyTorch ratio, and the Markdown table of `bench/results.md`.
  *
  * Ratios are always of median times, `tfjs ms / PyTorch ms`: above 1 tfjs is
- * slower, whether the table shows the case as time or as images/s.
+ * slower, whether the table shows the case as time or as images/s. The
+ * `teacher-cache` case has no PyTorch side: it gets tables of its own, whose
+ * ratios are online / cached (`_teacher_cache_table.ts`).
  *
  * @module
  */
 import type { Timing } from "./_measure.ts";
 import type { RssWindow } from "./_rss.ts";
 import type { TorchCaseResult } from "./_python.ts";
+import { cell, fmt, mib, rssCell } from "./_format.ts";
+import {
+  formatTeacherCache,
+  TEACHER_CACHE_CASE,
+  type TeacherCacheResult,
+} from "./_teacher_cache_table.ts";
+
+export { fmt };
 
 /** The `schema` field of every report this module writes. */
 export const BENCH_SCHEMA = "coss-bench/1";
@@ -50,6 +60,11 @@ export interface BenchRow {
   torch: TorchCaseResult | null;
   /** `timing.medianMs / torch.medianMs`, or null without both. */
   ratio: number | null;
+  /**
+   * `teacher-cache` only: the online and cached step times, the cache build,
+   * and per-epoch figures (its `timing` covers one step of each mode).
+   */
+  teacherCache?: TeacherCacheResult;
 }
 
 /** Where one iteration's time went, by kernel (tfjs) or operator (PyTorch). */
@@ -96,6 +111,8 @@ export interface BenchReport {
     torchBlas: string[] | null;
     webgpuAdapter: string | null;
     softwareAdapter: boolean | null;
+    /** Threads of the wasm backend (1: the single-threaded build); null when wasm did not run. */
+    wasmThreads: number | null;
   };
   /** Whether the PyTorch side ran; `reason` says why not. */
   torch: { available: boolean; reason?: string };
@@ -130,39 +147,9 @@ export function imagesPerSecond(
   return images && ms && ms > 0 ? images / (ms / 1000) : null;
 }
 
-/**
- * A number with about three significant digits, without exponent notation.
- *
- * @example
- * ```ts
- * import { fmt } from "./report.ts";
- * console.log(fmt(2512.4), fmt(38.25), fmt(0.4567)); // "2512" "38.3" "0.457"
- * ```
- */
-export function fmt(x: number | null | undefined): string {
-  if (x == null || !Number.isFinite(x)) return "";
-  const a = Math.abs(x);
-  return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : x.toFixed(3);
-}
-
-const MiB = 1024 * 1024;
-
-function mib(bytes: number | null | undefined): string {
-  return bytes == null ? "" : `${fmt(bytes / MiB)}`;
-}
-
-function rssCell(peak: number | null | undefined, start: number | null | undefined): string {
-  if (peak == null) return "";
-  return start == null ? mib(peak) : `${mib(peak)} (${mib(start)})`;
-}
-
 /** A skip or error reason up to its first ";", for the table (the notes keep it whole). */
 function shortReason(reason: string | undefined): string {
   return (reason ?? "").split(";")[0];
-}
-
-function cell(s: string): string {
-  return s.replaceAll("|", "\\|").replaceAll("\n", " ");
 }
 
 /** The table's header row, so that tests and readers agree on the columns. */
@@ -235,6 +222,23 @@ export function formatTable(rows: readonly BenchRow[]): string {
   return [head, rule, ...rows.map(tableRow)].join("\n");
 }
 
+/**
+ * Every table of a run: the main one (tfjs against PyTorch) for the cases
+ * that have a PyTorch counterpart, then the `teacher-cache` tables.
+ *
+ * @example
+ * ```ts
+ * import { formatTables } from "./report.ts";
+ * console.log(formatTables([])); // "": no rows, no tables
+ * ```
+ */
+export function formatTables(rows: readonly BenchRow[]): string {
+  const main = rows.filter((r) => r.case !== TEACHER_CACHE_CASE);
+  return [main.length ? formatTable(main) : "", formatTeacherCache(rows)]
+    .filter(Boolean)
+    .join("\n\n");
+}
+
 /** A profile as a Markdown table of its top `top` kernels. */
 export function formatProfile(p: ProfileReport, top = 10): string {
   const wall = p.wallMs == null ? "" : `, wall ${fmt(p.wallMs)} ms`;
@@ -267,6 +271,11 @@ export function formatReport(r: BenchReport): string {
     `torchvision ${m.torchvision ?? "none"} (${r.options.threads} threads; BLAS ` +
     `${m.torchBlas?.length ? m.torchBlas.join(", ") : "unknown"})`,
     `- WebGPU adapter: ${m.webgpuAdapter ?? "none"}${m.softwareAdapter ? " (software)" : ""}`,
+    `- wasm: ${
+      m.wasmThreads == null
+        ? "did not run"
+        : `SIMD, ${m.wasmThreads} thread${m.wasmThreads === 1 ? "" : "s"} (COSS_WASM_THREADS)`
+    }`,
     `- load average (1/5/15 min): ${load(m.loadavgStart)} at the start, ${
       load(m.loadavgEnd)
     } at the end` +
@@ -274,7 +283,7 @@ export function formatReport(r: BenchReport): string {
     `- ${r.options.quick ? "**quick sizes (smoke test), not a measurement**" : "full sizes"}; ` +
     "medians of the timed iterations; every iteration ends with an awaited readback",
     "",
-    formatTable(r.rows),
+    formatTables(r.rows),
     "",
   ];
   if (!r.torch.available) lines.push(`PyTorch did not run: ${r.torch.reason}`, "");

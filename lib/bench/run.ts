@@ -11,12 +11,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { type BackendName, initBackend, probeWebGPU } from "../backend.ts";
 import { CASE_NAMES, type CaseName, CASES, type CaseSpec } from "./cases.ts";
 import { timeSteps } from "./_measure.ts";
 import { isReferenceBlas, PythonRunner, type TorchCaseResult } from "./_python.ts";
 import { RssMeter } from "./_rss.ts";
 import { profileStep, torchProfile } from "./_profile.ts";
+import type { TeacherCacheResult } from "./_teacher_cache_table.ts";
 import {
   BENCH_SCHEMA,
   type BenchReport,
@@ -216,7 +218,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       );
     }
     let torch: TorchCaseResult | null = null;
-    if (torchOn) {
+    if (torchOn && spec.torch !== false) {
       log(`${spec.name} in PyTorch…`);
       try {
         torch = await runner.runCase(spec.name, config, {
@@ -272,6 +274,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       torchvision: probe.torchvision ?? null,
       torchBlas: probe.blas ?? null,
       webgpuAdapter: adapter,
+      wasmThreads: tf.findBackend("wasm") ? Math.max(1, getThreadsCount()) : null,
       softwareAdapter: software,
     },
     torch: torchOn ? { available: true } : { available: false, reason: torchReason },
@@ -279,6 +282,24 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     profiles,
     notes,
   };
+}
+
+function logTeacherCache(
+  log: (line: string) => void,
+  name: string,
+  backend: string,
+  t: TeacherCacheResult,
+): void {
+  const epoch = t.spans.find((s) => s.name === "epoch")!;
+  log(
+    `  ${name} on ${backend}: online ${fmt(t.online.medianMs)} ms/step, cached ` +
+      `${fmt(t.cached.medianMs)} ms/step (online / cached ${t.stepRatio.toFixed(2)}×, ` +
+      `median of pairs ${t.pairedRatio.toFixed(2)}×); ` +
+      `cache build ${fmt(t.build.ms / 1000)} s for ${t.build.images} images` +
+      (t.mineMs === null ? "" : `, mining ${fmt(t.mineMs / 1000)} s`) +
+      `; epoch of ${epoch.steps} steps: online ${fmt(epoch.onlineS)} s, cached ` +
+      `${fmt(epoch.cachedS)} s (+ build: ${epoch.ratioWithBuild.toFixed(2)}×)`,
+  );
 }
 
 interface RunContext {
@@ -333,6 +354,7 @@ async function runOne(
       );
     }
     const { images, params } = inst;
+    const teacherCache = inst.teacherCache?.(timing.warmup);
     inst.dispose();
     inst = undefined;
     const window = await rss.stop();
@@ -355,7 +377,9 @@ async function runOne(
       loadavg: load,
       torch: null,
       ratio: null,
+      ...(teacherCache ? { teacherCache } : {}),
     };
+    if (teacherCache) logTeacherCache(ctx.log, spec.name, backend, teacherCache);
     ctx.log(
       `  ${spec.name} on ${backend}: median ${fmt(timing.medianMs)} ms ` +
         `(${fmt(timing.minMs)}–${fmt(timing.maxMs)}), ${fmt(row.imagesPerSec)} img/s, ` +

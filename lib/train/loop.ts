@@ -13,25 +13,18 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend.ts";
-import { Augmenter, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
-import type { AugmentStep } from "../data/augment.ts";
 import { CachedTeacher, loadOrComputeFeatures } from "../data/cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import { loadOrMineNeighbours } from "../data/knn.ts";
-import { type BatchSampler, NeighbourBatchSampler, RandomBatchSampler } from "../data/sampler.ts";
+import type { BatchSampler } from "../data/sampler.ts";
 import { firstImages } from "../data/subset.ts";
 import type { ImageSource } from "../data/types.ts";
-import { createMethod } from "../methods/registry.ts";
 import { exportStudent } from "../models/export.ts";
-import { createProjectionHead } from "../models/head.ts";
-import { createModel, type ModelName } from "../models/registry.ts";
 import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
 import { configHash, type DistillConfig, formatConfig, stringifyConfig } from "./config.ts";
 import { quickKnn } from "./evaluate.ts";
 import { evalTransform, evaluateStudent, openEvalData } from "./report_run.ts";
 import { type ReportRun, writeReport } from "../eval/report.ts";
-import { createOptimizer } from "./optim.ts";
-import { learningRate } from "./schedule.ts";
 import { openTeacher } from "./teachers.ts";
 import {
   checkpointVariables,
@@ -41,6 +34,7 @@ import {
   runPaths,
 } from "./_run_dir.ts";
 import { TrainProgress } from "./_train_progress.ts";
+import { createTrainer, trainStep } from "./_step.ts";
 
 /** Options for {@linkcode distill}. */
 export interface DistillOptions {
@@ -91,16 +85,6 @@ export interface DistillResult {
 
 /** Checkpoint variables holding the method's state (queues, banks) start with this. */
 const METHOD_PREFIX = "method/";
-
-function augmentSteps(config: DistillConfig): AugmentStep[] {
-  const a = config.data.augment;
-  if (Array.isArray(a)) return a;
-  return augmentPreset(a as AugmentPresetName, {
-    size: config.data.size,
-    mean: config.data.mean,
-    std: config.data.std,
-  });
-}
 
 async function allFinite(vars: tf.Variable[]): Promise<boolean> {
   const bad = tf.tidy(() =>
@@ -155,40 +139,17 @@ export async function distill(
     })
     : undefined;
   const cached = config.teacher.cache && features ? new CachedTeacher(features) : undefined;
-  const s = config.data.sampler;
-  let sampler: BatchSampler;
   const lists = needLists
-    ? await loadOrMineNeighbours({ dir: config.teacher.cacheDir, features: features!, k: s.k, log })
+    ? await loadOrMineNeighbours({
+      dir: config.teacher.cacheDir,
+      features: features!,
+      k: config.data.sampler.k,
+      log,
+    })
     : undefined;
-  if (s.kind === "neighbour") {
-    sampler = new NeighbourBatchSampler(lists!, {
-      anchors: s.anchors,
-      neighbours: s.neighbours,
-      pool: s.pool,
-      seed: config.seed,
-    });
-  } else {
-    sampler = new RandomBatchSampler(train.length, { batchSize: s.batchSize, seed: config.seed });
-  }
 
-  const student = createModel(config.student.architecture as ModelName, {
-    ...config.student.args,
-    seed: config.seed,
-  });
-  const head = createProjectionHead(student.featureDim, teacher.featureDim, {
-    hidden: config.student.headHidden,
-    seed: config.seed + 1,
-  });
-  const trainable = [...student.trainableVariables(), ...(head?.trainableVariables() ?? [])];
-  const optimizer = createOptimizer(config.optim, trainable);
-  const augmenter = new Augmenter(augmentSteps(config), { seed: config.seed });
-  const method = createMethod(config.loss.name, config.loss.options, {
-    teacherDim: teacher.featureDim,
-    datasetSize: train.length,
-    seed: config.seed,
-    neighbours: lists,
-  });
-  const total = config.train.steps ?? config.train.epochs! * sampler.batchesPerEpoch;
+  const trainer = createTrainer({ config, train, teacher, cached, lists });
+  const { sampler, student, head, optimizer, augmenter, method, total } = trainer;
   const epochs = Math.ceil(total / sampler.batchesPerEpoch);
   const checkpointVars = checkpointVariables(student, head);
   // Optimizer slots are keyed by tfjs variable names, which depend on creation
@@ -308,43 +269,10 @@ export async function distill(
     batches: while (step < stopAt) {
       const epoch = sampler.state().epoch;
       for (const indices of sampler.epoch(epoch)) {
-        const raw = await train.batch(indices);
-        const view = augmenter.apply(raw);
-        raw.dispose();
-        const target = cached
-          ? cached.featuresAt(indices)
-          : tf.tidy(() => teacher.embed(view, { training: false }));
-        // BINGO: each row's bag member, seen by both networks like the row itself.
-        const extra = method.positives?.(indices, step);
-        let extraView: tf.Tensor4D | undefined, extraTarget: tf.Tensor2D | undefined;
-        if (extra) {
-          const rawExtra = await train.batch(extra);
-          extraView = augmenter.apply(rawExtra);
-          rawExtra.dispose();
-          extraTarget = cached
-            ? cached.featuresAt(extra)
-            : tf.tidy(() => teacher.embed(extraView!, { training: false }));
-        }
-        const lr = learningRate(config.schedule, config.optim.lr, step, total);
-        let terms: Record<string, tf.Scalar> = {};
-        const project = (x: tf.Tensor4D) => {
-          const features = student.embed(x, { training: true });
-          return head ? head.apply(features) : features;
-        };
-        const { value, grads } = tf.variableGrads(() => {
-          const positive = extraView && { teacher: extraTarget!, student: project(extraView) };
-          const r = method.loss(target, project(view), { indices, step, positive });
-          terms = Object.fromEntries(Object.entries(r.terms).map(([k, v]) => [k, tf.keep(v)]));
-          return r.loss;
-        }, trainable);
-        optimizer.apply(grads, lr);
-        method.update();
-        tf.dispose([view, target, ...Object.values(grads)]);
-        tf.dispose([extraView, extraTarget].filter((t) => t !== undefined));
+        const { value, terms, lr, images } = await trainStep(indices, step, trainer);
         step++;
-        const passes = indices.length + (extra?.length ?? 0);
-        windowImages += passes;
-        trainImages += passes;
+        windowImages += images;
+        trainImages += images;
         const logNow = step % config.train.logEvery === 0 || step === stopAt;
         const checkpointNow = step % config.train.checkpointEvery === 0 || step === total;
         if (logNow || checkpointNow) {

@@ -14,11 +14,21 @@ import {
   type BenchRow,
   fmt,
   formatTable,
+  formatTables,
   imagesPerSecond,
   TABLE_COLUMNS,
   timeRatio,
 } from "../../lib/bench/report.ts";
-import { withTempDir } from "../_helpers.ts";
+import { summarize } from "../../lib/bench/_measure.ts";
+import {
+  deriveTeacherCache,
+  formatTeacherCache,
+  TEACHER_CACHE_CASE,
+  TEACHER_CACHE_COLUMNS,
+  TEACHER_CACHE_SPAN_COLUMNS,
+  type TeacherCacheResult,
+} from "../../lib/bench/_teacher_cache_table.ts";
+import { IGNORE_DEBIAN_FASHION_MNIST, withTempDir } from "../_helpers.ts";
 
 const cellsOf = (line: string) => line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
 
@@ -106,6 +116,98 @@ Deno.test("bench: the Markdown table has one row per result and a fixed set of c
   assert.deepEqual(cellsOf(table[3]).slice(0, 4), ["step-cnn28", "cpu", "skipped", "too slow"]);
 });
 
+Deno.test("bench: teacher-cache extrapolates the medians to spans, ratios online / cached", () => {
+  const t = deriveTeacherCache({
+    config: "default.yaml",
+    subset: 1000,
+    batch: 100,
+    sampler: "neighbour",
+    stepsPerEpoch: 125,
+    imagesPerEpoch: 16000,
+    runSteps: 30,
+    online: summarize([300, 320, 280], 1),
+    cached: summarize([100, 200, 140], 1),
+    build: { images: 1000, ms: 5000 },
+    mineMs: 1000,
+  });
+  assert.equal(t.stepRatio, 300 / 140);
+  assert.equal(t.pairedRatio, 2); // median of 3, 1.6, 2
+  assert.equal(t.buildMsPerImage, 5);
+  assert.deepEqual(t.spans.map((s) => [s.name, s.steps]), [["epoch", 125], ["pass", 10], [
+    "run",
+    30,
+  ]]);
+  const pass = t.spans[1];
+  assert.ok(Math.abs(pass.onlineS - 3) < 1e-12 && Math.abs(pass.cachedS - 1.4) < 1e-12);
+  assert.ok(Math.abs(pass.cachedWithBuildS - 6.4) < 1e-12);
+  assert.ok(Math.abs(pass.ratioWithBuild - 3 / 6.4) < 1e-12);
+  assert.ok(Math.abs(pass.ratioWithSetup! - 9 / 7.4) < 1e-12);
+  assert.equal(deriveTeacherCache({ ...t, mineMs: null, runSteps: null }).spans.length, 2);
+  assert.equal(deriveTeacherCache({ ...t, mineMs: null }).spans[0].ratioWithSetup, null);
+
+  const row: BenchRow = {
+    case: TEACHER_CACHE_CASE,
+    backend: "wasm",
+    status: "ok",
+    images: 200,
+    params: 10,
+    timing: summarize([400, 520, 420], 1),
+    imagesPerSec: 1,
+    memory: { numBytes: 2 ** 20, numTensors: 5, leakedTensors: 0 },
+    rss: { method: "vmhwm", startBytes: 2 ** 20, peakBytes: 2 ** 21 },
+    loadavg: [0.5, 0.5, 0.5],
+    torch: null,
+    ratio: null,
+    teacherCache: t,
+  };
+  const lines = formatTeacherCache([row, { ...row, backend: "cpu", status: "skipped" }])
+    .split("\n");
+  assert.match(lines[0], /Every ratio is online \/ cached/);
+  const heads = lines.filter((l) => l.startsWith("| case |")).map(cellsOf);
+  assert.deepEqual(heads, [[...TEACHER_CACHE_COLUMNS], [...TEACHER_CACHE_SPAN_COLUMNS]]);
+  const body = lines.filter((l) => l.startsWith(`| ${TEACHER_CACHE_CASE} |`)).map(cellsOf);
+  assert.equal(body.length, 2 + 3);
+  const col = (name: string) => body[0][TEACHER_CACHE_COLUMNS.indexOf(name)];
+  assert.equal(col("online ms/step"), "300");
+  assert.equal(col("cached ms/step"), "140");
+  assert.equal(col("online / cached"), "2.14×");
+  assert.equal(col("online / cached, median of pairs"), "2.00×");
+  assert.equal(col("cache build s (images)"), "5.00 (1000)");
+  assert.deepEqual(body[1].slice(0, 3), [TEACHER_CACHE_CASE, "cpu", "skipped"]);
+  assert.deepEqual(body[3].slice(2, 4), ["pass", "10"]);
+  assert.equal(formatTeacherCache([]), "");
+  // The main table leaves the case out: it has no PyTorch counterpart.
+  assert.ok(!formatTables([row]).includes("| tfjs / PyTorch |"));
+});
+
+/** Every number of a teacher-cache result is finite, and the times positive. */
+function assertTeacherCache(t: TeacherCacheResult | undefined, label: string): void {
+  assert.ok(t, `${label}: no teacherCache`);
+  for (const timing of [t.online, t.cached]) {
+    assert.equal(timing.samplesMs.length, timing.iters, label);
+    assert.ok(timing.samplesMs.every((x) => Number.isFinite(x) && x > 0), label);
+  }
+  const positive = [
+    t.stepRatio,
+    t.pairedRatio,
+    t.buildMsPerImage,
+    t.build.ms,
+    t.build.images,
+    t.batch,
+    t.subset,
+    t.stepsPerEpoch,
+    t.mineMs!, // the default config's neighbour sampler needs the lists
+  ];
+  assert.ok(positive.every((x) => Number.isFinite(x) && x > 0), `${label}: ${positive}`);
+  assert.equal(t.build.images, t.subset, label);
+  assert.deepEqual(t.spans.map((s) => s.name), ["epoch", "pass", "run"], label);
+  for (const s of t.spans) {
+    const values = [s.steps, s.onlineS, s.cachedS, s.cachedWithBuildS, s.ratio, s.ratioWithBuild];
+    assert.ok(values.every((x) => Number.isFinite(x) && x > 0), `${label}: ${s.name}`);
+    assert.ok(s.ratioWithSetup! > 0, label);
+  }
+}
+
 Deno.test({
   name: "bench: --quick runs every case on wasm and cpu and writes results.json and results.md",
   // probeWebGPU keeps the adapter alive; Python runs as child processes.
@@ -117,7 +219,7 @@ Deno.test({
       const code = await main([
         ...args,
         "--cases",
-        "step-cnn28,step-r18,augment,knn,teacher-embed",
+        "step-cnn28,step-r18,augment,knn,teacher-embed,teacher-cache",
         "--profile",
         "--out",
         dir,
@@ -131,6 +233,11 @@ Deno.test({
       assert.ok(report.machine.cpus >= 1 && report.machine.deno && report.machine.tfjs);
       for (const r of report.rows) {
         const label = `${r.case} on ${r.backend}: ${JSON.stringify({ ...r, torch: undefined })}`;
+        if (r.case === TEACHER_CACHE_CASE && IGNORE_DEBIAN_FASHION_MNIST) {
+          // It reads the default config's dataset, Debian's Fashion-MNIST.
+          assert.match(`${r.status}: ${r.reason}`, /ok|Fashion-MNIST/, label);
+          continue;
+        }
         assert.equal(r.status, "ok", `${label}: ${r.reason}`);
         assert.equal(r.timing!.iters, 2, label);
         assert.equal(r.timing!.samplesMs.length, 2, label);
@@ -138,7 +245,14 @@ Deno.test({
         assert.ok(r.images! > 0 && r.imagesPerSec! > 0, label);
         assert.equal(r.memory!.leakedTensors, 0, `${label} leaked tensors`);
         assert.ok(r.rss!.peakBytes >= r.rss!.startBytes && r.rss!.startBytes > 0, label);
-        if (report.torch.available) {
+        if (r.case === TEACHER_CACHE_CASE) {
+          // No PyTorch side: the comparison is online / cached, in teacherCache.
+          assert.equal(r.torch, null, label);
+          assert.equal(r.ratio, null, label);
+          assertTeacherCache(r.teacherCache, label);
+          assert.equal(r.teacherCache!.online.iters, 2, label);
+          assert.equal(r.images, 2 * r.teacherCache!.batch, label);
+        } else if (report.torch.available) {
           assert.ok(r.torch && r.torch.medianMs > 0, label);
           assert.equal(r.ratio, r.timing!.medianMs / r.torch!.medianMs, label);
           assert.ok(r.torch.peakRssBytes > 0, label);
@@ -169,6 +283,11 @@ Deno.test({
         }
       }
       assert.ok(md.includes("quick sizes"));
+      assert.ok(
+        md.includes(`| ${TEACHER_CACHE_COLUMNS.join(" | ")} |`) &&
+          md.includes(`| ${TEACHER_CACHE_SPAN_COLUMNS.join(" | ")} |`),
+        "results.md lacks the teacher-cache tables",
+      );
     }),
 });
 
