@@ -130,6 +130,9 @@ async function start(threads: number): Promise<ThreadedWasm> {
     disposeData: module.cwrap("dispose_data", null, ["number"]),
     dispose: module.cwrap("dispose", null, []),
   };
+  // Stop the pthreads before the runtime tears down, instead of leaving idle
+  // workers blocked on the shared memory while their isolates are destroyed.
+  globalThis.addEventListener("unload", () => module.PThread?.terminateAllThreads());
   setThreadsCount(threads);
   const priority = 2;
   tf.removeBackend("wasm");
