@@ -82,17 +82,28 @@ export class KernelRunner {
     return this.run("PadV2", { x }, { paddings, constantValue: 0 });
   }
 
+  /** Join `xs` along `axis`. */
+  concat(xs: TensorInfo[], axis: number): TensorInfo {
+    // Concat takes its inputs as a list, not by name.
+    return this.run("Concat", xs as unknown as Record<string, TensorInfo>, { axis });
+  }
+
   sum(x: TensorInfo, axis: number[]): TensorInfo {
     return this.run("Sum", { x }, { axis, keepDims: false });
   }
 
-  /** `[n,k] x [k,m]` products through BatchMatMul with a batch of one. */
+  /**
+   * `[n,k] x [k,m]` products through BatchMatMul with a batch of one. A
+   * transposed operand is copied first: wasm's BatchMatMul is ~8x slower with
+   * `transposeA` and 4-12x slower with `transposeB` than a copy then a plain
+   * product.
+   */
   matMul(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo {
-    // wasm's BatchMatMul is ~8x slower with transposeA than a copy then a plain product.
-    if (transposeA) return this.matMul(this.transpose(a, [1, 0]), b, false, transposeB);
-    const a3 = this.reshape(a, [1, ...a.shape]);
-    const b3 = this.reshape(b, [1, ...b.shape]);
-    const out = this.run("BatchMatMul", { a: a3, b: b3 }, { transposeA, transposeB });
+    const a2 = transposeA ? this.transpose(a, [1, 0]) : a;
+    const b2 = transposeB ? this.transpose(b, [1, 0]) : b;
+    const a3 = this.reshape(a2, [1, ...a2.shape]);
+    const b3 = this.reshape(b2, [1, ...b2.shape]);
+    const out = this.run("BatchMatMul", { a: a3, b: b3 }, { transposeA: false, transposeB: false });
     return this.reshape(out, out.shape.slice(1));
   }
 

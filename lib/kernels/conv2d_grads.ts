@@ -12,6 +12,10 @@
  * in/out-swapped filter, padded by `k-1-p` on the leading side. For stride 1
  * nothing is inserted. 1×1 kernels skip convolution for a single matmul.
  *
+ * Few input channels (the first layer): at stride 1 the weight gradient is
+ * also one matmul, `dW = colsᵀ·dY` over the transposed im2col matrix
+ * `colsᵀ = [kh·kw·Ci, B·Ho·Wo]`, on backends where that is faster.
+ *
  * @module
  */
 import {
@@ -78,6 +82,53 @@ function subsample(r: KernelRunner, x: TensorInfo, sh: number, sw: number, ho: n
   return r.reshape(r.slice(grouped, [0, 0, 0, 0], [n * ho, 1, wo, c]), [n, ho, wo, c]);
 }
 
+/** Options for {@linkcode conv2DBackpropFilterConfig}. */
+export interface Conv2DBackpropFilterOptions {
+  /**
+   * Stride-1 layers with at most this many input channels get their filter
+   * gradient as one im2col matrix product instead of a dilated convolution.
+   * Measured with fresh inputs: on wasm 1.7x faster at 1-2 channels, 1.1-1.2x
+   * at 3-4 and slower from 8; on cpu 3-10x slower at any width.
+   * @default {4 on wasm, 0 elsewhere}
+   */
+  im2colMaxChannels?: number;
+}
+
+const IM2COL_MAX_CHANNELS: Record<string, number> = { wasm: 4 };
+
+/**
+ * Stride-1 `dW = colsᵀ · dY`, with `colsᵀ = [kh·kw·Ci, B·Ho·Wo]` whose row
+ * `(a, b, i)` is input channel `i` seen through filter tap `(a, b)` at every
+ * output position: one shifted window of the padded input per tap.
+ */
+function filterGradIm2col(
+  r: KernelRunner,
+  x: TensorInfo,
+  dy: TensorInfo,
+  filterShape: number[],
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const [kh, kw, ci, co] = filterShape;
+  const [n, h, w] = x.shape;
+  const { outHeight: ho, outWidth: wo, padInfo: { top, left } } = info;
+  // Channels first and no trailing unit axis: Slice copies whole image rows, not single values.
+  const planes = r.reshape(ci === 1 ? x : r.transpose(x, [3, 0, 1, 2]), [ci * n, h, w]);
+  const bottom = ho + kh - 1 - h - top;
+  const right = wo + kw - 1 - w - left;
+  const padded = top || bottom || left || right
+    ? r.pad(planes, [[0, 0], [top, bottom], [left, right]])
+    : planes;
+  const rows: TensorInfo[] = [];
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const window = r.slice(padded, [0, a, b], [ci * n, ho, wo]);
+      rows.push(r.reshape(window, [ci, n * ho * wo]));
+    }
+  }
+  const dw = r.matMul(r.concat(rows, 0), r.reshape(dy, [n * ho * wo, co]), false, false);
+  return r.reshape(dw, filterShape);
+}
+
 function nchwDelegate(kernelName: string, backendName: string): KernelFunc {
   return (args) => {
     const original = originalKernel(kernelName, backendName);
@@ -88,9 +139,13 @@ function nchwDelegate(kernelName: string, backendName: string): KernelFunc {
   };
 }
 
-/** `Conv2DBackpropFilter` for `backendName`, built on its forward Conv2D. */
-export function conv2DBackpropFilterConfig(backendName: string): KernelConfig {
+/** `Conv2DBackpropFilter` for `backendName`, built on its forward Conv2D or MatMul. */
+export function conv2DBackpropFilterConfig(
+  backendName: string,
+  options: Conv2DBackpropFilterOptions = {},
+): KernelConfig {
   const fallback = nchwDelegate("Conv2DBackpropFilter", backendName);
+  const im2colMaxChannels = options.im2colMaxChannels ?? IM2COL_MAX_CHANNELS[backendName] ?? 0;
   return {
     kernelName: "Conv2DBackpropFilter",
     backendName,
@@ -111,6 +166,9 @@ export function conv2DBackpropFilterConfig(backendName: string): KernelConfig {
           const rows = x.shape[0] * ho * wo;
           const dw = r.matMul(r.reshape(xs, [rows, ci]), r.reshape(dy, [rows, co]), true, false);
           return r.keep(r.reshape(dw, [1, 1, ci, co]));
+        }
+        if (ci <= im2colMaxChannels && sh === 1 && sw === 1) {
+          return r.keep(filterGradIm2col(r, x, dy, filterShape, info));
         }
         const xt = r.transpose(x, [3, 1, 2, 0]);
         const dyt = r.transpose(dy, [1, 2, 0, 3]);

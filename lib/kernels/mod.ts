@@ -23,7 +23,11 @@ import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
 // Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
 export type { BackendChoice, BackendName } from "../backend.ts";
 export type { KernelConfig } from "../tf_types.ts";
-export { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_grads.ts";
+export {
+  conv2DBackpropFilterConfig,
+  type Conv2DBackpropFilterOptions,
+  conv2DBackpropInputConfig,
+} from "./conv2d_grads.ts";
 export { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_grads.ts";
 export { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
 export { originalKernel } from "./_runner.ts";

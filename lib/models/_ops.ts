@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { ParamStore } from "./params.ts";
+import { batchNormTraining } from "./_batch_norm.ts";
 
 /** Options for convolutions. */
 export interface ConvOptions {
@@ -148,18 +149,17 @@ export class EagerOps implements Ops<tf.Tensor> {
       const scale = tf.mul(gamma, tf.rsqrt(tf.add(runVar, eps)));
       return tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(runMean, scale)));
     }
-    const axes = x.shape.slice(0, -1).map((_, i) => i);
-    const { mean, variance } = tf.moments(x, axes);
     const n = x.size / x.shape[x.rank - 1];
-    // Written with broadcasting ops: tfjs's fused batch-norm gradient is slow on wasm.
-    const y = tf.add(tf.mul(tf.sub(x, mean), tf.mul(gamma, tf.rsqrt(tf.add(variance, eps)))), beta);
-    tf.tidy(() => {
-      const m = BN_MOMENTUM;
-      runMean.assign(tf.add(tf.mul(runMean, 1 - m), tf.mul(mean, m)));
-      const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-      runVar.assign(tf.add(tf.mul(runVar, 1 - m), tf.mul(unbiased, m)));
+    return batchNormTraining(x, { gamma, beta }, {
+      eps,
+      // Runs inside the op's forward pass, so the updates are not recorded on the tape.
+      onStats: (mean, variance) => {
+        const m = BN_MOMENTUM;
+        runMean.assign(tf.add(tf.mul(runMean, 1 - m), tf.mul(mean, m)));
+        const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
+        runVar.assign(tf.add(tf.mul(runVar, 1 - m), tf.mul(unbiased, m)));
+      },
     });
-    return y;
   }
 
   layerNorm(x: tf.Tensor, prefix: string, eps: number): tf.Tensor {

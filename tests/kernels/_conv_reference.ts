@@ -125,7 +125,10 @@ export function convGrads(
   return { dx, dw };
 }
 
-/** The parameter grid the issue names: strides 1/2, same/valid, odd/even, 1×1/3×3/5×5. */
+/**
+ * The parameter grid the issue names: strides 1/2, same/valid, odd/even, 1×1/3×3/5×5; for
+ * plain convs also 1 to 5 input channels.
+ */
 export function convGrid(depthwise: boolean): ConvCase[] {
   const cases: ConvCase[] = [];
   for (const stride of [1, 2]) {
@@ -162,6 +165,22 @@ export function convGrid(depthwise: boolean): ConvCase[] {
     depthwise,
   });
   cases.push({ n: 3, h: 5, w: 5, ci: 4, kh: 2, kw: 2, co: 2, stride: 1, pad: "same", depthwise });
+  if (depthwise) return cases;
+  // Few input channels, where wasm's filter gradient is one im2col product at stride 1 (Ci ≤ 4):
+  // one channel, odd and asymmetric kernels and pads, the 4-channel edge and 5 channels past it,
+  // and a strided one-channel layer, which keeps the dilated convolution.
+  const few: [number, number, number, number, number, number, number, PadSpec][] = [
+    [2, 7, 8, 1, 3, 3, 1, "same"],
+    [2, 8, 7, 1, 5, 3, 1, "valid"],
+    [1, 6, 9, 1, 3, 2, 1, [[0, 0], [2, 0], [1, 3], [0, 0]]],
+    [2, 7, 7, 1, 1, 1, 1, "valid"],
+    [2, 7, 8, 1, 3, 3, 2, "same"],
+    [2, 6, 5, 4, 3, 3, 1, "same"],
+    [2, 6, 5, 5, 3, 3, 1, "same"],
+  ];
+  for (const [n, h, w, ci, kh, kw, stride, pad] of few) {
+    cases.push({ n, h, w, ci, kh, kw, co: 3, stride, pad, depthwise });
+  }
   return cases;
 }
 

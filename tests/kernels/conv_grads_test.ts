@@ -52,6 +52,12 @@ async function checkPublicPath(c: ConvCase, seed: number) {
   tf.dispose([xt, wt, dyt]);
 }
 
+/** Filter-gradient formulations forced on, by kernel-name infix: im2col at stride 1, dilated conv. */
+const FILTER_VARIANTS = {
+  Im2col: { im2colMaxChannels: Infinity },
+  Dilated: { im2colMaxChannels: 0 },
+} as const;
+
 // Register the toolkit's formulations under private names on every backend, so
 // that they can be run directly even where the backend keeps its own kernel
 // (WebGPU) and checked there too.
@@ -66,6 +72,11 @@ for (const backend of ALL_BACKENDS) {
   ) {
     const config = factory(backend);
     tf.registerKernel({ ...config, kernelName: `Test${config.kernelName}` });
+  }
+  // Both filter-gradient formulations, whichever the backend defaults to.
+  for (const [variant, options] of Object.entries(FILTER_VARIANTS)) {
+    const config = conv2DBackpropFilterConfig(backend, options);
+    tf.registerKernel({ ...config, kernelName: `Test${variant}${config.kernelName}` });
   }
 }
 
@@ -94,6 +105,16 @@ async function checkDirect(c: ConvCase, seed: number) {
   const ref = convGrads(c, x, w, dy);
   assertClose(await readAndDispose(dx), ref.dx, { rtol: RTOL, label: `dx ${describe(c)}` });
   assertClose(await readAndDispose(dw), ref.dw, { rtol: RTOL, label: `dw ${describe(c)}` });
+  for (const variant of c.depthwise ? [] : Object.keys(FILTER_VARIANTS)) {
+    const forced = tf.engine().runKernel(`Test${variant}Conv2DBackpropFilter`, { x: xt, dy: dyt }, {
+      ...common,
+      filterShape: wShape,
+    }) as tf.Tensor;
+    assertClose(await readAndDispose(forced), ref.dw, {
+      rtol: RTOL,
+      label: `dw (${variant}) ${describe(c)}`,
+    });
+  }
   tf.dispose([xt, wt, dyt]);
 }
 

@@ -1,0 +1,104 @@
+/**
+ * Batch norm in training mode with a hand-written gradient (Ioffe & Szegedy,
+ * 2015, §3). Over every axis but the last (`n` values per channel):
+ *
+ * - forward: `μ = Σx/n`, `var = Σ(x − μ)²/n`, `σ = √(var + ε)`, `x̂ = (x − μ)/σ`,
+ *   `y = γ·x̂ + β`;
+ * - backward, with `s = γ/σ`: `dβ = Σdy`, `dγ = Σdy·x̂`,
+ *   `dx = s·(dy − Σdy/n − x̂·Σ(dy·x̂)/n)`.
+ *
+ * That is two reductions each way, and only `x − μ`, `1/σ` and `s` are kept
+ * for the backward pass, where autodiff through the broadcasting ops keeps
+ * several full-size tensors. On wasm that made the bench's training steps
+ * about 20% (`step-cnn28`) and 12% (`step-r18`) faster and halved the wasm
+ * heap they need.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** The affine parameters of a batch norm, each of shape `[C]`. */
+export interface BatchNormParams {
+  /** Scale `γ`. */
+  gamma: tf.Tensor;
+  /** Shift `β`. */
+  beta: tf.Tensor;
+}
+
+/** Options for {@linkcode batchNormTraining}. */
+export interface BatchNormTrainingOptions {
+  /**
+   * Added to the variance before the square root.
+   * @default {1e-5}
+   */
+  eps?: number;
+  /**
+   * Called once per forward pass with the batch mean and the biased batch
+   * variance (each `[C]`), off the gradient tape and inside the op's scope:
+   * tensors it makes are freed when it returns unless assigned to a variable.
+   * @default {undefined}
+   */
+  onStats?: (mean: tf.Tensor, variance: tf.Tensor) => void;
+}
+
+/**
+ * `Σ` over every axis but the last, as `[C]`. On wasm, summing the tensor in
+ * its own rank beats reshaping it to `[n, C]` first (2-7x) and a `[1, n]·[n, C]`
+ * product with ones (3-7x: XNNPACK repacks the new right operand every time).
+ */
+function sumOverRows(x: tf.Tensor): tf.Tensor {
+  return tf.sum(x, x.shape.slice(0, -1).map((_, i) => i));
+}
+
+/**
+ * Batch norm of `x` (channels last, any rank) with batch statistics, and the
+ * textbook gradient with respect to `x`, `γ` and `β`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { initBackend } from "../backend.ts";
+ * import { batchNormTraining } from "./_batch_norm.ts";
+ *
+ * await initBackend({ backend: "cpu", log: false });
+ * const x = tf.tensor2d([[1, 10], [3, 30]]);
+ * const params = { gamma: tf.ones([2]), beta: tf.zeros([2]) };
+ * const y = batchNormTraining(x, params);
+ * console.log(await y.array()); // ≈ [[-1, -1], [1, 1]]
+ * tf.dispose([x, y, params.gamma, params.beta]);
+ * ```
+ */
+export function batchNormTraining(
+  x: tf.Tensor,
+  params: BatchNormParams,
+  options: BatchNormTrainingOptions = {},
+): tf.Tensor {
+  const { eps = 1e-5, onStats } = options;
+  const n = x.size / x.shape[x.rank - 1];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, gamma, beta] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const mean = tf.div(sumOverRows(input), n);
+    const centred = tf.sub(input, mean);
+    const variance = tf.div(sumOverRows(tf.square(centred)), n);
+    const invStd = tf.rsqrt(tf.add(variance, eps));
+    const scale = tf.mul(gamma, invStd);
+    onStats?.(mean, variance);
+    save([centred, invStd, scale]);
+    return {
+      value: tf.add(tf.mul(centred, scale), beta),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [xc, rstd, s] = saved;
+          const sumDy = sumOverRows(dy);
+          const sumDyXc = sumOverRows(tf.mul(dy, xc));
+          // dx = s·dy + xc·k + shift, with k = −s·rstd²·Σ(dy·xc)/n and shift = −s·Σdy/n.
+          const k = tf.mul(s, tf.mul(tf.square(rstd), tf.div(sumDyXc, -n)));
+          const shift = tf.mul(s, tf.div(sumDy, -n));
+          const dx = tf.add(tf.mul(dy, s), tf.add(tf.mul(xc, k), shift));
+          return [dx, tf.mul(sumDyXc, rstd), sumDy];
+        }),
+    };
+  });
+  return op(x, params.gamma, params.beta);
+}
