@@ -5,9 +5,10 @@
  * it believes Deno is Node (where it disables threads), and its Emscripten
  * glue would start `worker_threads` or classic Web Workers, neither of which
  * Deno offers. This loader runs the same glue as a browser would see it: the
- * Node globals are hidden, every pthread is a Deno module worker that emulates
- * a classic worker's `importScripts`, and the compiled module plus its shared
- * memory are posted to each worker. The result replaces the factory of the
+ * Node globals are hidden, every pthread is a `node:worker_threads` worker
+ * (unref'd once loaded) that emulates a classic worker's globals and
+ * synchronous `importScripts`, and the compiled module plus its shared memory
+ * are posted to each worker. The result replaces the factory of the
  * `wasm` backend, so every kernel registered for `wasm` (tfjs's and the
  * toolkit's) runs on it unchanged.
  *

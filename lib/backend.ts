@@ -16,6 +16,7 @@ import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { registerTrainingKernels } from "./kernels/mod.ts";
 import { installThreadedWasm } from "./_wasm_threads.ts";
+import { grantedEnv } from "./_env.ts";
 
 /** A backend name accepted by {@linkcode initBackend}. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
@@ -186,12 +187,6 @@ function installWebGPUFactory(): void {
   }, 1);
 }
 
-function readEnvChoice(): string | undefined {
-  const state = Deno.permissions.querySync?.({ name: "env", variable: "COSS_BACKEND" });
-  if (state && state.state !== "granted") return undefined;
-  return Deno.env.get("COSS_BACKEND") || undefined;
-}
-
 /** Load the threaded wasm build when wanted, before wasm first starts; describe the result. */
 async function prepareWasm(wanted: number, source: string): Promise<string> {
   if (tf.engine().registry["wasm"]) {
@@ -220,8 +215,7 @@ function wantedWasmThreads(option: number | undefined): [number, string] {
     }
     return [option, option === 1 ? "wasmThreads: 1" : ""];
   }
-  const state = Deno.permissions.querySync?.({ name: "env", variable: "COSS_WASM_THREADS" });
-  const raw = state && state.state !== "granted" ? undefined : Deno.env.get("COSS_WASM_THREADS");
+  const raw = grantedEnv("COSS_WASM_THREADS");
   if (raw) {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1) {
@@ -260,7 +254,7 @@ async function activate(name: BackendName): Promise<void> {
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   tf.enableProdMode();
-  const env = options.backend === undefined ? readEnvChoice() : undefined;
+  const env = options.backend === undefined ? grantedEnv("COSS_BACKEND") : undefined;
   const source = options.backend !== undefined ? "options" : env ? "COSS_BACKEND" : "default";
   const raw: string = options.backend ?? env ?? "auto";
   if (!BACKEND_CHOICES.includes(raw as BackendChoice)) {

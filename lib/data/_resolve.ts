@@ -10,6 +10,7 @@ import { CIFAR_LAYOUT, fetchCifar, openCifar } from "./cifar.ts";
 import { downloadFile, type DownloadProgress, type FileHashes } from "./download.ts";
 import { FASHION_MNIST_CLASSES, MNIST_CLASSES, openIdx } from "./idx.ts";
 import type { OpenedDataset } from "./types.ts";
+import { grantedEnv } from "../_env.ts";
 
 /** Runtime hooks shared by the resolvers. */
 export interface Hooks {
@@ -93,13 +94,9 @@ export const IDX_DATASETS: Readonly<Record<"fashion-mnist" | "mnist", IdxDataset
  * ```
  */
 export function defaultCacheDir(): string | undefined {
-  const get = (variable: string) => {
-    const state = Deno.permissions.querySync?.({ name: "env", variable });
-    return state && state.state !== "granted" ? undefined : Deno.env.get(variable) || undefined;
-  };
-  const xdg = get("XDG_CACHE_HOME");
+  const xdg = grantedEnv("XDG_CACHE_HOME");
   if (xdg) return join(xdg, "coss/datasets");
-  const home = get("HOME");
+  const home = grantedEnv("HOME");
   return home ? join(home, ".cache/coss/datasets") : undefined;
 }
 
