@@ -12,7 +12,7 @@ import assert from "assert";
 import { configReference, loadConfig } from "../lib/train/config.ts";
 import { loadPretrainConfig } from "../lib/train/pretrain.ts";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "./_helpers.ts";
-import { ROOT, runCommand } from "./_cli.ts";
+import { ROOT, runCommand, SMALL_PRETRAIN } from "./_cli.ts";
 
 const GUIDES = ["distil-your-own-teacher.md", "deploy-to-web.md", "reproduce.md"];
 /** Linked from the guides, written by other issues still in progress: skipped while missing. */
@@ -104,15 +104,6 @@ const SMALL_EVAL = [
   "--linear-epochs=1",
   "--set=eval.testSubset=100",
   "--set=eval.mapPoints=50",
-];
-const SMALL_PRETRAIN = [
-  "--set=backend=wasm",
-  "--set=data.subset=64",
-  "--set=train.epochs=1",
-  "--set=train.batchSize=32",
-  "--set=eval.trainImages=64",
-  "--set=eval.testImages=64",
-  "--set=eval.linear.epochs=0",
 ];
 /** Tasks too long for CI, and the reason: their flags are checked against `--help`. */
 const CHECKED_ONLY: Record<string, string> = {

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import type { Timing } from "./_measure.ts";
+
 /** The interpreter the bench runs: Debian's, which sees Debian's torch. */
 export const DEFAULT_PYTHON = "/usr/bin/python3";
 
@@ -37,14 +39,8 @@ export function isReferenceBlas(blas: readonly string[] | undefined): boolean {
 }
 
 /** One PyTorch case result, as `bench.py --case` prints it. */
-export interface TorchCaseResult {
+export interface TorchCaseResult extends Timing {
   case: string;
-  iters: number;
-  warmup: number;
-  samplesMs: number[];
-  medianMs: number;
-  minMs: number;
-  maxMs: number;
   /** Images (or queries) per iteration. */
   images: number;
   /** Trainable parameters (model cases). */
