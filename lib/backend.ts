@@ -178,6 +178,7 @@ function installWebGPUFactory(): void {
         maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
       },
     });
+    reportDeviceErrors(device);
     device.lost.then((lost) => {
       if (lost.reason !== "destroyed") {
         console.error(`coss: WebGPU device lost (${lost.reason}): ${lost.message}`);
@@ -185,6 +186,22 @@ function installWebGPUFactory(): void {
     });
     return new WebGPUBackend(device, adapter.info);
   }, 1);
+}
+
+/**
+ * tfjs never looks at WebGPU validation errors: a shader that fails to
+ * validate runs nothing and its output keeps stale memory. Say so on stderr
+ * (the first few, then a count every hundred) instead of going on silently.
+ */
+function reportDeviceErrors(device: GPUDevice): void {
+  let count = 0;
+  device.addEventListener("uncapturederror", (event) => {
+    count++;
+    if (count <= 3 || count % 100 === 0) {
+      const message = (event as GPUUncapturedErrorEvent).error?.message ?? String(event);
+      console.error(`coss: WebGPU error #${count} (results may be wrong): ${message}`);
+    }
+  });
 }
 
 /** Load the threaded wasm build when wanted, before wasm first starts; describe the result. */

@@ -24,7 +24,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "initBackend: wasm gets the five training kernels, cpu one, webgpu none",
+  name: "initBackend: wasm gets the seven training kernels, cpu one",
   ...quiet,
   fn: async () => {
     const wasm = await initBackend({ backend: "wasm", log: false });
@@ -33,6 +33,8 @@ Deno.test({
       "Conv2DBackpropInput",
       "DepthwiseConv2dNativeBackpropFilter",
       "DepthwiseConv2dNativeBackpropInput",
+      "MaxPoolGrad",
+      "Sum",
       "UnsortedSegmentSum",
     ]);
     for (const k of wasm.kernels) assert.ok(tf.getKernel(k, "wasm"), k);
@@ -68,6 +70,7 @@ Deno.test({
     const info = await initBackend({ backend: "webgpu", log: false });
     assert.equal(info.name, "webgpu");
     assert.equal(tf.getBackend(), "webgpu");
+    assert.deepEqual(info.kernels, ["Conv2DBackpropFilter", "AddN"]);
     const x = tf.tensor1d([1, 2, 3]);
     const y = tf.square(x);
     assert.deepEqual(Array.from(await y.data()), [1, 4, 9]);
@@ -129,4 +132,37 @@ catch (e) { console.log("ERROR " + e.message); }`;
   await w.close();
   const out = new TextDecoder().decode((await child.output()).stdout);
   assert.match(out, /^ERROR WebGPU requested but unavailable: /m);
+});
+
+Deno.test({
+  name: "initBackend: a WebGPU validation error is reported on stderr, not swallowed",
+  ignore: !HAS_WEBGPU,
+  fn: async () => {
+    // tfjs's own AddN of 9 tensors binds 10 storage buffers, over the default limit of 8.
+    const code = `import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "./lib/backend.ts";
+import { originalKernel } from "./lib/kernels/mod.ts";
+await initBackend({ backend: "webgpu", log: false });
+tf.unregisterKernel("AddN", "webgpu");
+tf.registerKernel(originalKernel("AddN", "webgpu"));
+await tf.addN(Array.from({ length: 9 }, () => tf.ones([3]))).data();
+await new Promise((r) => setTimeout(r, 200));
+console.log("DONE");`;
+    const child = new Deno.Command("deno", {
+      args: ["run", "--quiet", "--allow-read", "--allow-env", "-"],
+      cwd: root,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(code));
+    await w.close();
+    const { stdout, stderr } = await child.output();
+    const dec = new TextDecoder();
+    assert.match(dec.decode(stdout), /DONE/);
+    const lines = dec.decode(stderr).split("\n").filter((l) => l.startsWith("coss: WebGPU error"));
+    assert.ok(lines.length >= 1, dec.decode(stderr));
+    assert.match(lines[0], /^coss: WebGPU error #1 \(results may be wrong\): .*StorageBuffers/);
+  },
 });

@@ -53,6 +53,12 @@ export class KernelRunner {
     return out;
   }
 
+  /** Free `info`, made outside this runner, with the intermediates. */
+  adopt(info: TensorInfo): TensorInfo {
+    this.#temps.push(info);
+    return info;
+  }
+
   /** Keep `info` past {@linkcode dispose} (the kernel's output). */
   keep(info: TensorInfo): TensorInfo {
     const i = this.#temps.lastIndexOf(info);

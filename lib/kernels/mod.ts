@@ -4,11 +4,14 @@
  *
  * | kernel | wasm | cpu | webgpu |
  * |---|---|---|---|
- * | `Conv2DBackpropFilter` | added (tfjs has none) | replaced (~60x faster than tfjs's) | native |
+ * | `Conv2DBackpropFilter` | added (tfjs has none) | replaced (~60x faster than tfjs's) | replaced (implicit GEMM, 2-5x faster on llvmpipe) |
  * | `Conv2DBackpropInput` | replaced (forward conv, ~11x faster at stride 1) | native (no gain measured) | native |
  * | `DepthwiseConv2dNativeBackpropFilter` | added | native | native |
  * | `DepthwiseConv2dNativeBackpropInput` | added | native | native |
  * | `UnsortedSegmentSum` | added | native | native |
+ * | `Sum` | replaced over leading axes of float32 (batch norm's, ~6x faster), else tfjs's | native | native |
+ * | `MaxPoolGrad` | replaced for float32 2×2 windows at stride 2 (~10x faster), else tfjs's | native | native |
+ * | `AddN` | native | native | replaced beyond the device's storage-buffer limit (tfjs's returns garbage from 8 inputs) |
  *
  * @module
  */
@@ -19,6 +22,10 @@ import { recordOriginal } from "./_runner.ts";
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_grads.ts";
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_grads.ts";
 import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
+import { conv2DBackpropFilterWebGPUConfig } from "./conv2d_filter_webgpu.ts";
+import { addNWebGPUConfig } from "./add_n_webgpu.ts";
+import { sumLeadingConfig } from "./sum_leading.ts";
+import { maxPoolGradConfig } from "./max_pool_grad.ts";
 
 // Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
 export type { BackendChoice, BackendName } from "../backend.ts";
@@ -30,6 +37,15 @@ export {
 } from "./conv2d_grads.ts";
 export { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_grads.ts";
 export { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
+export {
+  conv2DBackpropFilterWebGPUConfig,
+  type Conv2DFilterGemmOptions,
+  type FilterGemmPlan,
+  planFilterGemm,
+} from "./conv2d_filter_webgpu.ts";
+export { sumLeadingConfig } from "./sum_leading.ts";
+export { addNWebGPUConfig } from "./add_n_webgpu.ts";
+export { maxPoolGradConfig } from "./max_pool_grad.ts";
 export { originalKernel } from "./_runner.ts";
 
 /** Builds a tfjs kernel registration (`tf.registerKernel`'s argument) for the named backend. */
@@ -43,9 +59,11 @@ export const TRAINING_KERNELS: Readonly<Record<BackendName, readonly KernelFacto
     depthwiseBackpropFilterConfig,
     depthwiseBackpropInputConfig,
     unsortedSegmentSumConfig,
+    sumLeadingConfig,
+    maxPoolGradConfig,
   ],
   cpu: [conv2DBackpropFilterConfig],
-  webgpu: [],
+  webgpu: [conv2DBackpropFilterWebGPUConfig, addNWebGPUConfig],
 };
 
 const registered = new Map<BackendName, string[]>();
@@ -53,7 +71,7 @@ const registered = new Map<BackendName, string[]>();
 /**
  * Register the training kernels for `backend` (idempotent) and return their
  * names. A kernel the backend already had is kept as a delegate, for the
- * layouts the replacement does not handle.
+ * layouts the replacement does not handle, and its setup still runs.
  *
  * @example
  * ```ts
@@ -68,8 +86,12 @@ export function registerTrainingKernels(backend: BackendName): string[] {
   for (const factory of TRAINING_KERNELS[backend]) {
     const config = factory(backend);
     recordOriginal(config.kernelName, backend);
-    if (getKernel(config.kernelName, backend)) unregisterKernel(config.kernelName, backend);
-    registerKernel(config);
+    const original = getKernel(config.kernelName, backend);
+    if (original) unregisterKernel(config.kernelName, backend);
+    // tfjs-wasm binds a kernel's C++ function in its setup, which runs only for
+    // registered kernels: keep it, so that the delegate to the original works.
+    const setupFunc = config.setupFunc ?? original?.setupFunc;
+    registerKernel(setupFunc ? { ...config, setupFunc } : config);
     names.push(config.kernelName);
   }
   registered.set(backend, names);

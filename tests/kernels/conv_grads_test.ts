@@ -186,3 +186,26 @@ Deno.test("the direct-loop reference agrees with finite differences", () => {
     }
   }
 });
+
+backendTest(
+  "NCHW input gradients go to tfjs's own kernel, set up (wasm's binds C++ in setup)",
+  async () => {
+    const c: ConvCase = { n: 2, h: 6, w: 5, ci: 3, kh: 3, kw: 3, co: 4, stride: 1, pad: "same" };
+    const { w, dy, wShape } = tensors(c, 77);
+    const ref = convGrads(c, new Float32Array(2 * 6 * 5 * 3), w, dy).dx;
+    const wt = tf.tensor4d(w, wShape);
+    const dyNchw = tf.tidy(() => tf.tensor4d(dy, outShape(c)).transpose([0, 3, 1, 2]));
+    const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy: dyNchw, filter: wt }, {
+      strides: [1, 1],
+      pad: "same",
+      dataFormat: "NCHW",
+      dimRoundingMode: undefined,
+      inputShape: [2, 3, 6, 5],
+    } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const dxNhwc = dx.transpose([0, 2, 3, 1]);
+    dx.dispose();
+    assertClose(await readAndDispose(dxNhwc), ref, { rtol: RTOL, label: "NCHW dx" });
+    tf.dispose([wt, dyNchw]);
+  },
+  { backends: ["wasm", "cpu"] },
+);
