@@ -23,6 +23,7 @@ import type { BackendName } from "../backend.ts";
 import { augmentCase, knnCase, stepCase, stepConfig, teacherCase } from "./_builders.ts";
 import { teacherCacheCase, teacherCacheConfig } from "./_teacher_cache.ts";
 import type { TeacherCacheResult } from "./_teacher_cache_table.ts";
+import { webgpuGradsCase, webgpuGradsConfig, type WebGPUGradsResult } from "./_webgpu_grads.ts";
 
 /** The case names, in the order the bench runs them. */
 export const CASE_NAMES = [
@@ -32,6 +33,7 @@ export const CASE_NAMES = [
   "augment",
   "knn",
   "teacher-cache",
+  "webgpu-grads",
 ] as const;
 
 /** A case name. */
@@ -55,6 +57,11 @@ export interface CaseInstance {
    * of each) and their extrapolation, leaving out the first `warmup` iterations.
    */
   teacherCache?(warmup: number): TeacherCacheResult;
+  /**
+   * `webgpu-grads` only: tfjs's and the toolkit's WebGPU filter gradient,
+   * per shape and per step, leaving out the first `warmup` iterations.
+   */
+  webgpuGrads?(warmup: number): WebGPUGradsResult;
 }
 
 /** How a case runs on one backend: skipped (with the reason), or with these iteration counts. */
@@ -86,6 +93,8 @@ export interface CaseSpec {
   torch?: boolean;
   /** Sizes; `quick` gives tiny ones for smoke tests. */
   config(quick: boolean): CaseConfig;
+  /** The only backends the case runs on, even with `--quick` or `--force`. @default {all} */
+  backends?: readonly BackendName[];
   /** Backend exceptions at full size (none when quick). */
   plan(backend: BackendName, softwareAdapter: boolean): BackendPlan;
   /** Build the case on the active backend. */
@@ -211,5 +220,19 @@ export const CASES: Readonly<Record<CaseName, CaseSpec>> = {
         ? { ...SOFTWARE_GPU, skip: "the cache build on a software adapter takes too long" }
         : {},
     setup: teacherCacheCase,
+  },
+  "webgpu-grads": {
+    name: "webgpu-grads",
+    title: "WebGPU filter gradient: tfjs's kernel vs the toolkit's implicit GEMM (A/B)",
+    throughput: false,
+    iters: 5,
+    warmup: 1,
+    profile: false,
+    torch: false,
+    config: webgpuGradsConfig,
+    backends: ["webgpu"],
+    plan: (_backend, software) =>
+      software ? { iters: 3, warmup: 1, note: "software WebGPU adapter: 3 iterations" } : {},
+    setup: webgpuGradsCase,
   },
 };

@@ -13,6 +13,7 @@ import type { Timing } from "./_measure.ts";
 import type { RssWindow } from "./_rss.ts";
 import type { TorchCaseResult } from "./_python.ts";
 import { cell, fmt, mib, rssCell } from "./_format.ts";
+import { formatWebGPUGrads, WEBGPU_GRADS_CASE, type WebGPUGradsResult } from "./_webgpu_grads.ts";
 import {
   formatTeacherCache,
   TEACHER_CACHE_CASE,
@@ -65,6 +66,8 @@ export interface BenchRow {
    * and per-epoch figures (its `timing` covers one step of each mode).
    */
   teacherCache?: TeacherCacheResult;
+  /** `webgpu-grads` only: the A/B of the two WebGPU filter gradients (its `timing` covers both). */
+  webgpuGrads?: WebGPUGradsResult;
 }
 
 /** Where one iteration's time went, by kernel (tfjs) or operator (PyTorch). */
@@ -233,8 +236,14 @@ export function formatTable(rows: readonly BenchRow[]): string {
  * ```
  */
 export function formatTables(rows: readonly BenchRow[]): string {
-  const main = rows.filter((r) => r.case !== TEACHER_CACHE_CASE);
-  return [main.length ? formatTable(main) : "", formatTeacherCache(rows)]
+  const main = rows.filter((r) => r.case !== TEACHER_CACHE_CASE && r.case !== WEBGPU_GRADS_CASE);
+  // The A/B runs on WebGPU only; its skipped wasm and cpu rows say nothing new.
+  const ab = rows.filter((r) => r.case === WEBGPU_GRADS_CASE && r.backend === "webgpu").map((r) =>
+    r.webgpuGrads
+      ? formatWebGPUGrads(r.backend, r.webgpuGrads)
+      : `**${WEBGPU_GRADS_CASE}** on ${r.backend}: ${r.status}${r.reason ? ` (${r.reason})` : ""}`
+  );
+  return [main.length ? formatTable(main) : "", formatTeacherCache(rows), ...ab]
     .filter(Boolean)
     .join("\n\n");
 }

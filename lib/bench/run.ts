@@ -198,6 +198,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         caseRows.push(emptyRow(spec, b.name, "skipped", b.skip));
         continue;
       }
+      if (spec.backends && !spec.backends.includes(b.name)) {
+        const only = `runs on ${spec.backends.join(", ")} only`;
+        caseRows.push(emptyRow(spec, b.name, "skipped", only));
+        continue;
+      }
       const plan = quick ? {} : spec.plan(b.name, b.software);
       if (plan.skip && !options.force) {
         note(`${spec.name} on ${b.name} skipped: ${plan.skip}`);
@@ -355,6 +360,7 @@ async function runOne(
     }
     const { images, params } = inst;
     const teacherCache = inst.teacherCache?.(timing.warmup);
+    const webgpuGrads = inst.webgpuGrads?.(timing.warmup);
     inst.dispose();
     inst = undefined;
     const window = await rss.stop();
@@ -378,6 +384,7 @@ async function runOne(
       torch: null,
       ratio: null,
       ...(teacherCache ? { teacherCache } : {}),
+      ...(webgpuGrads ? { webgpuGrads } : {}),
     };
     if (teacherCache) logTeacherCache(ctx.log, spec.name, backend, teacherCache);
     ctx.log(

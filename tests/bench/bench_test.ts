@@ -28,7 +28,11 @@ import {
   TEACHER_CACHE_SPAN_COLUMNS,
   type TeacherCacheResult,
 } from "../../lib/bench/_teacher_cache_table.ts";
-import { IGNORE_DEBIAN_FASHION_MNIST, withTempDir } from "../_helpers.ts";
+import { WEBGPU_GRADS_CASE } from "../../lib/bench/_webgpu_grads.ts";
+import { HAS_WEBGPU, IGNORE_DEBIAN_FASHION_MNIST, withTempDir } from "../_helpers.ts";
+
+/** The cases that run on wasm and cpu (`webgpu-grads` is WebGPU only, tested apart). */
+const CPU_CASES = CASE_NAMES.filter((c) => c !== WEBGPU_GRADS_CASE);
 
 const cellsOf = (line: string) => line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
 
@@ -228,8 +232,8 @@ Deno.test({
       const report = JSON.parse(await Deno.readTextFile(`${dir}/results.json`)) as BenchReport;
       assert.equal(report.schema, BENCH_SCHEMA);
       assert.equal(report.options.quick, true);
-      assert.deepEqual([...report.options.cases].sort(), [...CASE_NAMES].sort());
-      assert.equal(report.rows.length, CASE_NAMES.length * 2);
+      assert.deepEqual([...report.options.cases].sort(), [...CPU_CASES].sort());
+      assert.equal(report.rows.length, CPU_CASES.length * 2);
       assert.ok(report.machine.cpus >= 1 && report.machine.deno && report.machine.tfjs);
       for (const r of report.rows) {
         const label = `${r.case} on ${r.backend}: ${JSON.stringify({ ...r, torch: undefined })}`;
@@ -277,7 +281,7 @@ Deno.test({
         md.includes(`| ${TABLE_COLUMNS.join(" | ")} |`),
         "results.md lacks the table header",
       );
-      for (const c of CASE_NAMES) {
+      for (const c of CPU_CASES) {
         for (const b of ["wasm", "cpu"]) {
           assert.ok(md.includes(`| ${c} | ${b} |`), `results.md lacks ${c}/${b}`);
         }
@@ -288,6 +292,39 @@ Deno.test({
           md.includes(`| ${TEACHER_CACHE_SPAN_COLUMNS.join(" | ")} |`),
         "results.md lacks the teacher-cache tables",
       );
+    }),
+});
+
+Deno.test({
+  name: "bench: --quick webgpu-grads compares the two WebGPU filter gradients (webgpu only)",
+  ignore: !HAS_WEBGPU,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withTempDir("bench", async (dir) => {
+      const args = ["--quick", "--iters", "2", "--warmup", "1", "--no-torch", "--out", dir];
+      const code = await main([...args, "--cases", WEBGPU_GRADS_CASE, "--backends", "webgpu,wasm"]);
+      assert.equal(code, 0);
+      const report = JSON.parse(await Deno.readTextFile(`${dir}/results.json`)) as BenchReport;
+      const wasm = report.rows.find((r) => r.backend === "wasm")!;
+      assert.equal(wasm.status, "skipped");
+      const r = report.rows.find((r) => r.backend === "webgpu")!;
+      assert.equal(r.status, "ok", r.reason);
+      assert.equal(r.memory!.leakedTensors, 0);
+      const rows = r.webgpuGrads!.rows;
+      // 20 convolution shapes, a per-step sum for each net, the whole step.
+      assert.equal(rows.length, 23);
+      for (const row of rows) {
+        assert.ok(row.builtinMs > 0 && row.toolkitMs > 0 && row.perStep >= 1, row.label);
+      }
+      const cnn = rows.filter((row) => row.label.startsWith("cnn28"));
+      const sum = rows.find((row) => row.label === "all cnn28 filter gradients of one step")!;
+      assert.ok(
+        Math.abs(sum.toolkitMs - cnn.reduce((t, x) => t + x.toolkitMs * x.perStep, 0)) < 1e-9,
+      );
+      const md = await Deno.readTextFile(`${dir}/results.md`);
+      assert.ok(md.includes("| what | per step | tfjs ms | toolkit ms | tfjs / toolkit |"), md);
+      assert.ok(!md.includes(`| ${WEBGPU_GRADS_CASE} | wasm |`), "the skipped wasm row is noise");
     }),
 });
 
