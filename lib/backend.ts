@@ -245,7 +245,16 @@ function wantedWasmThreads(option: number | undefined): [number, string] {
   return [Math.min(8, Math.max(1, navigator.hardwareConcurrency || 1)), ""];
 }
 
+/**
+ * Compute passes tfjs-webgpu records before it submits them (tfjs: 15). On
+ * llvmpipe a CNN training step ran 6-7% faster at 100 or 200 than at 15
+ * (docs/performance.md, "WebGPU"); every readback submits anyway. Override
+ * with `tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", n)` after `initBackend`.
+ */
+export const WEBGPU_SUBMIT_BATCH = 100;
+
 async function activate(name: BackendName): Promise<void> {
+  if (name === "webgpu") tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", WEBGPU_SUBMIT_BATCH);
   const ok = await tf.setBackend(name);
   if (!ok || tf.getBackend() !== name) {
     throw new Error(`tfjs could not initialise the "${name}" backend`);

@@ -141,3 +141,35 @@ export const HAS_DEBIAN_FASHION_MNIST: boolean = await Deno.stat(
  */
 export const IGNORE_DEBIAN_FASHION_MNIST: boolean = !HAS_DEBIAN_FASHION_MNIST &&
   Deno.env.get("CI") !== "true";
+
+const OTHER_BUILD_CHILD = "COSS_KERNEL_TEST_CHILD";
+
+/**
+ * The wasm build (threaded or not) is fixed once per process: register a test
+ * that runs the test file `fileUrl` again in a child process on the other
+ * build and expects its `passes` tests to pass there.
+ */
+export function testInOtherWasmBuild(name: string, fileUrl: string, passes: number): void {
+  Deno.test({
+    name: `${name}: the same tests pass in the other wasm build`,
+    ignore: Deno.env.get(OTHER_BUILD_CHILD) === "1",
+    fn: async () => {
+      const info = await initBackend({ backend: "wasm", log: false });
+      const threads = info.wasmThreads === 1 ? "2" : "1";
+      const { code, stdout, stderr } = await new Deno.Command("deno", {
+        args: ["test", "--allow-read", "--allow-env", new URL(fileUrl).pathname],
+        env: { [OTHER_BUILD_CHILD]: "1", COSS_WASM_THREADS: threads, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(300_000),
+      }).output();
+      const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+      assert.equal(code, 0, `COSS_WASM_THREADS=${threads}:\n${out}`);
+      assert.match(
+        out,
+        new RegExp(`ok \\| ${passes} passed`),
+        `COSS_WASM_THREADS=${threads} ran the ${passes} tests:\n${out}`,
+      );
+    },
+  });
+}

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { initBackend, probeWebGPU } from "../lib/backend.ts";
+import { initBackend, probeWebGPU, WEBGPU_SUBMIT_BATCH } from "../lib/backend.ts";
 import { HAS_WEBGPU } from "./_helpers.ts";
 
 const root = new URL("../", import.meta.url);
@@ -71,6 +71,7 @@ Deno.test({
     assert.equal(info.name, "webgpu");
     assert.equal(tf.getBackend(), "webgpu");
     assert.deepEqual(info.kernels, ["Conv2DBackpropFilter", "AddN"]);
+    assert.equal(tf.env().getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE"), WEBGPU_SUBMIT_BATCH);
     const x = tf.tensor1d([1, 2, 3]);
     const y = tf.square(x);
     assert.deepEqual(Array.from(await y.data()), [1, 4, 9]);
@@ -114,15 +115,12 @@ Deno.test({
   },
 });
 
-Deno.test("initBackend: explicit webgpu without an adapter is an error, not a fallback", async () => {
-  // Ask Deno for a graphics API this OS lacks, so no adapter exists, in a child process.
-  const code = `import { initBackend } from "./lib/backend.ts";
-try { await initBackend({ backend: "webgpu", log: false }); console.log("NO ERROR"); }
-catch (e) { console.log("ERROR " + e.message); }`;
+/** Run `code` as a module in a child `deno run` from the repository root; its stdout and stderr. */
+async function runScript(code: string, env: Record<string, string> = {}) {
   const child = new Deno.Command("deno", {
     args: ["run", "--quiet", "--allow-read", "--allow-env", "-"],
     cwd: root,
-    env: { DENO_WEBGPU_BACKEND: "dx12" },
+    env,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -130,7 +128,17 @@ catch (e) { console.log("ERROR " + e.message); }`;
   const w = child.stdin.getWriter();
   await w.write(new TextEncoder().encode(code));
   await w.close();
-  const out = new TextDecoder().decode((await child.output()).stdout);
+  const { stdout, stderr } = await child.output();
+  const dec = new TextDecoder();
+  return { out: dec.decode(stdout), err: dec.decode(stderr) };
+}
+
+Deno.test("initBackend: explicit webgpu without an adapter is an error, not a fallback", async () => {
+  // Ask Deno for a graphics API this OS lacks, so no adapter exists, in a child process.
+  const code = `import { initBackend } from "./lib/backend.ts";
+try { await initBackend({ backend: "webgpu", log: false }); console.log("NO ERROR"); }
+catch (e) { console.log("ERROR " + e.message); }`;
+  const { out } = await runScript(code, { DENO_WEBGPU_BACKEND: "dx12" });
   assert.match(out, /^ERROR WebGPU requested but unavailable: /m);
 });
 
@@ -148,21 +156,10 @@ tf.registerKernel(originalKernel("AddN", "webgpu"));
 await tf.addN(Array.from({ length: 9 }, () => tf.ones([3]))).data();
 await new Promise((r) => setTimeout(r, 200));
 console.log("DONE");`;
-    const child = new Deno.Command("deno", {
-      args: ["run", "--quiet", "--allow-read", "--allow-env", "-"],
-      cwd: root,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(code));
-    await w.close();
-    const { stdout, stderr } = await child.output();
-    const dec = new TextDecoder();
-    assert.match(dec.decode(stdout), /DONE/);
-    const lines = dec.decode(stderr).split("\n").filter((l) => l.startsWith("coss: WebGPU error"));
-    assert.ok(lines.length >= 1, dec.decode(stderr));
+    const { out, err } = await runScript(code);
+    assert.match(out, /DONE/);
+    const lines = err.split("\n").filter((l) => l.startsWith("coss: WebGPU error"));
+    assert.ok(lines.length >= 1, err);
     assert.match(lines[0], /^coss: WebGPU error #1 \(results may be wrong\): .*StorageBuffers/);
   },
 });

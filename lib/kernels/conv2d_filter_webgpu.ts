@@ -15,9 +15,10 @@
  *
  * @module
  */
-import { backend_util, type KernelBackend, type TensorInfo } from "@tensorflow/tfjs-core";
+import type { KernelBackend, TensorInfo } from "@tensorflow/tfjs-core";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
-import { KernelRunner, originalKernel } from "./_runner.ts";
+import { KernelRunner } from "./_runner.ts";
+import { convInfo, nchwDelegate } from "./conv2d_grads.ts";
 import type { KernelConfig } from "../tf_types.ts";
 
 /** Options for {@linkcode conv2DBackpropFilterWebGPUConfig}. */
@@ -200,6 +201,7 @@ export function conv2DBackpropFilterWebGPUConfig(
   backendName = "webgpu",
   options: Conv2DFilterGemmOptions = {},
 ): KernelConfig {
+  const fallback = nchwDelegate("Conv2DBackpropFilter", backendName);
   return {
     kernelName: "Conv2DBackpropFilter",
     backendName,
@@ -207,24 +209,8 @@ export function conv2DBackpropFilterWebGPUConfig(
       const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
       const attrs = args.attrs as Record<string, unknown>;
       const filterShape = attrs.filterShape as [number, number, number, number];
-      const format = backend_util.convertConv2DDataFormat((attrs.dataFormat as "NHWC") ?? "NHWC");
-      const info = backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number],
-        filterShape,
-        attrs.strides as [number, number],
-        1,
-        attrs.pad as "same",
-        attrs.dimRoundingMode as "floor" | undefined,
-        false,
-        format,
-      );
-      if (info.dataFormat !== "channelsLast") {
-        const original = originalKernel("Conv2DBackpropFilter", backendName);
-        if (!original) {
-          throw new Error("coss kernels: Conv2DBackpropFilter supports only NHWC data");
-        }
-        return original.kernelFunc(args);
-      }
+      const info = convInfo(x.shape, filterShape, attrs);
+      if (info.dataFormat !== "channelsLast") return fallback(args);
       const [kh, kw, ci, co] = filterShape;
       const m = kh * kw * ci;
       const k = info.batchSize * info.outHeight * info.outWidth;

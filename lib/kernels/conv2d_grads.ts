@@ -52,7 +52,8 @@ export function convWithPads(
   });
 }
 
-function convInfo(
+/** `computeConv2DInfo` for a conv-gradient kernel's attributes (dilation 1). */
+export function convInfo(
   xShape: number[],
   filterShape: number[],
   attrs: Record<string, unknown>,
@@ -129,7 +130,8 @@ function filterGradIm2col(
   return r.reshape(dw, filterShape);
 }
 
-function nchwDelegate(kernelName: string, backendName: string): KernelFunc {
+/** tfjs's own `kernelName` on `backendName`, for the layouts the toolkit's kernel leaves to it. */
+export function nchwDelegate(kernelName: string, backendName: string): KernelFunc {
   return (args) => {
     const original = originalKernel(kernelName, backendName);
     if (!original) {

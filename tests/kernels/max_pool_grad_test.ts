@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { backendTest } from "../_helpers.ts";
+import { backendTest, testInOtherWasmBuild } from "../_helpers.ts";
 import { randn } from "./_conv_reference.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { originalKernel } from "../../lib/kernels/mod.ts";
@@ -140,23 +140,4 @@ backendTest("other poolings give exactly tfjs's own MaxPoolGrad", async () => {
   }
 }, { backends: ["wasm"] });
 
-// The wasm build is fixed once per process: run this file again in the other one.
-const CHILD = "COSS_KERNEL_TEST_CHILD";
-Deno.test({
-  name: "MaxPoolGrad 2×2: the same tests pass in the other wasm build",
-  ignore: Deno.env.get(CHILD) === "1",
-  fn: async () => {
-    const info = await initBackend({ backend: "wasm", log: false });
-    const threads = info.wasmThreads === 1 ? "2" : "1";
-    const { code, stdout, stderr } = await new Deno.Command("deno", {
-      args: ["test", "--allow-read", "--allow-env", new URL(import.meta.url).pathname],
-      env: { [CHILD]: "1", COSS_WASM_THREADS: threads, NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(300_000),
-    }).output();
-    const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
-    assert.equal(code, 0, `COSS_WASM_THREADS=${threads}:\n${out}`);
-    assert.match(out, /ok \| 4 passed/, `COSS_WASM_THREADS=${threads} ran the four tests:\n${out}`);
-  },
-});
+testInOtherWasmBuild("MaxPoolGrad 2×2", import.meta.url, 4);

@@ -6,9 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { assertClose, backendTest, readAndDispose } from "../_helpers.ts";
+import { assertClose, backendTest, readAndDispose, testInOtherWasmBuild } from "../_helpers.ts";
 import { randn } from "./_conv_reference.ts";
-import { initBackend } from "../../lib/backend.ts";
 import { originalKernel } from "../../lib/kernels/mod.ts";
 
 /** `Σ` over `axes` of `x` (shape `shape`) in float64, keeping the other axes in order. */
@@ -104,27 +103,4 @@ backendTest("other reductions give exactly tfjs's own Sum", async () => {
   }
 }, { backends: ["wasm"] });
 
-// The wasm build is fixed once per process: run this file again in the other one.
-const CHILD = "COSS_KERNEL_TEST_CHILD";
-Deno.test({
-  name: "Sum over leading axes: the same tests pass in the other wasm build",
-  ignore: Deno.env.get(CHILD) === "1",
-  fn: async () => {
-    const info = await initBackend({ backend: "wasm", log: false });
-    const threads = info.wasmThreads === 1 ? "2" : "1";
-    const { code, stdout, stderr } = await new Deno.Command("deno", {
-      args: ["test", "--allow-read", "--allow-env", new URL(import.meta.url).pathname],
-      env: { [CHILD]: "1", COSS_WASM_THREADS: threads, NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(300_000),
-    }).output();
-    const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
-    assert.equal(code, 0, `COSS_WASM_THREADS=${threads}:\n${out}`);
-    assert.match(
-      out,
-      /ok \| 3 passed/,
-      `COSS_WASM_THREADS=${threads} ran the three tests:\n${out}`,
-    );
-  },
-});
+testInOtherWasmBuild("Sum over leading axes", import.meta.url, 3);
