@@ -207,7 +207,7 @@ function reportDeviceErrors(device: GPUDevice): void {
 /** Load the threaded wasm build when wanted, before wasm first starts; describe the result. */
 async function prepareWasm(wanted: number, source: string): Promise<string> {
   if (tf.engine().registry["wasm"]) {
-    const running = Math.max(1, getThreadsCount());
+    const running = runningWasmThreads();
     const note = running === wanted ? "" : ` (${wanted} asked; wasm was already running)`;
     return `wasm SIMD, ${threadWord(running)}${note}`;
   }
@@ -221,6 +221,9 @@ async function prepareWasm(wanted: number, source: string): Promise<string> {
       "single-threaded build runs; set COSS_WASM_THREADS=1 to skip the attempt";
   }
 }
+
+/** Threads of the running wasm backend (tfjs reports 0 for the single-threaded build). */
+const runningWasmThreads = () => Math.max(1, getThreadsCount());
 
 const threadWord = (n: number) => `${n} thread${n === 1 ? "" : "s"}`;
 
@@ -356,6 +359,6 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     (kernels.length ? `; registered ${kernels.join(", ")}` : "");
   if (options.log === undefined || options.log === true) console.error(line);
   else if (typeof options.log === "function") options.log(line);
-  const wasmThreads = name === "wasm" ? Math.max(1, getThreadsCount()) : undefined;
+  const wasmThreads = name === "wasm" ? runningWasmThreads() : undefined;
   return { name, requested, source, reason, adapter, softwareAdapter, wasmThreads, kernels, line };
 }

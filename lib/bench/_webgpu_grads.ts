@@ -19,6 +19,7 @@ import { originalKernel } from "../kernels/_runner.ts";
 import { stepCase, stepConfig } from "./_builders.ts";
 import type { CaseConfig, CaseInstance } from "./cases.ts";
 import { cell, fmt } from "./_format.ts";
+import { median } from "./_measure.ts";
 
 const KERNEL = "Conv2DBackpropFilter";
 
@@ -57,26 +58,20 @@ interface ConvShape {
 
 /** The convolutions of `step-cnn28` and `step-r18` (`lib/bench/_cnn28.ts`, the zoo's ResNet-18). */
 function convShapes(cnnBatch: number, r18Batch: number): ConvShape[] {
-  const cnn = (h: number, ci: number, co: number, k: number, count = 1): ConvShape => ({
-    net: "cnn28",
-    batch: cnnBatch,
-    h,
-    ci,
-    co,
-    k,
-    stride: 1,
-    count,
-  });
-  const r18 = (h: number, ci: number, co: number, k: number, stride: number, count = 1) => ({
-    net: "r18",
-    batch: r18Batch,
-    h,
-    ci,
-    co,
-    k,
-    stride,
-    count,
-  });
+  const layer =
+    (net: string, batch: number) =>
+    (h: number, ci: number, co: number, k: number, stride = 1, count = 1): ConvShape => ({
+      net,
+      batch,
+      h,
+      ci,
+      co,
+      k,
+      stride,
+      count,
+    });
+  const cnn = layer("cnn28", cnnBatch);
+  const r18 = layer("r18", r18Batch);
   return [
     cnn(28, 1, 32, 3),
     cnn(28, 32, 32, 3),
@@ -124,12 +119,6 @@ async function timeKernel(
   const ms = performance.now() - t0;
   backend.disposeData(info.dataId);
   return ms;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /**

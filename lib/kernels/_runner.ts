@@ -30,6 +30,21 @@ export function originalKernel(kernelName: string, backend: string): KernelConfi
   return originals.get(`${backend}/${kernelName}`);
 }
 
+/**
+ * tfjs's own `kernelName` on `backend`, for the calls a toolkit kernel hands
+ * back to it; throws `problem` (by default: there is none) when the toolkit
+ * did not replace one.
+ */
+export function requireOriginal(
+  kernelName: string,
+  backend: string,
+  problem = `coss kernels: backend ${backend} has no ${kernelName} of its own to delegate to`,
+): KernelConfig {
+  const config = originalKernel(kernelName, backend);
+  if (!config) throw new Error(problem);
+  return config;
+}
+
 /** Scratch space for one kernel invocation on one backend. */
 export class KernelRunner {
   #temps: TensorInfo[] = [];

@@ -19,7 +19,7 @@
  */
 import type { KernelBackend, TensorInfo } from "@tensorflow/tfjs-core";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
-import { originalKernel, recordOriginal } from "./_runner.ts";
+import { requireOriginal } from "./_runner.ts";
 import type { KernelConfig } from "../tf_types.ts";
 
 /** Inputs one shader may read: the device's storage-buffer limit less the output. */
@@ -37,24 +37,20 @@ function maxInputs(backend: KernelBackend): number {
  *
  * @example
  * ```ts ignore
- * import * as tf from "@tensorflow/tfjs-core";
- * import { addNWebGPUConfig } from "./add_n_webgpu.ts";
- * tf.unregisterKernel("AddN", "webgpu");
- * tf.registerKernel(addNWebGPUConfig("webgpu"));
+ * import { registerTrainingKernels } from "./mod.ts";
+ * // Records tfjs's AddN as the delegate, then registers this one in its place.
+ * registerTrainingKernels("webgpu"); // ["Conv2DBackpropFilter", "AddN"]
  * ```
  *
  * @param backendName The WebGPU backend's registered name.
  * @returns The kernel registration.
  */
 export function addNWebGPUConfig(backendName: string): KernelConfig {
-  // Normally done by registerTrainingKernels; here too so the factory stands alone.
-  recordOriginal("AddN", backendName);
   return {
     kernelName: "AddN",
     backendName,
     kernelFunc: (args) => {
-      const original = originalKernel("AddN", backendName);
-      if (!original) throw new Error(`coss kernels: backend ${backendName} has no AddN of its own`);
+      const original = requireOriginal("AddN", backendName);
       const backend = args.backend as KernelBackend;
       const inputs = args.inputs as unknown as TensorInfo[];
       const max = maxInputs(backend);

@@ -24,7 +24,7 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
-import { KernelRunner, originalKernel } from "./_runner.ts";
+import { KernelRunner, requireOriginal } from "./_runner.ts";
 import type { KernelConfig } from "../tf_types.ts";
 
 /** Per-side spatial padding `[top, bottom, left, right]`; negative crops. */
@@ -132,13 +132,8 @@ function filterGradIm2col(
 
 /** tfjs's own `kernelName` on `backendName`, for the layouts the toolkit's kernel leaves to it. */
 export function nchwDelegate(kernelName: string, backendName: string): KernelFunc {
-  return (args) => {
-    const original = originalKernel(kernelName, backendName);
-    if (!original) {
-      throw new Error(`coss kernels: ${kernelName} on ${backendName} supports only NHWC data`);
-    }
-    return original.kernelFunc(args);
-  };
+  const problem = `coss kernels: ${kernelName} on ${backendName} supports only NHWC data`;
+  return (args) => requireOriginal(kernelName, backendName, problem).kernelFunc(args);
 }
 
 /** `Conv2DBackpropFilter` for `backendName`, built on its forward Conv2D or MatMul. */

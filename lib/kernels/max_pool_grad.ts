@@ -21,7 +21,7 @@
 import { backend_util, type KernelBackend, type TensorInfo, util } from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { KernelConfig } from "../tf_types.ts";
-import { originalKernel } from "./_runner.ts";
+import { requireOriginal } from "./_runner.ts";
 
 /**
  * `dx` for `2×2` windows at stride 2, given the forward maxima `y`: the first
@@ -114,8 +114,6 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
   return {
     kernelName: "MaxPoolGrad",
     backendName,
-    // tfjs-wasm's MaxPoolGrad binds its C++ function in its setup; it must still run.
-    setupFunc: (backend) => originalKernel("MaxPoolGrad", backendName)?.setupFunc?.(backend),
     kernelFunc: (args) => {
       const { dy, input, output } = args.inputs as Record<string, TensorInfo | undefined>;
       const attrs = args.attrs as Record<string, unknown>;
@@ -132,11 +130,7 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
         scatter2x2(x, y, g, dx, input.shape, ho, wo);
         return out;
       }
-      const original = originalKernel("MaxPoolGrad", backendName);
-      if (!original) {
-        throw new Error(`coss kernels: backend ${backendName} has no MaxPoolGrad to delegate to`);
-      }
-      return original.kernelFunc(args);
+      return requireOriginal("MaxPoolGrad", backendName).kernelFunc(args);
     },
   };
 }

@@ -16,7 +16,7 @@
 import { type KernelBackend, type TensorInfo, util } from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { KernelConfig } from "../tf_types.ts";
-import { originalKernel } from "./_runner.ts";
+import { requireOriginal } from "./_runner.ts";
 
 /**
  * How many leading axes `axis` names when it is exactly `0..k-1` of a rank
@@ -69,18 +69,9 @@ function sumRows(x: Float32Array, rows: number, cols: number, acc: Float64Array)
  * ```
  */
 export function sumLeadingConfig(backendName: string): KernelConfig {
-  const delegate = () => {
-    const original = originalKernel("Sum", backendName);
-    if (!original) {
-      throw new Error(`coss kernels: backend ${backendName} has no Sum to delegate to`);
-    }
-    return original;
-  };
   return {
     kernelName: "Sum",
     backendName,
-    // tfjs-wasm's Sum binds its C++ function in its setup; it must still run.
-    setupFunc: (backend) => originalKernel("Sum", backendName)?.setupFunc?.(backend),
     kernelFunc: (args) => {
       const { x } = args.inputs as { x: TensorInfo };
       const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
@@ -88,7 +79,7 @@ export function sumLeadingConfig(backendName: string): KernelConfig {
       const k = x.dtype === "float32" ? leadingAxes(axis, rank) : 0;
       const rows = util.sizeFromShape(x.shape.slice(0, k));
       const cols = util.sizeFromShape(x.shape.slice(k));
-      if (k === 0) return delegate().kernelFunc(args);
+      if (k === 0) return requireOriginal("Sum", backendName).kernelFunc(args);
       const backend = args.backend as KernelBackend as unknown as BackendWasm;
       const shape = keepDims ? [...Array(k).fill(1), ...x.shape.slice(k)] : x.shape.slice(k);
       const out = backend.makeOutput(shape, "float32");
