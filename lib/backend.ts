@@ -188,15 +188,31 @@ function installWebGPUFactory(): void {
   }, 1);
 }
 
+let deviceErrors = 0;
+
+/**
+ * WebGPU errors (validation, out of memory, internal) raised so far in this
+ * process; each one is also printed on stderr. A check can take the count
+ * before and after its work.
+ *
+ * @example
+ * ```ts
+ * import { webgpuErrorCount } from "./backend.ts";
+ * console.log(webgpuErrorCount()); // 0 until WebGPU reports an error
+ * ```
+ */
+export function webgpuErrorCount(): number {
+  return deviceErrors;
+}
+
 /**
  * tfjs never looks at WebGPU validation errors: a shader that fails to
  * validate runs nothing and its output keeps stale memory. Say so on stderr
  * (the first few, then a count every hundred) instead of going on silently.
  */
 function reportDeviceErrors(device: GPUDevice): void {
-  let count = 0;
   device.addEventListener("uncapturederror", (event) => {
-    count++;
+    const count = ++deviceErrors;
     if (count <= 3 || count % 100 === 0) {
       const message = (event as GPUUncapturedErrorEvent).error?.message ?? String(event);
       console.error(`coss: WebGPU error #${count} (results may be wrong): ${message}`);

@@ -31,6 +31,8 @@ export interface PythonProbe {
   loadavg?: number[];
   /** The BLAS libraries torch has mapped (the reference BLAS makes its matrix products slow). */
   blas?: string[];
+  /** The CUDA device torch sees, or null. */
+  cuda?: string | null;
 }
 
 /** Whether torch runs on the reference (netlib) BLAS, judging by the mapped libraries. */
@@ -59,6 +61,30 @@ export interface TorchCaseResult extends Timing {
   profile?: { name: string; ms: number; count: number }[];
   /** The BLAS libraries torch had mapped. */
   blas?: string[];
+  /** Where the case ran. */
+  device?: "cpu" | "cuda";
+  /** Whether it ran under torch.compile. */
+  compiled?: boolean;
+  /** Wall time of the warm-up iterations (with torch.compile: the compilation). */
+  warmupMs?: number;
+  /** CUDA only: the device's name, CUDA's version and the peak of allocated GPU memory. */
+  gpu?: string;
+  cuda?: string;
+  gpuPeakBytes?: number;
+}
+
+/** How {@linkcode PythonRunner.runCase} runs one case. */
+export interface TorchCaseOptions {
+  iters: number;
+  warmup: number;
+  threads: number;
+  profile: boolean;
+  /** Where the model cases run. @default {"cpu"} */
+  device?: "cpu" | "cuda";
+  /** Time the case under torch.compile. @default {false} */
+  compile?: boolean;
+  /** Stop the interpreter after this many seconds. @default {no limit} */
+  timeoutS?: number;
 }
 
 /** Runs `bench.py` with one interpreter. */
@@ -78,19 +104,27 @@ export class PythonRunner {
     return this.blas ? ["--blas", this.blas] : [];
   }
 
-  /** Run the script with `args`; its stdout parsed as JSON, or an Error saying why not. */
-  async json<T>(args: string[]): Promise<T> {
+  /**
+   * Run the script with `args`; its stdout parsed as JSON, or an Error saying
+   * why not (including a run stopped after `timeoutS` seconds).
+   */
+  async json<T>(args: string[], timeoutS?: number): Promise<T> {
     let out: Deno.CommandOutput;
+    const signal = timeoutS ? AbortSignal.timeout(timeoutS * 1000) : undefined;
     try {
       out = await new Deno.Command(this.python, {
         args: [this.script, ...args],
         stdout: "piped",
         stderr: "piped",
+        signal,
       }).output();
     } catch (e) {
       throw new Error(`cannot run ${this.python}: ${e instanceof Error ? e.message : e}`);
     }
     const stdout = new TextDecoder().decode(out.stdout).trim();
+    if (signal?.aborted) {
+      throw new Error(`${this.python} ${args.slice(0, 2).join(" ")} stopped after ${timeoutS} s`);
+    }
     if (!out.success) {
       const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
       throw new Error(`${this.python} ${args.slice(0, 2).join(" ")} exited ${out.code}: ${err}`);
@@ -132,7 +166,7 @@ export class PythonRunner {
   runCase(
     name: string,
     config: Record<string, unknown>,
-    o: { iters: number; warmup: number; threads: number; profile: boolean },
+    o: TorchCaseOptions,
   ): Promise<TorchCaseResult> {
     return this.json([
       "--case",
@@ -146,7 +180,9 @@ export class PythonRunner {
       "--threads",
       String(o.threads),
       ...(o.profile ? ["--profile"] : []),
+      ...(o.device && o.device !== "cpu" ? ["--device", o.device] : []),
+      ...(o.compile ? ["--compile"] : []),
       ...this.#blasArgs(),
-    ]);
+    ], o.timeoutS);
   }
 }

@@ -50,7 +50,8 @@ const CONFIG_URL = new URL(`../../${TEACHER_CACHE_CONFIG}`, import.meta.url);
  * images in batches of 2 anchors × (1 + 3 neighbours) from the top 4.
  */
 export function teacherCacheConfig(quick: boolean): CaseConfig {
-  const base = { config: TEACHER_CACHE_CONFIG };
+  // dataDir: a folder holding the Fashion-MNIST files, looked in first ("": the config's own).
+  const base = { config: TEACHER_CACHE_CONFIG, dataDir: "" };
   return quick ? { ...base, subset: 48, anchors: 2, neighbours: 3, pool: 4, k: 4 } : base;
 }
 
@@ -65,6 +66,7 @@ function overrides(c: CaseConfig): string[] {
   ];
   const out = ["data.train.download=false"];
   for (const [key, path] of keys) if (c[key] !== undefined) out.push(`${path}=${c[key]}`);
+  if (c.dataDir) out.push(`data.train.dataDir=${c.dataDir}`, `data.test.dataDir=${c.dataDir}`);
   return out;
 }
 

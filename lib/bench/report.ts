@@ -12,6 +12,7 @@
 import type { Timing } from "./_measure.ts";
 import type { RssWindow } from "./_rss.ts";
 import type { TorchCaseResult } from "./_python.ts";
+import type { GpuWork } from "./_gpu_work.ts";
 import { cell, fmt, mib, rssCell } from "./_format.ts";
 import { formatWebGPUGrads, WEBGPU_GRADS_CASE, type WebGPUGradsResult } from "./_webgpu_grads.ts";
 import {
@@ -68,6 +69,12 @@ export interface BenchRow {
   teacherCache?: TeacherCacheResult;
   /** `webgpu-grads` only: the A/B of the two WebGPU filter gradients (its `timing` covers both). */
   webgpuGrads?: WebGPUGradsResult;
+  /** The same case under `torch.compile` (`--torch-compile`), when it ran. */
+  torchCompiled?: TorchCaseResult;
+  /** `timing.medianMs / torchCompiled.medianMs`. */
+  ratioCompiled?: number | null;
+  /** webgpu only: what one iteration asked of the GPU (dispatches, buffers, transfers). */
+  gpuWork?: GpuWork;
 }
 
 /** Where one iteration's time went, by kernel (tfjs) or operator (PyTorch). */
@@ -79,8 +86,8 @@ export interface ProfileReport {
   totalMs: number;
   /** Wall time of the profiled iteration (tfjs; includes bookkeeping outside kernels). */
   wallMs: number | null;
-  /** The kernels, by total time, largest first. */
-  kernels: { name: string; ms: number; count: number }[];
+  /** The kernels, by total time, largest first; `dispatches` on webgpu (GPU programs run). */
+  kernels: { name: string; ms: number; count: number; dispatches?: number }[];
 }
 
 /** The whole of `bench/results.json`. */
@@ -98,6 +105,12 @@ export interface BenchReport {
     force: boolean;
     profile: boolean;
     threads: number;
+    /** Where PyTorch ran the model cases. */
+    torchDevice?: "cpu" | "cuda";
+    /** Whether the model cases were also timed under torch.compile. */
+    torchCompile?: boolean;
+    /** `--set` overrides of the cases' sizes. */
+    sets?: Record<string, Record<string, number | string>>;
   };
   machine: {
     cpuModel: string | null;
@@ -116,6 +129,8 @@ export interface BenchReport {
     softwareAdapter: boolean | null;
     /** Threads of the wasm backend (1: the single-threaded build); null when wasm did not run. */
     wasmThreads: number | null;
+    /** The CUDA device torch saw, or null. */
+    cudaDevice?: string | null;
   };
   /** Whether the PyTorch side ran; `reason` says why not. */
   torch: { available: boolean; reason?: string };
@@ -243,23 +258,97 @@ export function formatTables(rows: readonly BenchRow[]): string {
       ? formatWebGPUGrads(r.backend, r.webgpuGrads)
       : `**${WEBGPU_GRADS_CASE}** on ${r.backend}: ${r.status}${r.reason ? ` (${r.reason})` : ""}`
   );
-  return [main.length ? formatTable(main) : "", formatTeacherCache(rows), ...ab]
+  return [
+    main.length ? formatTable(main) : "",
+    formatGpuWork(rows),
+    formatCompiled(rows),
+    formatTeacherCache(rows),
+    ...ab,
+  ]
     .filter(Boolean)
     .join("\n\n");
+}
+
+/**
+ * What one iteration of each case asked of the GPU, for the rows that ran on
+ * webgpu; `""` when none did.
+ *
+ * @example
+ * ```ts
+ * import { formatGpuWork } from "./report.ts";
+ * console.log(formatGpuWork([])); // ""
+ * ```
+ */
+export function formatGpuWork(rows: readonly BenchRow[]): string {
+  const gpu = rows.filter((r) => r.gpuWork);
+  if (!gpu.length) return "";
+  const lines = [
+    "**WebGPU work per iteration** (counted at the WebGPU API; the same on any adapter)",
+    "",
+    "| case | dispatches | bind groups | new buffers (MiB) | uploads | uniform writes | readbacks | submits |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of gpu) {
+    const w = r.gpuWork!;
+    lines.push(
+      `| ${cell(r.case)} | ${w.dispatches} | ${w.bindGroups} | ${w.buffersCreated} ` +
+        `(${mib(w.bytesCreated)}) | ${w.uploads} | ${w.uniformWrites} | ${w.readbacks} | ` +
+        `${w.submits} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/**
+ * tfjs against PyTorch eager and under torch.compile, for the rows where
+ * the compiled case ran (`--torch-compile`); `""` when none did.
+ *
+ * @example
+ * ```ts
+ * import { formatCompiled } from "./report.ts";
+ * console.log(formatCompiled([])); // ""
+ * ```
+ */
+export function formatCompiled(rows: readonly BenchRow[]): string {
+  const both = rows.filter((r) => r.torchCompiled && r.status === "ok");
+  if (!both.length) return "";
+  const lines = [
+    "**PyTorch eager and torch.compile**",
+    "",
+    "| case | backend | tfjs ms | PyTorch eager ms | compiled ms | compile warm-up s | " +
+    "tfjs / eager | tfjs / compiled |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of both) {
+    const c = r.torchCompiled!;
+    lines.push(
+      `| ${cell(r.case)} | ${r.backend} | ${fmt(r.timing?.medianMs)} | ${
+        fmt(r.torch?.medianMs)
+      } | ` +
+        `${fmt(c.medianMs)} | ${fmt((c.warmupMs ?? 0) / 1000)} | ` +
+        `${r.ratio == null ? "" : `${r.ratio.toFixed(2)}×`} | ` +
+        `${r.ratioCompiled == null ? "" : `${r.ratioCompiled.toFixed(2)}×`} |`,
+    );
+  }
+  return lines.join("\n");
 }
 
 /** A profile as a Markdown table of its top `top` kernels. */
 export function formatProfile(p: ProfileReport, top = 10): string {
   const wall = p.wallMs == null ? "" : `, wall ${fmt(p.wallMs)} ms`;
+  const gpu = p.kernels.some((k) => k.dispatches !== undefined);
   const lines = [
     `**${p.case} on ${p.backend}**: kernels ${fmt(p.totalMs)} ms${wall}`,
     "",
-    "| kernel | ms | calls | share |",
-    "|---|---:|---:|---:|",
+    `| kernel | ms | calls | share |${gpu ? " dispatches |" : ""}`,
+    `|---|---:|---:|---:|${gpu ? "---:|" : ""}`,
   ];
   for (const k of p.kernels.slice(0, top)) {
     const share = p.totalMs > 0 ? `${(100 * k.ms / p.totalMs).toFixed(1)}%` : "";
-    lines.push(`| ${cell(k.name)} | ${fmt(k.ms)} | ${k.count} | ${share} |`);
+    lines.push(
+      `| ${cell(k.name)} | ${fmt(k.ms)} | ${k.count} | ${share} |` +
+        (gpu ? ` ${k.dispatches ?? 0} |` : ""),
+    );
   }
   return lines.join("\n");
 }
@@ -280,6 +369,12 @@ export function formatReport(r: BenchReport): string {
     `torchvision ${m.torchvision ?? "none"} (${r.options.threads} threads; BLAS ` +
     `${m.torchBlas?.length ? m.torchBlas.join(", ") : "unknown"})`,
     `- WebGPU adapter: ${m.webgpuAdapter ?? "none"}${m.softwareAdapter ? " (software)" : ""}`,
+    ...(r.options.torchDevice === "cuda"
+      ? [`- PyTorch model cases on CUDA: ${m.cudaDevice ?? "no device"} (strict fp32, TF32 off)`]
+      : []),
+    ...(r.options.sets && Object.keys(r.options.sets).length
+      ? [`- sizes changed with --set: ${JSON.stringify(r.options.sets)}`]
+      : []),
     `- wasm: ${
       m.wasmThreads == null
         ? "did not run"

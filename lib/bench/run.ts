@@ -13,10 +13,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { type BackendName, initBackend, probeWebGPU } from "../backend.ts";
-import { CASE_NAMES, type CaseName, CASES, type CaseSpec } from "./cases.ts";
+import { CASE_NAMES, type CaseConfig, type CaseName, CASES, type CaseSpec } from "./cases.ts";
 import { timeSteps } from "./_measure.ts";
 import { isReferenceBlas, PythonRunner, type TorchCaseResult } from "./_python.ts";
 import { RssMeter } from "./_rss.ts";
+import { canCountGpuWork, countGpuWork } from "./_gpu_work.ts";
 import { profileStep, torchProfile } from "./_profile.ts";
 import type { TeacherCacheResult } from "./_teacher_cache_table.ts";
 import {
@@ -60,6 +61,24 @@ export interface BenchOptions {
   torchBlas?: string;
   /** PyTorch's intra-op threads. @default {2} */
   threads?: number;
+  /**
+   * Where PyTorch runs the model cases (`step-*`, `teacher-embed`): `cuda`
+   * puts them on the GPU in strict fp32; the other cases stay on the CPU.
+   * @default {"cpu"}
+   */
+  torchDevice?: "cpu" | "cuda";
+  /**
+   * Also time the model cases under `torch.compile`, in a second fresh
+   * process; its failure (e.g. torch < 2) becomes a note. @default {false}
+   */
+  torchCompile?: boolean;
+  /** Seconds one PyTorch process may run before it is stopped. @default {900} */
+  torchTimeoutS?: number;
+  /**
+   * Size overrides per case, e.g. `{ "step-r18": { batch: 256 } }`; each key
+   * must be one of the case's own config keys.
+   */
+  sets?: Partial<Record<CaseName, CaseConfig>>;
   /** The command line, recorded in the report. @default {"deno task bench"} */
   command?: string;
   /** Progress lines. @default {console.error} */
@@ -70,6 +89,36 @@ interface BackendChoice {
   name: BackendName;
   skip?: string;
   software: boolean;
+}
+
+/** The cases whose PyTorch side runs on `torchDevice` (and under torch.compile). */
+const MODEL_CASES: readonly CaseName[] = ["step-cnn28", "step-r18", "teacher-embed"];
+
+/** A case's config with the overrides of `--set case.key=value` applied; unknown keys throw. */
+export function withSets(
+  spec: CaseSpec,
+  config: CaseConfig,
+  sets: BenchOptions["sets"],
+): CaseConfig {
+  const extra = sets?.[spec.name];
+  if (!extra) return config;
+  const out = { ...config };
+  for (const [key, value] of Object.entries(extra)) {
+    if (!(key in config)) {
+      throw new RangeError(
+        `--set ${spec.name}.${key}: "${key}" is not a setting of ${spec.name}; ` +
+          `its settings are ${Object.keys(config).join(", ")}`,
+      );
+    }
+    if (typeof config[key] !== typeof value) {
+      throw new RangeError(
+        `--set ${spec.name}.${key}=${value}: expected a ${typeof config[key]}, ` +
+          `like its default ${JSON.stringify(config[key])}`,
+      );
+    }
+    out[key] = value;
+  }
+  return out;
 }
 
 async function chooseBackends(
@@ -157,6 +206,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     }
   }
   const cases = (options.cases ?? CASE_NAMES).map((c) => CASES[c]);
+  const device = options.torchDevice ?? "cpu";
+  const configOf = (spec: CaseSpec) => withSets(spec, spec.config(quick), options.sets);
 
   const runner = new PythonRunner(options.python, options.torchBlas);
   const probe = await runner.probe();
@@ -169,8 +220,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   else {
     log(
       `PyTorch ${probe.torch} (torchvision ${probe.torchvision}) via ${runner.python}, ` +
-        `${threads} threads, BLAS ${probe.blas?.join(", ") || "unknown"}`,
+        `${threads} threads, BLAS ${probe.blas?.join(", ") || "unknown"}` +
+        (device === "cuda" ? `; model cases on CUDA (${probe.cuda ?? "no CUDA device"})` : ""),
     );
+    if (device === "cuda" && !probe.cuda) {
+      note("--torch-device cuda: torch sees no CUDA device; the model cases' PyTorch runs fail");
+    }
     if (isReferenceBlas(probe.blas)) {
       note(
         "PyTorch uses the reference (netlib) BLAS: its matrix products (Linear layers, kNN) run " +
@@ -189,7 +244,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   let index = 0;
 
   for (const spec of cases) {
-    const config = spec.config(quick);
+    const config = configOf(spec);
     const caseRows: BenchRow[] = [];
     for (const b of backends) {
       index++;
@@ -223,13 +278,20 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       );
     }
     let torch: TorchCaseResult | null = null;
+    let compiled: TorchCaseResult | null = null;
     if (torchOn && spec.torch !== false) {
-      log(`${spec.name} in PyTorch…`);
+      const onDevice = MODEL_CASES.includes(spec.name);
+      const base = {
+        iters: options.iters ?? spec.iters,
+        warmup: options.warmup ?? spec.warmup,
+        threads,
+        device: onDevice ? device : "cpu" as const,
+        timeoutS: options.torchTimeoutS ?? 900,
+      };
+      log(`${spec.name} in PyTorch${onDevice && device === "cuda" ? " (CUDA)" : ""}…`);
       try {
         torch = await runner.runCase(spec.name, config, {
-          iters: options.iters ?? spec.iters,
-          warmup: options.warmup ?? spec.warmup,
-          threads,
+          ...base,
           profile: (options.profile ?? false) && spec.profile,
         });
         log(
@@ -241,10 +303,30 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       } catch (e) {
         note(`${spec.name} in PyTorch failed: ${e instanceof Error ? e.message : e}`);
       }
+      if (options.torchCompile && onDevice) {
+        log(`${spec.name} in PyTorch under torch.compile…`);
+        try {
+          compiled = await runner.runCase(spec.name, config, {
+            ...base,
+            profile: false,
+            compile: true,
+          });
+          log(
+            `${spec.name} PyTorch compiled: median ${fmt(compiled.medianMs)} ms ` +
+              `(warm-up with compilation ${fmt((compiled.warmupMs ?? 0) / 1000)} s)`,
+          );
+        } catch (e) {
+          note(`${spec.name} under torch.compile failed: ${e instanceof Error ? e.message : e}`);
+        }
+      }
     }
     for (const r of caseRows) {
       r.torch = torch;
       r.ratio = timeRatio(r.timing?.medianMs, torch?.medianMs);
+      if (compiled) {
+        r.torchCompiled = compiled;
+        r.ratioCompiled = timeRatio(r.timing?.medianMs, compiled.medianMs);
+      }
       if (torch && r.params != null && torch.params != null && r.params !== torch.params) {
         note(`${spec.name}: tfjs has ${r.params} parameters but PyTorch ${torch.params}`);
       }
@@ -265,6 +347,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       force: options.force ?? false,
       profile: options.profile ?? false,
       threads,
+      torchDevice: device,
+      torchCompile: options.torchCompile ?? false,
+      sets: options.sets ?? {},
     },
     machine: {
       cpuModel: probe.cpuModel ?? null,
@@ -281,6 +366,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       webgpuAdapter: adapter,
       wasmThreads: tf.findBackend("wasm") ? Math.max(1, getThreadsCount()) : null,
       softwareAdapter: software,
+      cudaDevice: probe.cuda ?? null,
     },
     torch: torchOn ? { available: true } : { available: false, reason: torchReason },
     rows,
@@ -351,8 +437,24 @@ async function runOne(
     });
     const mem = tf.memory();
     const heap = backend === "wasm" ? wasmHeapBytes() : undefined;
+    // One more step, counted: the counts are the same on every step once buffers are reused.
+    const gpuWork = backend === "webgpu" && canCountGpuWork()
+      ? (await countGpuWork(inst.step, { byKernel: profile && spec.profile })).work
+      : undefined;
+    if (gpuWork) {
+      ctx.log(
+        `  ${spec.name} on webgpu, per iteration: ${gpuWork.dispatches} dispatches, ` +
+          `${gpuWork.buffersCreated} new buffers, ${gpuWork.uploads} uploads, ` +
+          `${gpuWork.uniformWrites} uniform writes, ${gpuWork.readbacks} readbacks, ` +
+          `${gpuWork.submits} submits`,
+      );
+    }
     if (profile && spec.profile) {
       const p = await profileStep(spec.name, backend, inst.step);
+      if (gpuWork?.byKernel) {
+        const byName = new Map(gpuWork.byKernel.map((k) => [k.name, k.dispatches]));
+        for (const k of p.kernels) k.dispatches = byName.get(k.name) ?? 0;
+      }
       ctx.profiles.push(p);
       ctx.log(
         `  profile: ${p.kernels.slice(0, 3).map((k) => `${k.name} ${fmt(k.ms)} ms`).join(", ")}`,
@@ -385,6 +487,7 @@ async function runOne(
       ratio: null,
       ...(teacherCache ? { teacherCache } : {}),
       ...(webgpuGrads ? { webgpuGrads } : {}),
+      ...(gpuWork ? { gpuWork } : {}),
     };
     if (teacherCache) logTeacherCache(ctx.log, spec.name, backend, teacherCache);
     ctx.log(

@@ -12,9 +12,16 @@
       VmHWM / VmRSS of another process (Deno refuses to read /proc without --allow-all);
       --reset first writes 5 to /proc/PID/clear_refs, which resets VmHWM to the current RSS
   /usr/bin/python3 tests/reference/bench.py --case NAME --config JSON --iters N --warmup W
-      [--threads 2] [--profile]
+      [--threads 2] [--profile] [--device cpu|cuda] [--compile]
       median of N timed iterations after W untimed ones; --profile adds the top ops of one
       iteration by self CPU time (torch.autograd.profiler)
+
+  --device cuda runs the model cases (step-*, teacher-embed) on the GPU in strict fp32 (TF32 off for
+      matrix products and cuDNN convolutions, so that both sides compute in the same precision);
+      every iteration still ends with a host readback (loss.item(), .cpu().numpy()), which
+      synchronises. Peak GPU memory (torch.cuda.max_memory_allocated) is reported as well.
+  --compile wraps the step's forward (or the teacher's) in torch.compile (default mode) and times
+      that instead of eager; its warm-up iterations include the compilation, reported apart.
 
   --blas PATH (with --probe or --case) loads PATH, a libblas.so.3, before torch, so that torch's
       matrix products use it instead of the system's. Debian's torch 1.13 is built against the
@@ -93,6 +100,7 @@ def probe():
         info["torch"] = torch.__version__
         info["threadsDefault"] = torch.get_num_threads()
         info["blas"] = loaded_blas()
+        info["cuda"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     except Exception as e:  # noqa: BLE001 - any import failure means "no torch"
         info["torch"] = None
         info["torchError"] = f"{type(e).__name__}: {e}"
@@ -168,7 +176,7 @@ def coss_loss(teacher, student, lam=1.0, scale=1 / (0.07 * 0.1)):
 
 
 # --- cases: each returns (step, info) ----------------------------------------------------------
-def case_step(cfg):
+def case_step(cfg, device="cpu", compile=False):
     import torch
     import torch.nn as nn
     Cnn28, cifar_resnet = build_models()
@@ -178,38 +186,47 @@ def case_step(cfg):
         model = cifar_resnet(18, cfg.get("width", 1), cfg["channels"])
     head = nn.Sequential(nn.Linear(model.feature_dim, cfg["hidden"]), nn.ReLU(),
                          nn.Linear(cfg["hidden"], cfg["teacherDim"]))
-    model.train()
-    head.train()
+    model.train().to(device)
+    head.train().to(device)
     params = list(model.parameters()) + list(head.parameters())
     opt = torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weightDecay"])
-    x = torch.randn(cfg["batch"], cfg["channels"], cfg["size"], cfg["size"])
-    teacher = torch.randn(cfg["batch"], cfg["teacherDim"])
+    x = torch.randn(cfg["batch"], cfg["channels"], cfg["size"], cfg["size"]).to(device)
+    teacher = torch.randn(cfg["batch"], cfg["teacherDim"]).to(device)
+
+    def forward(inputs, targets):
+        return coss_loss(targets, head(model(inputs)))
+
+    loss_fn = torch.compile(forward) if compile else forward
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = coss_loss(teacher, head(model(x)))
+        loss = loss_fn(x, teacher)
         loss.backward()
         opt.step()
         return loss.item()
 
     n = sum(p.numel() for p in params)
+    mode = "torch.compile" if compile else "eager"
     return step, {"images": cfg["batch"], "params": n,
-                  "detail": f"{cfg['model']} + head, batch {cfg['batch']}, NCHW, SGD"}
+                  "detail": f"{cfg['model']} + head, batch {cfg['batch']}, NCHW, SGD, {device}, {mode}"}
 
 
-def case_teacher(cfg):
+def case_teacher(cfg, device="cpu", compile=False):
     import torch
     _, cifar_resnet = build_models()
-    model = cifar_resnet(cfg["depth"], cfg.get("width", 1), cfg["channels"]).eval()
-    x = torch.randn(cfg["batch"], cfg["channels"], cfg["size"], cfg["size"])
+    model = cifar_resnet(cfg["depth"], cfg.get("width", 1), cfg["channels"]).eval().to(device)
+    x = torch.randn(cfg["batch"], cfg["channels"], cfg["size"], cfg["size"]).to(device)
+    forward = torch.compile(model) if compile else model
 
     def step():
         with torch.no_grad():
-            return model(x).numpy()
+            return forward(x).cpu().numpy()
 
     n = sum(p.numel() for p in model.parameters())
+    mode = "torch.compile" if compile else "eager"
     return step, {"images": cfg["batch"], "params": n,
-                  "detail": f"resnet{cfg['depth']} cifar stem, eval, no_grad, batch {cfg['batch']}"}
+                  "detail": f"resnet{cfg['depth']} cifar stem, eval, no_grad, batch {cfg['batch']}, "
+                            f"{device}, {mode}"}
 
 
 def mocov2(size, tensor_input):
@@ -272,6 +289,8 @@ def case_knn(cfg):
 
 CASES = {"step-cnn28": case_step, "step-r18": case_step, "teacher-embed": case_teacher,
          "augment": case_augment, "knn": case_knn}
+# The cases that run on a GPU with --device cuda (and can be compiled); the others stay on the CPU.
+DEVICE_CASES = {"step-cnn28", "step-r18", "teacher-embed"}
 
 
 def timed(fn, iters, warmup):
@@ -285,13 +304,26 @@ def timed(fn, iters, warmup):
     return samples
 
 
-def profile_once(step, top=10):
+def profile_once(step, device="cpu", top=10):
+    """The top ops of one iteration: by self CPU time, or on CUDA by self GPU (kernel) time."""
     import torch
-    with torch.autograd.profiler.profile() as prof:
-        step()
-    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in rows) / 1000
-    return total, [{"name": e.key, "ms": e.self_cpu_time_total / 1000, "count": e.count} for e in rows[:top]]
+    if device == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            step()
+            torch.cuda.synchronize()
+
+        def own(e):
+            return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
+    else:
+        with torch.autograd.profiler.profile() as prof:
+            step()
+
+        def own(e):
+            return e.self_cpu_time_total
+    rows = sorted(prof.key_averages(), key=own, reverse=True)
+    total = sum(own(e) for e in rows) / 1000
+    return total, [{"name": e.key, "ms": own(e) / 1000, "count": e.count} for e in rows[:top]]
 
 
 def run_case(args):
@@ -301,8 +333,25 @@ def run_case(args):
     cfg = json.loads(args.config)
     start_rss = status_kib("self", "VmRSS")
     load = list(os.getloadavg())
-    step, info = CASES[args.case](cfg)
+    if (args.device != "cpu" or args.compile) and args.case not in DEVICE_CASES:
+        raise SystemExit(f"--device/--compile apply to {', '.join(sorted(DEVICE_CASES))} only, "
+                         f"not {args.case}")
+    if args.compile and not hasattr(torch, "compile"):
+        raise SystemExit(f"--compile: torch.compile needs torch >= 2.0, this is {torch.__version__}")
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch.cuda.is_available() is False")
+        # Strict fp32, as WebGPU computes: no TF32 in matrix products or cuDNN convolutions.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.cuda.reset_peak_memory_stats()
+    if args.device == "cpu" and not args.compile:
+        step, info = CASES[args.case](cfg)
+    else:
+        step, info = CASES[args.case](cfg, args.device, args.compile)
+    t0 = time.perf_counter()
     samples = timed(step, args.iters, args.warmup)
+    warm_ms = (time.perf_counter() - t0) * 1000 - sum(samples)
     out = {
         "case": args.case,
         "iters": args.iters,
@@ -319,13 +368,20 @@ def run_case(args):
         "startRssBytes": start_rss,
         "loadavg": load,
         "blas": loaded_blas(),
+        "device": args.device,
+        "compiled": args.compile,
+        "warmupMs": warm_ms,
     }
+    if args.device == "cuda":
+        out["gpu"] = torch.cuda.get_device_name()
+        out["cuda"] = torch.version.cuda
+        out["gpuPeakBytes"] = torch.cuda.max_memory_allocated()
     if "alt" in info:
         label, alt = info["alt"]
         alt_samples = timed(alt, args.iters, min(args.warmup, 1))
         out["alt"] = {"label": label, "medianMs": statistics.median(alt_samples), "samplesMs": alt_samples}
     if args.profile:
-        out["profileTotalMs"], out["profile"] = profile_once(step)
+        out["profileTotalMs"], out["profile"] = profile_once(step, args.device)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and execve, so a child of a large
     # process (the Deno bench) would report its parent's RSS at the fork.
     out["peakRssBytes"] = status_kib("self", "VmHWM")
@@ -345,6 +401,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--profile", action="store_true")
     p.add_argument("--blas", metavar="PATH")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--compile", action="store_true")
     args = p.parse_args()
     if args.blas:
         preload_blas(args.blas, args.threads)
