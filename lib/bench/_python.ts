@@ -119,7 +119,12 @@ export class PythonRunner {
         signal,
       }).output();
     } catch (e) {
-      throw new Error(`cannot run ${this.python}: ${e instanceof Error ? e.message : e}`);
+      const why = e instanceof Error ? e.message : String(e);
+      const fix = /LD_LIBRARY_PATH|LD_PRELOAD/.test(why)
+        ? " (Deno spawns a process that inherits LD_LIBRARY_PATH only under an unscoped " +
+          "--allow-run: unset it for the bench, or run tasks/bench.ts with --allow-run)"
+        : "";
+      throw new Error(`cannot run ${this.python}: ${why}${fix}`);
     }
     const stdout = new TextDecoder().decode(out.stdout).trim();
     if (signal?.aborted) {
