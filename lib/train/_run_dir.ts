@@ -87,13 +87,33 @@ export async function permission(
   return (await Deno.permissions.request(descriptor)).state;
 }
 
-/** Create and remove a probe file in `dir`, or in its nearest existing parent. */
+/**
+ * Create and remove a probe file in `dir`, or, when `dir` does not exist yet,
+ * in its nearest existing parent. When that parent lies outside the write
+ * grant (a fresh clone has no `runs/`, and `.` is not granted), the probe goes
+ * into the outermost missing folder the grant covers, created for the probe
+ * and removed again, so that only what the task may write is ever checked.
+ */
 async function checkWritable(dir: string): Promise<void> {
   let at = dir.replace(/\/+$/, "") || "/";
+  const missing: string[] = [];
   while (!(await exists(at))) {
     const up = at.includes("/") ? at.slice(0, at.lastIndexOf("/")) || "/" : ".";
     if (up === at) break;
+    missing.unshift(at);
     at = up;
+  }
+  let created: string | undefined;
+  if ((await Deno.permissions.query({ name: "write", path: at })).state !== "granted") {
+    for (const m of missing) {
+      if ((await Deno.permissions.query({ name: "write", path: m })).state !== "granted") continue;
+      try {
+        await Deno.mkdir(m);
+        created = m;
+      } catch { /* probed below, with Deno's reason */ }
+      at = m;
+      break;
+    }
   }
   const probe = `${at}/.coss-write-probe-${Deno.pid}`;
   try {
@@ -106,6 +126,8 @@ async function checkWritable(dir: string): Promise<void> {
       `Cannot write run dir "${dir}"${where}: ${reason}; ` +
         "choose another --run-dir or make it writable",
     );
+  } finally {
+    if (created) await Deno.remove(created).catch(() => {});
   }
 }
 

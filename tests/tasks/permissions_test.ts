@@ -64,7 +64,17 @@ async function yamlSource(): Promise<string> {
 }
 
 Deno.test("deno.json: every task's grants are scoped, and net is only for dataset hosts", async () => {
-  for (const task of ["distill", "eval", "compare", "pretrain", "bench", "notebooks", "docs"]) {
+  const all = [
+    "distill",
+    "eval",
+    "compare",
+    "pretrain",
+    "bench",
+    "notebooks",
+    "docs",
+    "gpu-bundle",
+  ];
+  for (const task of all) {
     assert.ok(TASKS[task], `deno.json has no "${task}" task`);
     const g = grants(task);
     for (const [flag, list] of g) assert.ok(list.length > 0, `${task}: ${flag} is unscoped`);
