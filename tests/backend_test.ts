@@ -70,7 +70,15 @@ Deno.test({
     const info = await initBackend({ backend: "webgpu", log: false });
     assert.equal(info.name, "webgpu");
     assert.equal(tf.getBackend(), "webgpu");
-    assert.deepEqual(info.kernels, ["Conv2DBackpropFilter", "AddN"]);
+    assert.deepEqual(info.kernels, [
+      "Conv2DBackpropFilter",
+      "AddN",
+      "CossBatchNormForward",
+      "CossBatchNormGrad",
+      "CossBatchNormInference",
+      "CossSgdUpdate",
+      "CossAdamWUpdate",
+    ]);
     assert.equal(tf.env().getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE"), WEBGPU_SUBMIT_BATCH);
     const x = tf.tensor1d([1, 2, 3]);
     const y = tf.square(x);

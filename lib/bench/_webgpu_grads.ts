@@ -16,6 +16,7 @@ import {
   unregisterKernel,
 } from "@tensorflow/tfjs-core";
 import { originalKernel } from "../kernels/_runner.ts";
+import { conv2DBackpropFilterWebGPUConfig } from "../kernels/conv2d_filter_webgpu.ts";
 import { stepCase, stepConfig } from "./_builders.ts";
 import type { CaseConfig, CaseInstance } from "./cases.ts";
 import { cell, fmt } from "./_format.ts";
@@ -102,7 +103,15 @@ function shapeLabel(s: ConvShape): string {
 
 /** Sizes: kernel shapes at small batches (WebGPU here is usually llvmpipe), one CNN step. */
 export function webgpuGradsConfig(quick: boolean): CaseConfig {
-  return { cnnBatch: quick ? 2 : 16, r18Batch: quick ? 1 : 4, stepBatch: quick ? 2 : 16 };
+  return {
+    cnnBatch: quick ? 2 : 16,
+    r18Batch: quick ? 1 : 4,
+    stepBatch: quick ? 2 : 16,
+    // The toolkit kernel's launch plan (planFilterGemm): tuned on llvmpipe; a real GPU may want
+    // more workgroups (--set webgpu-grads.targetWorkgroups=4096 --set webgpu-grads.minChunk=256).
+    targetWorkgroups: 256,
+    minChunk: 1024,
+  };
 }
 
 async function timeKernel(
@@ -128,8 +137,12 @@ async function timeKernel(
 export async function webgpuGradsCase(c: CaseConfig): Promise<CaseInstance> {
   if (tf.getBackend() !== "webgpu") throw new Error("webgpu-grads runs on the webgpu backend only");
   const builtin = originalKernel(KERNEL, "webgpu");
-  const toolkit = getKernel(KERNEL, "webgpu");
-  if (!builtin || !toolkit) {
+  const registered = getKernel(KERNEL, "webgpu");
+  const toolkit = conv2DBackpropFilterWebGPUConfig("webgpu", {
+    targetWorkgroups: c.targetWorkgroups as number,
+    minChunk: c.minChunk as number,
+  });
+  if (!builtin || !registered) {
     throw new Error("webgpu-grads: the toolkit's WebGPU kernels are not registered");
   }
   const use = (k: KernelConfig) => {
@@ -178,7 +191,7 @@ export async function webgpuGradsCase(c: CaseConfig): Promise<CaseInstance> {
       for (const which of order) {
         await timeStep(which === "builtin" ? builtin : toolkit, stepTimes[which]);
       }
-      use(toolkit);
+      use(registered);
     },
     webgpuGrads(warmup: number): WebGPUGradsResult {
       const perShape: AbRow[] = shapes.map((s) => ({
@@ -206,7 +219,7 @@ export async function webgpuGradsCase(c: CaseConfig): Promise<CaseInstance> {
       return { rows };
     },
     dispose() {
-      use(toolkit);
+      use(registered);
       step.dispose();
       for (const s of shapes) tf.dispose([s.x, s.dy]);
     },

@@ -24,7 +24,10 @@ import { type BackendName, initBackend, webgpuErrorCount } from "../backend.ts";
 import { cossLoss } from "../losses/coss.ts";
 import { batchNormTraining } from "../models/_batch_norm.ts";
 import { ProjectionHead } from "../models/head.ts";
+import { EagerOps } from "../models/_ops.ts";
+import { ParamStore } from "../models/params.ts";
 import { createModel } from "../models/registry.ts";
+import { createOptimizer, type OptimizerConfig } from "../train/optim.ts";
 
 /** One comparison. */
 export interface ParityResult {
@@ -196,6 +199,22 @@ function checks(): Check[] {
         }),
     },
     {
+      name: "batch norm as models run it (fused on webgpu): training + gradients, running " +
+        "statistics, then inference [16,8,8,48]",
+      tol: 1e-4,
+      run: batchNormLayer,
+    },
+    {
+      name: "SGD (momentum, Nesterov, weight decay), 3 steps (fused on webgpu)",
+      tol: 1e-5,
+      run: () => optimizerSteps("sgd"),
+    },
+    {
+      name: "AdamW (weight decay), 3 steps (fused on webgpu)",
+      tol: 1e-5,
+      run: () => optimizerSteps("adamw"),
+    },
+    {
       name: "CoSS loss + gradient [64, 128]",
       tol: 1e-4,
       run: () => {
@@ -224,6 +243,74 @@ function checks(): Check[] {
       run: trainingStep,
     },
   ];
+}
+
+/** A batch-norm layer through EagerOps: training output and gradients, running stats, inference. */
+function batchNormLayer(): tf.Tensor[] {
+  const params = new ParamStore(0);
+  params.batchNorm("bn", 48);
+  tf.tidy(() => {
+    params.get("bn.weight").assign(input([48], 50).add(1.5));
+    params.get("bn.bias").assign(input([48], 51));
+  });
+  try {
+    return tf.tidy(() => {
+      const x = input([16, 8, 8, 48], 52).mul(3).add(1);
+      const w = input([16, 8, 8, 48], 53);
+      const train = new EagerOps(params, true);
+      const y = train.batchNorm(x, "bn");
+      const gamma = params.get("bn.weight"), beta = params.get("bn.bias");
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.mul(train.batchNorm(x, "bn"), w)) as tf.Scalar,
+        [gamma, beta],
+      );
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(train.batchNorm(t, "bn"), w)))(x);
+      const inference = new EagerOps(params, false).batchNorm(x, "bn");
+      return [
+        y,
+        value,
+        dx,
+        grads[gamma.name],
+        grads[beta.name],
+        params.get("bn.running_mean").clone(),
+        params.get("bn.running_var").clone(),
+        inference,
+      ];
+    });
+  } finally {
+    params.dispose();
+  }
+}
+
+/** Three optimizer steps on two variables from fixed gradients: the variables and every slot. */
+function optimizerSteps(name: "sgd" | "adamw"): tf.Tensor[] {
+  const config: OptimizerConfig = {
+    name,
+    lr: 0.05,
+    momentum: 0.9,
+    nesterov: true,
+    weightDecay: 0.01,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    clipNorm: null,
+  };
+  const vars = [[33, 17], [64]].map((shape, i) => tf.tidy(() => tf.variable(input(shape, 60 + i))));
+  const opt = createOptimizer(config, vars);
+  try {
+    for (let step = 0; step < 3; step++) {
+      tf.tidy(() => {
+        const grads = Object.fromEntries(
+          vars.map((v, i) => [v.name, input(v.shape, 70 + 10 * step + i)]),
+        );
+        opt.apply(grads, 0.05 * (step + 1));
+      });
+    }
+    const state = opt.state();
+    return [...vars.map((v) => v.clone()), ...Object.values(state)];
+  } finally {
+    opt.dispose();
+    tf.dispose(vars);
+  }
 }
 
 /** One CoSS step's loss and gradients (nothing applied), from the same seeded weights. */

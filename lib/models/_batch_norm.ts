@@ -16,6 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { BATCH_NORM_FORWARD, BATCH_NORM_GRAD } from "../kernels/batch_norm_webgpu.ts";
 
 /** The affine parameters of a batch norm, each of shape `[C]`. */
 export interface BatchNormParams {
@@ -39,6 +40,68 @@ export interface BatchNormTrainingOptions {
    * @default {undefined}
    */
   onStats?: (mean: tf.Tensor, variance: tf.Tensor) => void;
+  /**
+   * Running averages to update once per forward pass, as PyTorch does:
+   * `r ← (1 − m)·r + m·s`, with the unbiased batch variance for `variance`.
+   * On webgpu this happens inside the fused kernel; elsewhere with tfjs ops.
+   * @default {undefined}
+   */
+  running?: RunningStats;
+}
+
+/** A batch norm's running statistics and their momentum. */
+export interface RunningStats {
+  /** Running mean, `[C]`. */
+  mean: tf.Variable;
+  /** Running (unbiased) variance, `[C]`. */
+  variance: tf.Variable;
+  /** Weight of the new batch's statistics (PyTorch's default 0.1). */
+  momentum: number;
+}
+
+/**
+ * Whether the fused WebGPU kernels run this batch norm: on the webgpu
+ * backend, with them registered (lib/kernels/batch_norm_webgpu.ts), and with
+ * running statistics to update (the kernel writes them) and no `onStats`
+ * callback (the kernel does not materialise the variance).
+ */
+function fused(options: BatchNormTrainingOptions): boolean {
+  return tf.getBackend() === "webgpu" && options.running !== undefined &&
+    options.onStats === undefined && tf.getKernel(BATCH_NORM_FORWARD, "webgpu") !== undefined &&
+    tf.getKernel(BATCH_NORM_GRAD, "webgpu") !== undefined;
+}
+
+/** The fused path: 3 dispatches forward (statistics, merge with running update, normalise), 3 back. */
+function batchNormFused(
+  x: tf.Tensor,
+  params: BatchNormParams,
+  eps: number,
+  running: RunningStats,
+): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, gamma, beta] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, mean, invStd, runMean, runVar] = tf.engine().runKernel(
+      BATCH_NORM_FORWARD,
+      { x: input, gamma, beta, runMean: running.mean, runVar: running.variance },
+      { eps, momentum: running.momentum } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    running.mean.assign(runMean);
+    running.variance.assign(runVar);
+    save([input, mean, invStd, gamma]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, mu, rs, g] = saved;
+        return tf.engine().runKernel(
+          BATCH_NORM_GRAD,
+          { dy, x: xs, mean: mu, invStd: rs, gamma: g },
+          {},
+        ) as tf.Tensor[];
+      },
+    };
+  });
+  return op(x, params.gamma, params.beta);
 }
 
 /**
@@ -76,7 +139,8 @@ export function batchNormTraining(
   params: BatchNormParams,
   options: BatchNormTrainingOptions = {},
 ): tf.Tensor {
-  const { eps = 1e-5, onStats } = options;
+  const { eps = 1e-5, onStats, running } = options;
+  if (running && fused(options)) return batchNormFused(x, params, eps, running);
   const n = x.size / x.shape[x.rank - 1];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, gamma, beta] = args as tf.Tensor[];
@@ -87,6 +151,12 @@ export function batchNormTraining(
     const invStd = tf.rsqrt(tf.add(variance, eps));
     const scale = tf.mul(gamma, invStd);
     onStats?.(mean, variance);
+    if (running) {
+      const m = running.momentum;
+      running.mean.assign(tf.add(tf.mul(running.mean, 1 - m), tf.mul(mean, m)));
+      const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
+      running.variance.assign(tf.add(tf.mul(running.variance, 1 - m), tf.mul(unbiased, m)));
+    }
     save([centred, invStd, scale]);
     return {
       value: tf.add(tf.mul(centred, scale), beta),

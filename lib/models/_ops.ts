@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { ParamStore } from "./params.ts";
 import { batchNormTraining } from "./_batch_norm.ts";
+import { BATCH_NORM_INFERENCE } from "../kernels/batch_norm_webgpu.ts";
 
 /** Options for convolutions. */
 export interface ConvOptions {
@@ -146,19 +147,20 @@ export class EagerOps implements Ops<tf.Tensor> {
     const runMean = this.#p(`${prefix}.running_mean`);
     const runVar = this.#p(`${prefix}.running_var`);
     if (!this.training) {
+      if (tf.getBackend() === "webgpu" && tf.getKernel(BATCH_NORM_INFERENCE, "webgpu")) {
+        // One dispatch on WebGPU (lib/kernels/batch_norm_webgpu.ts), the same formula.
+        return tf.engine().runKernel(
+          BATCH_NORM_INFERENCE,
+          { x, gamma, beta, runMean, runVar },
+          { eps } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
+      }
       const scale = tf.mul(gamma, tf.rsqrt(tf.add(runVar, eps)));
       return tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(runMean, scale)));
     }
-    const n = x.size / x.shape[x.rank - 1];
     return batchNormTraining(x, { gamma, beta }, {
       eps,
-      // Runs inside the op's forward pass, so the updates are not recorded on the tape.
-      onStats: (mean, variance) => {
-        const m = BN_MOMENTUM;
-        runMean.assign(tf.add(tf.mul(runMean, 1 - m), tf.mul(mean, m)));
-        const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-        runVar.assign(tf.add(tf.mul(runVar, 1 - m), tf.mul(unbiased, m)));
-      },
+      running: { mean: runMean, variance: runVar, momentum: BN_MOMENTUM },
     });
   }
 

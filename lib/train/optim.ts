@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Scalar, Tensor, Variable } from "../tf_types.ts";
+import { ADAMW_UPDATE, SGD_UPDATE } from "../kernels/optimizer_webgpu.ts";
 
 /** The optimizer names {@linkcode createOptimizer} accepts. */
 export const OPTIMIZER_NAMES: readonly OptimizerConfig["name"][] = ["sgd", "adamw"];
@@ -218,6 +219,11 @@ function oneMinusPow(beta: number, t: Scalar): Scalar {
   return tf.neg(expm1) as Scalar;
 }
 
+/** Whether the active backend has the fused update kernel `name` (webgpu). */
+function fusedOn(name: string): boolean {
+  return tf.getBackend() === "webgpu" && tf.getKernel(name, "webgpu") !== undefined;
+}
+
 const zerosVariable = (v: Variable): Variable => tf.tidy(() => tf.variable(tf.zerosLike(v), false));
 
 class SlotOptimizer implements Optimizer {
@@ -291,6 +297,22 @@ class SlotOptimizer implements Optimizer {
   // operations follows torch's single-tensor code.
   #sgd(grads: Tensor[], lr: number): void {
     const { momentum, nesterov, weightDecay } = this.#config;
+    if (fusedOn(SGD_UPDATE)) {
+      // One dispatch per variable on WebGPU (lib/kernels/optimizer_webgpu.ts), same formulas.
+      const attrs = { lr, momentum, weightDecay, nesterov };
+      this.#vars.forEach((p, i) => {
+        const inputs: tf.NamedTensorMap = { p, g: grads[i] };
+        if (momentum !== 0) inputs.buf = this.#first[i];
+        const [np, nb] = tf.engine().runKernel(
+          SGD_UPDATE,
+          inputs,
+          attrs as unknown as tf.NamedAttrMap,
+        ) as Tensor[];
+        if (nb) this.#first[i].assign(nb);
+        p.assign(np);
+      });
+      return;
+    }
     const lrT = tf.scalar(lr);
     const mu = tf.scalar(momentum);
     const wd = tf.scalar(weightDecay);
@@ -316,6 +338,22 @@ class SlotOptimizer implements Optimizer {
     const epsT = tf.scalar(eps);
     const stepSize = tf.div(lr, oneMinusPow(beta1, t));
     const bc2Sqrt = tf.sqrt(oneMinusPow(beta2, t));
+    if (fusedOn(ADAMW_UPDATE)) {
+      // One dispatch per variable on WebGPU (lib/kernels/optimizer_webgpu.ts), same formulas.
+      const coef = tf.stack([stepSize, bc2Sqrt]);
+      const attrs = { decay: 1 - lr * weightDecay, beta1, beta2, eps, decayed: weightDecay !== 0 };
+      this.#vars.forEach((p, i) => {
+        const [np, m, v] = tf.engine().runKernel(
+          ADAMW_UPDATE,
+          { p, g: grads[i], m: this.#first[i], v: this.#second[i], coef },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as Tensor[];
+        this.#first[i].assign(m);
+        this.#second[i].assign(v);
+        p.assign(np);
+      });
+      return;
+    }
     this.#vars.forEach((p, i) => {
       const g = grads[i];
       const decayed = weightDecay !== 0 ? tf.mul(p, decay) : p;

@@ -138,6 +138,14 @@ else
     --set "$FM" --out "$OUT/bench-small"
   stage distill 240 "${COSS[@]}" distill --backend webgpu --run-dir "$WORK/run" --set "teacher.cacheDir=$WORK/cache" \
     --set "data.train.dataDir=$DATA" --set "data.test.dataDir=$DATA"
+  # The filter gradient's launch plan at ResNet-18 batch 64: llvmpipe's (256 workgroups) and a
+  # GPU-sized one, each against tfjs's kernel (85% of the batch-256 step on an H200 was this kernel).
+  for plan in "256 1024" "4096 256"; do
+    set -- $plan
+    stage "grads-$1" 60 "${COSS[@]}" bench --backends webgpu --cases webgpu-grads --no-torch \
+      --set webgpu-grads.r18Batch=64 --set webgpu-grads.targetWorkgroups="$1" \
+      --set webgpu-grads.minChunk="$2" --iters 3 --out "$OUT/grads-$1"
+  done
 fi
 
 # One summary of what came back.
