@@ -136,10 +136,24 @@ export interface DistillConfig {
      */
     output: string | null;
     /**
-     * Use the teacher-feature cache (eval view) instead of running the teacher each step.
+     * Train from cached teacher features instead of running the teacher each step: with
+     * `views: 0`, features of the un-augmented image; with `views ≥ 1`, of recorded augmented
+     * views that the student then trains on exactly. `false`: the teacher runs on every
+     * augmented batch.
      * @default {true}
      */
     cache: boolean;
+    /**
+     * Augmented views cached per training image (the multi-view cache, `lib/data/view_cache.ts`);
+     * 0 caches the un-augmented image's features only.
+     * @default {0}
+     */
+    views: number;
+    /**
+     * Storage type of the multi-view cache's features.
+     * @default {"float32"}
+     */
+    cacheDtype: "float32" | "float16";
     /**
      * Where caches live.
      * @default {"runs/cache"}

@@ -8,6 +8,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { Augmenter, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
 import type { CachedTeacher } from "../data/cache.ts";
+import { pickViews, type ViewCache } from "../data/view_cache.ts";
+import type { AugmentStep } from "../data/augment.ts";
 import type { Neighbours } from "../data/knn.ts";
 import { type BatchSampler, NeighbourBatchSampler, RandomBatchSampler } from "../data/sampler.ts";
 import type { ImageSource } from "../data/types.ts";
@@ -30,10 +32,18 @@ export interface TrainInputs {
   /** The frozen teacher, run in inference mode on each augmented view unless `cached` is set. */
   teacher: Embedder;
   /**
-   * The teacher's cached features: when set, the targets are looked up here.
+   * The teacher's cached features of the un-augmented images: when set, the
+   * targets are looked up here (the student's view differs from the teacher's).
    * @default {undefined}
    */
   cached?: CachedTeacher;
+  /**
+   * The multi-view cache: when set, each image trains on one of its cached
+   * views (picked by `pickViews` from the seed and the step), rebuilt exactly
+   * from its recorded parameters, against the teacher's features of that view.
+   * @default {undefined}
+   */
+  views?: ViewCache;
   /**
    * Teacher-space neighbour lists, for the neighbour sampler and BINGO.
    * @default {undefined}
@@ -77,6 +87,16 @@ export interface TrainStepResult {
   images: number;
 }
 
+/** The run's augmentation as steps: `data.augment` itself, or its preset resolved. */
+export function augmentSteps(config: DistillConfig): AugmentStep[] {
+  const a = config.data.augment;
+  return Array.isArray(a) ? a : augmentPreset(a as AugmentPresetName, {
+    size: config.data.size,
+    mean: config.data.mean,
+    std: config.data.std,
+  });
+}
+
 /**
  * Build the sampler, student, head, optimizer, augmenter and method of a run
  * as `inputs.config` says, in the order that fixes their seeds and tfjs
@@ -108,13 +128,7 @@ export function createTrainer(inputs: TrainInputs): Trainer {
   });
   const trainable = [...student.trainableVariables(), ...(head?.trainableVariables() ?? [])];
   const optimizer = createOptimizer(config.optim, trainable);
-  const a = config.data.augment;
-  const steps = Array.isArray(a) ? a : augmentPreset(a as AugmentPresetName, {
-    size: config.data.size,
-    mean: config.data.mean,
-    std: config.data.std,
-  });
-  const augmenter = new Augmenter(steps, { seed: config.seed });
+  const augmenter = new Augmenter(augmentSteps(config), { seed: config.seed });
   const method = createMethod(config.loss.name, config.loss.options, {
     teacherDim: teacher.featureDim,
     datasetSize: train.length,
@@ -144,22 +158,30 @@ export async function trainStep(
   step: number,
   options: TrainStepOptions,
 ): Promise<TrainStepResult> {
-  const { config, train, teacher, cached, student, head, augmenter, method } = options;
-  const targets = (rows: Int32Array, view: tf.Tensor4D) =>
-    cached ? cached.featuresAt(rows) : tf.tidy(() => teacher.embed(view, { training: false }));
-  const raw = await train.batch(indices);
-  const view = augmenter.apply(raw);
-  raw.dispose();
-  const target = targets(indices, view);
+  const { config, train, teacher, cached, views, student, head, augmenter, method } = options;
+  // The student's view and the teacher's targets: a cached view and its features, or a fresh
+  // augmentation with the clean-image cache or the teacher run on it.
+  const viewAndTargets = async (rows: Int32Array, stream: number) => {
+    const raw = await train.batch(rows);
+    try {
+      if (views) {
+        const v = pickViews(config.seed, 2 * step + stream, rows.length, views.views);
+        return { view: views.render(raw, rows, v), target: views.featuresAt(rows, v) };
+      }
+      const view = augmenter.apply(raw);
+      const target = cached
+        ? cached.featuresAt(rows)
+        : tf.tidy(() => teacher.embed(view, { training: false }));
+      return { view, target };
+    } finally {
+      raw.dispose();
+    }
+  };
+  const { view, target } = await viewAndTargets(indices, 0);
   // BINGO: each row's bag member, seen by both networks like the row itself.
   const extra = method.positives?.(indices, step);
   let extraView: tf.Tensor4D | undefined, extraTarget: tf.Tensor2D | undefined;
-  if (extra) {
-    const rawExtra = await train.batch(extra);
-    extraView = augmenter.apply(rawExtra);
-    rawExtra.dispose();
-    extraTarget = targets(extra, extraView);
-  }
+  if (extra) ({ view: extraView, target: extraTarget } = await viewAndTargets(extra, 1));
   const lr = learningRate(config.schedule, config.optim.lr, step, options.total);
   let terms: Record<string, tf.Scalar> = {};
   const project = (x: tf.Tensor4D) => {

@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend.ts";
 import { CachedTeacher, loadOrComputeFeatures } from "../data/cache.ts";
+import { loadOrComputeViews } from "../data/view_cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import { loadOrMineNeighbours } from "../data/knn.ts";
 import type { BatchSampler } from "../data/sampler.ts";
@@ -34,7 +35,7 @@ import {
   runPaths,
 } from "./_run_dir.ts";
 import { TrainProgress } from "./_train_progress.ts";
-import { createTrainer, trainStep } from "./_step.ts";
+import { augmentSteps, createTrainer, trainStep } from "./_step.ts";
 
 /** Options for {@linkcode distill}. */
 export interface DistillOptions {
@@ -127,7 +128,8 @@ export async function distill(
   // Teacher features (eval view): the cache, and the neighbour lists mined from it.
   // BINGO's bags are teacher-space neighbour lists too.
   const needLists = config.data.sampler.kind === "neighbour" || config.loss.name === "bingo";
-  const needFeatures = config.teacher.cache || needLists;
+  const multiView = config.teacher.cache && config.teacher.views > 0;
+  const needFeatures = (config.teacher.cache && !multiView) || needLists;
   const features = needFeatures
     ? await loadOrComputeFeatures({
       dir: config.teacher.cacheDir,
@@ -138,7 +140,22 @@ export async function distill(
       log,
     })
     : undefined;
-  const cached = config.teacher.cache && features ? new CachedTeacher(features) : undefined;
+  const cached = config.teacher.cache && !multiView && features
+    ? new CachedTeacher(features)
+    : undefined;
+  // Same-view targets at cache speed: the teacher's features of recorded augmented views.
+  const views = multiView
+    ? await loadOrComputeViews({
+      dir: config.teacher.cacheDir,
+      teacher,
+      images: train,
+      steps: augmentSteps(config),
+      views: config.teacher.views,
+      seed: config.seed,
+      dtype: config.teacher.cacheDtype,
+      log,
+    })
+    : undefined;
   const lists = needLists
     ? await loadOrMineNeighbours({
       dir: config.teacher.cacheDir,
@@ -148,7 +165,7 @@ export async function distill(
     })
     : undefined;
 
-  const trainer = createTrainer({ config, train, teacher, cached, lists });
+  const trainer = createTrainer({ config, train, teacher, cached, views, lists });
   const { sampler, student, head, optimizer, augmenter, method, total } = trainer;
   const epochs = Math.ceil(total / sampler.batchesPerEpoch);
   const checkpointVars = checkpointVariables(student, head);
