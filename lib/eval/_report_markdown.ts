@@ -110,13 +110,18 @@ export function reportMarkdown(report: SavedReport, plots: string[]): string {
   if (manifold.length) {
     const ks = [...new Set(manifold.flatMap((r) => r.evaluation.manifold!.nnIoU.map((b) => b.k)))]
       .sort((a, b) => a - b);
+    const pks = [
+      ...new Set(manifold.flatMap((r) => (r.evaluation.manifold!.nnOverlap ?? []).map((b) => b.k))),
+    ].sort((a, b) => a - b);
     const m0 = manifold[0].evaluation.manifold!;
     out.push(
       "",
       "## Manifold agreement, teacher ↔ student",
       "",
-      `NN-IoU@k: overlap of each test image's k nearest neighbours (cosine, itself excluded) in ` +
-        "the teacher's and the student's spaces, averaged over images; CKA: linear centred " +
+      "NN-IoU@k (the paper's): each test image's k nearest training images (cosine) in the " +
+        "teacher's and the student's spaces, overlap |∩|/k, averaged over test images. " +
+        "NN-Jaccard@k: each test image's k nearest other test images, |∩|/|∪| (a different, " +
+        "smaller number for the same spaces). CKA: linear centred " +
         "kernel alignment of the backbone features; cosines: the (projected) student against " +
         "the teacher, per sample (−L_co) and per dimension across images (−L_ss).",
       "",
@@ -124,7 +129,8 @@ export function reportMarkdown(report: SavedReport, plots: string[]): string {
         [
           "run",
           "test images",
-          ...ks.map((k) => `NN-IoU@${k}`),
+          ...pks.map((k) => `NN-IoU@${k}`),
+          ...ks.map((k) => `NN-Jaccard@${k}`),
           "linear CKA",
           "cos/sample",
           "cos/dim",
@@ -133,9 +139,11 @@ export function reportMarkdown(report: SavedReport, plots: string[]): string {
           ...manifold.map((run) => {
             const m = run.evaluation.manifold!;
             const at = (k: number) => f3(m.nnIoU.find((b) => b.k === k)?.value);
+            const paper = (k: number) => f3(m.nnOverlap?.find((b) => b.k === k)?.value);
             return [
               `${run.name} (${m.teacher} ↔ ${m.student})`,
               String(m.n),
+              ...pks.map(paper),
               ...ks.map(at),
               f3(m.cka),
               f3(m.cosine?.perSample),
@@ -145,6 +153,7 @@ export function reportMarkdown(report: SavedReport, plots: string[]): string {
           [
             "chance (independent spaces)",
             String(m0.n),
+            ...pks.map((k) => m0.nnOverlap?.find((b) => b.k === k)?.chance.toExponential(1) ?? "–"),
             ...ks.map((k) => m0.nnIoU.find((b) => b.k === k)?.chance.toExponential(1) ?? "–"),
             "",
             "",
@@ -157,7 +166,7 @@ export function reportMarkdown(report: SavedReport, plots: string[]): string {
   const captions: Record<string, string> = {
     "curves.svg": "Training curves (loss terms per logged step; periodic kNN on a test subset)",
     "map.svg": "Test embeddings of teacher and student, PCA to 2-D, coloured by class",
-    "nn_iou.svg": "NN-IoU@k, teacher ↔ student",
+    "nn_iou.svg": "NN-IoU@k (the paper's form), teacher ↔ student",
   };
   if (plots.length) {
     out.push("", "## Plots", "");

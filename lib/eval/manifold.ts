@@ -1,15 +1,23 @@
 /**
  * Manifold agreement between two embedding spaces of the same images
- * (teacher and student): NN-IoU@k, the overlap of each image's k-nearest-
- * neighbour sets in the two spaces, itself excluded, averaged over images,
+ * (teacher and student), in two forms:
  *
- *   `NN-IoU@k = (1/N) Σ_i |N_k^t(i) ∩ N_k^s(i)| / |N_k^t(i) ∪ N_k^s(i)|`,
+ * - **NN-IoU@k as the CoSS paper defines it** ({@linkcode nnOverlap}): for each
+ *   *test* image, its k nearest *training* images in each space, and the
+ *   overlap `|N_k^t(i) ∩ N_k^s(i)| / k`, averaged over test images. Chance
+ *   (independent spaces) is `k / N_train`.
+ * - **NN-Jaccard@k, test ↔ test** ({@linkcode nnIoU}, kept under its old
+ *   function name): the neighbours of each test image among the other *test*
+ *   images, scored by Jaccard `|∩| / |∪|`,
+ *
+ *   `NN-Jaccard@k = (1/N) Σ_i |N_k^t(i) ∩ N_k^s(i)| / |N_k^t(i) ∪ N_k^s(i)|`,
  *
  * with neighbours by cosine similarity. It is 1 when the spaces agree up to
  * a rotation or per-image scaling. For independent spaces the overlap `I`
  * is hypergeometric (`N − 1` others, `k` drawn, `k` marked, `E[I] = k²/(N−1)`)
  * and the mean IoU is `E[I/(2k − I)]`: exactly `1/(N−1)` at k = 1, about
  * `k²/((2k−1)(N−1))` while `k² ≪ N`, tending to `k/(2(N−1))`.
+ * a different and smaller number than the paper's for the same spaces.
  * The CoSS paper reports k ∈ {1, 5, 11, 21, 31}.
  *
  * Reference: Singh & Wang, "Simple Unsupervised Knowledge Distillation With
@@ -18,6 +26,7 @@
  * @module
  */
 import { type FeatureMatrix, mineNeighbours, type Neighbours } from "../data/knn.ts";
+import { knnSearch } from "./knn.ts";
 
 /** The k of NN-IoU by default: the paper's {1, 5, 11, 21, 31} plus 10 for the distillation table. */
 export const NN_IOU_KS: readonly number[] = [1, 5, 10, 11, 21, 31];
@@ -205,4 +214,77 @@ export function chanceNnIoU(k: number, n: number): number {
     mean += Math.exp(logC(k, i) + logC(m - k, k - i) - total) * (i / (2 * k - i));
   }
   return mean;
+}
+
+/** One space's features: the training bank and the test queries. */
+export interface BankAndQueries {
+  /** Training images (the bank). */
+  train: FeatureMatrix;
+  /** Test images (the queries). */
+  test: FeatureMatrix;
+}
+
+/**
+ * NN-IoU@k in the CoSS paper's form: for each test image, its `k` nearest
+ * training images by cosine in the teacher's space and in the student's,
+ * and the overlap `|∩| / k`, averaged over the test images.
+ *
+ * @example
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { nnOverlap } from "./manifold.ts";
+ *
+ * const train = { features: new Float32Array([1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9]), n: 4, dim: 2 };
+ * const test = { features: new Float32Array([1, 0.05, 0.05, 1]), n: 2, dim: 2 };
+ * const scaled = (m: typeof train) => ({ ...m, features: m.features.map((v) => 2 * v) });
+ * const same = await nnOverlap({ train, test }, { train: scaled(train), test: scaled(test) }, [1, 2]);
+ * console.log(same); // { "1": 1, "2": 1 }
+ * ```
+ *
+ * @param teacher The teacher's bank and queries.
+ * @param student The student's features of the same images, in the same order.
+ * @param ks Neighbourhood sizes, each in `[1, train.n]`.
+ * @param options Chunking and progress of the searches.
+ * @returns Mean overlap by `k`, in `[0, 1]`.
+ * @throws {RangeError} When the spaces hold different numbers of images, or for a bad `k`.
+ */
+export async function nnOverlap(
+  teacher: BankAndQueries,
+  student: BankAndQueries,
+  ks: readonly number[] = [1, 5, 11, 21, 31],
+  options: NnIoUOptions = {},
+): Promise<Record<number, number>> {
+  const who = "nnOverlap";
+  if (teacher.train.n !== student.train.n || teacher.test.n !== student.test.n) {
+    throw new RangeError(
+      `${who}: the teacher has ${teacher.train.n} training / ${teacher.test.n} test images, ` +
+        `the student ${student.train.n} / ${student.test.n}`,
+    );
+  }
+  const sorted = checkKs(who, ks, teacher.train.n + 1);
+  const k = sorted[sorted.length - 1];
+  const search = { k, chunkSize: options.chunkSize, progress: options.progress };
+  const a = await knnSearch(teacher.train, teacher.test, search);
+  const b = await knnSearch(student.train, student.test, search);
+  const n = teacher.test.n;
+  const marked = new Int32Array(teacher.train.n).fill(-1);
+  const sums = new Float64Array(sorted.length);
+  for (let i = 0; i < n; i++) {
+    let inter = 0, p = 0;
+    // Overlap of the two prefixes, grown together: x enters a's prefix, y enters b's.
+    const inB = new Set<number>();
+    for (let s = 0; s < sorted.length; s++) {
+      for (; p < sorted[s]; p++) {
+        const x = a.indices[i * k + p], y = b.indices[i * k + p];
+        if (inB.has(x)) inter++;
+        marked[x] = i;
+        if (marked[y] === i) inter++;
+        inB.add(y);
+      }
+      sums[s] += inter / sorted[s];
+    }
+  }
+  const out: Record<number, number> = {};
+  sorted.forEach((kk, s) => out[kk] = sums[s] / n);
+  return out;
 }

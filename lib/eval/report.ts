@@ -58,8 +58,19 @@ export interface ManifoldRecord {
   student: string;
   /** Test images. */
   n: number;
-  /** NN-IoU@k (cosine neighbours, self excluded), with the level of independent spaces. */
+  /**
+   * NN-Jaccard@k, test ↔ test: each test image's neighbours among the other test images (cosine,
+   * self excluded), Jaccard |∩|/|∪|, with the level of independent spaces. Named `nnIoU` in
+   * files written before the paper's form was added.
+   */
   nnIoU: { k: number; value: number; chance: number }[];
+  /** Training images in the bank of {@linkcode ManifoldRecord.nnOverlap}. */
+  nTrain?: number;
+  /**
+   * NN-IoU@k as the CoSS paper defines it: each test image's k nearest training images in both
+   * spaces, overlap |∩|/k; chance k / nTrain. Absent in older reports.
+   */
+  nnOverlap?: { k: number; value: number; chance: number }[];
   /** Linear CKA of the backbone features. */
   cka: number;
   /**
@@ -269,11 +280,22 @@ export function reportPlots(report: Report): Record<string, string> {
       { classNames: report.classNames, title: "Test embeddings, PCA to 2-D (coloured by class)" },
     );
   }
-  const bars = report.runs.flatMap((r) =>
-    (r.evaluation.manifold?.nnIoU ?? []).map((b) => ({ run: r.name, k: b.k, iou: b.value }))
-  );
+  // The paper's NN-IoU; reports written before it have only the test ↔ test Jaccard.
+  const paper = report.runs.some((r) => r.evaluation.manifold?.nnOverlap?.length);
+  const bars = report.runs.flatMap((r) => {
+    const m = r.evaluation.manifold;
+    return ((paper ? m?.nnOverlap : m?.nnIoU) ?? []).map((b) => ({
+      run: r.name,
+      k: b.k,
+      iou: b.value,
+    }));
+  });
   if (bars.length) {
-    plots["nn_iou.svg"] = nnIoUBarsSvg(bars, { title: "NN-IoU@k, teacher ↔ student" });
+    plots["nn_iou.svg"] = nnIoUBarsSvg(bars, {
+      title: paper
+        ? "NN-IoU@k (the paper's: test → train neighbours, |∩|/k), teacher ↔ student"
+        : "NN-Jaccard@k (test ↔ test neighbours, |∩|/|∪|), teacher ↔ student",
+    });
   }
   return plots;
 }

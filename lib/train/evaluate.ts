@@ -16,7 +16,7 @@ import { extractFeatures } from "../eval/features.ts";
 import { knnClassify, type KnnResult } from "../eval/knn.ts";
 import { cosineAgreement, linearCka } from "../eval/cka.ts";
 import { linearProbe, type LinearProbeOptions } from "../eval/linear.ts";
-import { chanceNnIoU, nnIoU } from "../eval/manifold.ts";
+import { chanceNnIoU, nnIoU, nnOverlap } from "../eval/manifold.ts";
 import type { RunEvaluation } from "../eval/report.ts";
 import type { Embedder } from "../models/types.ts";
 import type { Tensor2D, Tensor4D } from "../tf_types.ts";
@@ -189,11 +189,13 @@ export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunR
     manifold: null,
   };
   const testFeatures = new Map<string, FeatureMatrix>();
+  const banks = new Map<string, FeatureMatrix>();
   const lines: string[] = [];
   for (const { name, model, trainFeatures, linear: probe } of input.models) {
     const t0 = performance.now();
     const { knn, train, test } = await knnOf(model, input, trainFeatures);
     testFeatures.set(name, test);
+    if (input.pair?.includes(name)) banks.set(name, train);
     evaluation.knn.push({ name, ...knnRecord(knn) });
     lines.push(
       `kNN-${knn.k} top-1 ${pct(knn.top1).padStart(7)}  ${name}  ` +
@@ -220,6 +222,14 @@ export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunR
     if (!a || !b) throw new RangeError(`evaluateRun: pair ${input.pair} names unknown models`);
     const ks = (input.iouKs ?? [1, 5, 11, 21, 31]).filter((k) => k < a.n);
     const iou = ks.length ? await nnIoU(a, b, ks, { progress: false }) : {};
+    // The paper's NN-IoU: test queries against the training bank, overlap |∩|/k.
+    const ta = banks.get(tName)!, tb = banks.get(sName)!;
+    const paperKs = (input.iouKs ?? [1, 5, 11, 21, 31]).filter((k) => k <= ta.n);
+    const overlap = paperKs.length
+      ? await nnOverlap({ train: ta, test: a }, { train: tb, test: b }, paperKs, {
+        progress: false,
+      })
+      : {};
     const cka = await linearCka(a, b);
     const cosine = await projectedCosine(a, b, input.project);
     evaluation.manifold = {
@@ -227,12 +237,17 @@ export async function evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunR
       student: sName,
       n: a.n,
       nnIoU: ks.map((k) => ({ k, value: iou[k], chance: chanceNnIoU(k, a.n) })),
+      nTrain: ta.n,
+      nnOverlap: paperKs.map((k) => ({ k, value: overlap[k], chance: k / ta.n })),
       cka,
       cosine,
     };
     lines.push(
-      `NN-IoU ${ks.map((k) => `@${k} ${iou[k].toFixed(3)}`).join(" ")}  ${tName} ↔ ${sName} ` +
-        `(${a.n} test images, cosine neighbours, self excluded)`,
+      `NN-IoU ${paperKs.map((k) => `@${k} ${overlap[k].toFixed(3)}`).join(" ")}  ` +
+        `${tName} ↔ ${sName} (the paper's: each test image's k nearest of ${ta.n} training ` +
+        `images, |∩|/k; chance k/${ta.n})`,
+      `NN-Jaccard ${ks.map((k) => `@${k} ${iou[k].toFixed(3)}`).join(" ")}  ${tName} ↔ ${sName} ` +
+        `(test ↔ test: ${a.n} test images, |∩|/|∪|, self excluded)`,
       `linear CKA ${cka.toFixed(3)}  ${tName} ↔ ${sName} (${a.n} test images)`,
     );
     if (cosine) {

@@ -12,6 +12,7 @@ import {
   neighbourIoU,
   NN_IOU_KS,
   nnIoU,
+  nnOverlap,
 } from "../../lib/eval/manifold.ts";
 import { backendTest } from "../_helpers.ts";
 import { randomMatrix } from "./_data.ts";
@@ -193,3 +194,59 @@ Deno.test("formatNnIoU: every k with its value and the number of images", () => 
     "NN-IoU@1 0.500 @5 0.333 @31 0.250 (2000 images)",
   );
 });
+
+/** The paper's NN-IoU by brute force in float64: test → train cosine neighbours, |∩|/k. */
+function naiveOverlap(
+  t: { train: FeatureMatrix; test: FeatureMatrix },
+  s: { train: FeatureMatrix; test: FeatureMatrix },
+  k: number,
+): number {
+  const top = (bank: FeatureMatrix, q: FeatureMatrix, i: number) => {
+    const row = (m: FeatureMatrix, r: number) =>
+      Array.from(m.features.subarray(r * m.dim, (r + 1) * m.dim));
+    const norm = (v: number[]) => Math.hypot(...v);
+    const qi = row(q, i), nq = norm(qi);
+    const sims = Array.from({ length: bank.n }, (_, j) => {
+      const b = row(bank, j);
+      return [b.reduce((acc, x, d) => acc + x * qi[d], 0) / (norm(b) * nq), j];
+    });
+    sims.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    return new Set(sims.slice(0, k).map((x) => x[1]));
+  };
+  let sum = 0;
+  for (let i = 0; i < t.test.n; i++) {
+    const a = top(t.train, t.test, i), b = top(s.train, s.test, i);
+    sum += [...a].filter((x) => b.has(x)).length / k;
+  }
+  return sum / t.test.n;
+}
+
+backendTest(
+  "nnOverlap (the paper's NN-IoU): brute force, invariances, and chance k/N",
+  async () => {
+    const teacher = { train: randomMatrix(300, 12, 1), test: randomMatrix(40, 12, 2) };
+    const related = {
+      train: rotate(rescaleRows(teacher.train, 3), 4),
+      test: rotate(rescaleRows(teacher.test, 5), 4),
+    };
+    const same = await nnOverlap(teacher, related, [1, 5, 31], quiet);
+    for (const k of [1, 5, 31]) assert.ok(Math.abs(same[k] - 1) < 1e-9, `k=${k}: ${same[k]}`);
+    const other = { train: randomMatrix(300, 12, 6), test: randomMatrix(40, 12, 7) };
+    const got = await nnOverlap(teacher, other, [1, 5, 11, 31], quiet);
+    for (const k of [1, 5, 11, 31]) {
+      const want = naiveOverlap(teacher, other, k);
+      assert.ok(Math.abs(got[k] - want) < 1e-12, `k=${k}: ${got[k]} vs brute force ${want}`);
+    }
+    // Independent spaces: the student's k-set is a uniform k-subset of the bank, so the mean
+    // overlap is k/N with sd sqrt(k(N−k)²/(N²(N−1)))/k per query (hypergeometric), over 40 queries.
+    for (const k of [11, 31]) {
+      const n = 300, sd = Math.sqrt(k * (n - k) * (n - k) / (n * n * (n - 1))) / k / Math.sqrt(40);
+      assert.ok(Math.abs(got[k] - k / n) < 4 * sd, `k=${k}: ${got[k]} vs chance ${k / n} ± ${sd}`);
+    }
+    await assert.rejects(
+      () => nnOverlap(teacher, { train: other.train, test: randomMatrix(39, 12, 8) }, [1], quiet),
+      /the teacher has 300 training \/ 40 test images, the student 300 \/ 39/,
+    );
+    await assert.rejects(() => nnOverlap(teacher, other, [301], quiet), /k must be an integer/);
+  },
+);

@@ -84,7 +84,13 @@ backendTest("evaluateRun: separable toy data, a student equal to its teacher", a
   assert.ok(Math.abs(m.cosine.perSample - 1) < 1e-5 && Math.abs(m.cosine.perDimension - 1) < 1e-5);
   assert.equal(testFeatures.get("student")!.n, 30);
   assert.match(table, /^kNN-5 top-1 +100\.00% {2}student {2}\(weighted exp\(cos\/0\.1\), 30 test/m);
-  assert.match(table, /^NN-IoU @1 1\.000 @5 1\.000 @11 1\.000 {2}teacher ↔ student/m);
+  assert.match(table, /^NN-IoU @1 1\.000 @5 1\.000 @11 1\.000 {2}teacher ↔ student \(the paper's/m);
+  assert.match(table, /^NN-Jaccard @1 1\.000 @5 1\.000 @11 1\.000 {2}teacher ↔ student/m);
+  assert.deepEqual(m.nnOverlap?.map((b) => [b.k, b.value, b.chance]), [
+    [1, 1, 1 / 90],
+    [5, 1, 5 / 90],
+    [11, 1, 11 / 90],
+  ]);
 });
 
 backendTest("evaluateRun: a scrambled student disagrees with its teacher", async () => {
@@ -112,7 +118,8 @@ backendTest("evaluateRun: a scrambled student disagrees with its teacher", async
   // Not identical spaces: CKA below 1, neighbourhoods partly different, no head and
   // equal widths, so the cosines are measured on the backbone features and fall below 1.
   assert.ok(m.cka < 0.99, `CKA ${m.cka}`);
-  assert.ok(m.nnIoU[1].value < 0.9, `NN-IoU@5 ${m.nnIoU[1].value}`);
+  assert.ok(m.nnIoU[1].value < 0.9, `NN-Jaccard@5 ${m.nnIoU[1].value}`);
+  assert.ok(m.nnOverlap![1].value < 0.9, `NN-IoU@5 ${m.nnOverlap![1].value}`);
   assert.ok(m.cosine && !m.cosine.projected && m.cosine.perSample < 0.9);
   assert.deepEqual(evaluation.linear, []);
 });
