@@ -4,6 +4,7 @@
  * @module
  */
 import type { LinearRecord, ReportRun, SavedReport } from "./report.ts";
+import { formatCost } from "./cost.ts";
 
 const pct = (x: number | null | undefined) =>
   typeof x === "number" ? `${(100 * x).toFixed(2)}%` : "–";
@@ -162,6 +163,25 @@ export function reportMarkdown(report: SavedReport, plots: string[]): string {
         ],
       ),
     );
+  }
+  const costed = runs.filter((r) => r.evaluation.cost);
+  if (costed.length) {
+    out.push("", "## What the student costs next to the teacher", "");
+    for (const run of costed) {
+      const { teacher, student } = run.evaluation.cost!;
+      const acc = (name: string) => run.evaluation.knn.find((k) => k.name === name)?.top1;
+      const t = acc("teacher"), s = acc("student");
+      const k = run.evaluation.knn[0]?.k ?? 10;
+      if (costed.length > 1) out.push(`**${run.name}**`, "");
+      out.push(
+        formatCost(
+          teacher,
+          student,
+          t != null && s != null ? { teacher: t, student: s, k } : undefined,
+        ),
+        "",
+      );
+    }
   }
   const captions: Record<string, string> = {
     "curves.svg": "Training curves (loss terms per logged step; periodic kNN on a test subset)",

@@ -21,6 +21,7 @@ import type { FeatureMatrix } from "../data/knn.ts";
 import type { KnnResult } from "./knn.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { pca } from "./pca.ts";
+import type { ModelCost } from "./cost.ts";
 import { type CurvePoint, embeddingMapSvg, nnIoUBarsSvg, trainingCurvesSvg } from "./plot.ts";
 import { reportMarkdown } from "./_report_markdown.ts";
 
@@ -92,6 +93,8 @@ export interface RunEvaluation {
   linear: LinearRecord[];
   /** Teacher ↔ student agreement; `null` when the run has no teacher–student pair. */
   manifold: ManifoldRecord | null;
+  /** What the student costs next to the teacher at inference (`eval.cost`); absent when off. */
+  cost?: { teacher: ModelCost; student: ModelCost };
 }
 
 /** The 2-D map data: PCA coordinates of a fixed subsample of test images. */

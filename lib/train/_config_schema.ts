@@ -326,6 +326,11 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
       default: true,
       doc: "also evaluate raw pixels, the random-init student and the teacher's linear probe",
     },
+    cost: {
+      kind: "boolean",
+      default: true,
+      doc: "measure parameters, multiply-adds and latency of teacher and student",
+    },
     linear: section<DistillConfig["eval"]["linear"]>("the linear probe on frozen features", {
       epochs: int(0, 100, "passes over the training features (0: no probe)"),
       lr: num(pos, 0.1, "initial SGD learning rate"),

@@ -260,6 +260,12 @@ export interface DistillConfig {
      * @default {true}
      */
     baselines: boolean;
+    /**
+     * Measure what the student costs next to the teacher (parameters, multiply-adds, latency at
+     * batch 1 and 64) and print it with the final table.
+     * @default {true}
+     */
+    cost: boolean;
     /** The linear probe on frozen features (`lib/eval/linear.ts`). */
     linear: {
       /**

@@ -12,6 +12,7 @@ import { firstImages } from "../data/subset.ts";
 import type { FeatureMatrix } from "../data/knn.ts";
 import type { ImageSource, OpenedDataset } from "../data/types.ts";
 import { curvesFromMetrics, reportMap, type ReportRun } from "../eval/report.ts";
+import { formatCost, modelCost } from "../eval/cost.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
 import type { Embedder } from "../models/types.ts";
 import type { DistillConfig } from "./config.ts";
@@ -247,6 +248,23 @@ export async function evaluateStudent(
         e.mapPoints,
       )
       : null;
+    let table = result.table;
+    if (e.cost) {
+      const shape = data.test.imageShape;
+      log("measuring teacher and student cost (parameters, multiply-adds, latency)");
+      const cost = {
+        teacher: await modelCost(input.teacher, shape),
+        student: await modelCost(input.student, shape),
+      };
+      result.evaluation.cost = cost;
+      const acc = (name: string) => result.evaluation.knn.find((k) => k.name === name)?.top1;
+      const [t, s] = [acc("teacher"), acc("student")];
+      table += "\n\n" + formatCost(
+        cost.teacher,
+        cost.student,
+        t != null && s != null ? { teacher: t, student: s, k: e.k } : undefined,
+      );
+    }
     const run: ReportRun = {
       name: input.name,
       source: input.source,
@@ -255,7 +273,7 @@ export async function evaluateStudent(
       curves: input.metrics ? curvesFromMetrics(input.metrics, input.name) : [],
       map,
     };
-    return { run, table: result.table };
+    return { run, table };
   } finally {
     if (random) random.dispose();
   }
