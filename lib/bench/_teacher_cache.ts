@@ -34,7 +34,8 @@ import type { BatchSampler } from "../data/sampler.ts";
 import { firstImages } from "../data/subset.ts";
 import { loadConfig } from "../train/config.ts";
 import { evalTransform } from "../train/report_run.ts";
-import { createTrainer, type TrainInputs, trainStep } from "../train/_step.ts";
+import { augmentSteps, createTrainer, type TrainInputs, trainStep } from "../train/_step.ts";
+import { buildViews } from "../data/view_cache.ts";
 import { openTeacher } from "../train/teachers.ts";
 import { summarize } from "./_measure.ts";
 import type { CaseConfig, CaseInstance } from "./cases.ts";
@@ -51,7 +52,8 @@ const CONFIG_URL = new URL(`../../${TEACHER_CACHE_CONFIG}`, import.meta.url);
  */
 export function teacherCacheConfig(quick: boolean): CaseConfig {
   // dataDir: a folder holding the Fashion-MNIST files, looked in first ("": the config's own).
-  const base = { config: TEACHER_CACHE_CONFIG, dataDir: "" };
+  // views: the multi-view cache's arm (teacher.views), 0 leaves it out.
+  const base = { config: TEACHER_CACHE_CONFIG, dataDir: "", views: quick ? 2 : 4 };
   return quick ? { ...base, subset: 48, anchors: 2, neighbours: 3, pool: 4, k: 4 } : base;
 }
 
@@ -149,8 +151,26 @@ export async function teacherCacheCase(c: CaseConfig): Promise<CaseInstance> {
       cached: new CachedTeacher(matrix),
     });
     toDispose.push(cachedArm);
+    // Same-view targets at cache speed: the teacher's features of V recorded views per image.
+    const v = Number(c.views ?? 0);
+    let viewsArm: Arm | undefined;
+    let viewsBuildMs = 0;
+    if (v > 0) {
+      const t2 = performance.now();
+      const views = await buildViews({
+        teacher,
+        images: train,
+        steps: augmentSteps(config),
+        views: v,
+        seed: config.seed,
+        progress: false,
+      });
+      viewsBuildMs = performance.now() - t2;
+      viewsArm = buildArm({ config, train, teacher, lists, views });
+      toDispose.push(viewsArm);
+    }
 
-    const samples = { online: [] as number[], cached: [] as number[] };
+    const samples = { online: [] as number[], cached: [] as number[], views: [] as number[] };
     const timed = async (arm: Arm, into: number[]) => {
       const start = performance.now();
       await arm.step();
@@ -165,7 +185,9 @@ export async function teacherCacheCase(c: CaseConfig): Promise<CaseInstance> {
         if (calls++ % 2 === 0) {
           await timed(online, samples.online);
           await timed(cachedArm, samples.cached);
+          if (viewsArm) await timed(viewsArm, samples.views);
         } else {
+          if (viewsArm) await timed(viewsArm, samples.views);
           await timed(cachedArm, samples.cached);
           await timed(online, samples.online);
         }
@@ -183,6 +205,13 @@ export async function teacherCacheCase(c: CaseConfig): Promise<CaseInstance> {
           cached: summarize(samples.cached.slice(warmup), warmup),
           build: { images: train.length, ms: buildMs },
           mineMs,
+          views: viewsArm
+            ? {
+              count: v,
+              step: summarize(samples.views.slice(warmup), warmup),
+              build: { images: train.length * v, ms: viewsBuildMs },
+            }
+            : undefined,
         });
       },
       dispose() {

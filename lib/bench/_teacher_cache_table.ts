@@ -40,6 +40,11 @@ export interface TeacherCacheInput {
   build: { images: number; ms: number };
   /** Mining the neighbour lists from the features, when the sampler or loss needs them. */
   mineMs: number | null;
+  /**
+   * Steps trained from the multi-view cache (`teacher.views`: the student's view is one the
+   * teacher embedded), and that cache's build (the teacher over every view); absent without it.
+   */
+  views?: { count: number; step: Timing; build: { images: number; ms: number } };
 }
 
 /** Time of a number of steps in both modes, and the ratios. */
@@ -78,6 +83,17 @@ export interface TeacherCacheResult extends TeacherCacheInput {
   /** The build's time per image, in milliseconds. */
   buildMsPerImage: number;
   spans: TeacherCacheSpan[];
+  /**
+   * The multi-view cache against the online teacher, which both train on the same view:
+   * `online / views` per step, and over the loop's epoch with the views' build charged.
+   */
+  viewsSummary?: {
+    stepRatio: number;
+    epochOnlineS: number;
+    epochViewsS: number;
+    epochViewsWithBuildS: number;
+    ratioWithBuild: number;
+  };
 }
 
 /**
@@ -112,8 +128,19 @@ export function deriveTeacherCache(m: TeacherCacheInput): TeacherCacheResult {
   });
   const spans = [span("epoch", m.stepsPerEpoch), span("pass", Math.ceil(m.subset / m.batch))];
   if (m.runSteps !== null) spans.push(span("run", m.runSteps));
+  const vs = m.views && m.views.step.medianMs / 1000;
+  const viewsSummary = m.views && vs
+    ? {
+      stepRatio: on / vs,
+      epochOnlineS: m.stepsPerEpoch * on,
+      epochViewsS: m.stepsPerEpoch * vs,
+      epochViewsWithBuildS: m.stepsPerEpoch * vs + m.views.build.ms / 1000,
+      ratioWithBuild: (m.stepsPerEpoch * on) / (m.stepsPerEpoch * vs + m.views.build.ms / 1000),
+    }
+    : undefined;
   return {
     ...m,
+    ...(viewsSummary ? { viewsSummary } : {}),
     stepRatio: on / ca,
     pairedRatio: median(m.online.samplesMs.map((x, i) => x / m.cached.samplesMs[i])),
     buildMsPerImage: m.build.ms / m.build.images,
@@ -245,5 +272,45 @@ export function formatTeacherCache(rows: readonly BenchRow[]): string {
     rule(TEACHER_CACHE_SPAN_COLUMNS.length, 3),
     ...mine.flatMap(spanRows),
   );
+  const withViews = mine.filter((r) => r.status === "ok" && r.teacherCache?.viewsSummary);
+  if (withViews.length) {
+    lines.push(
+      "",
+      "*views* trains from the multi-view cache (`teacher.views`): the student's view is one " +
+        "the teacher embedded, replayed from its recorded parameters, so it optimises the same " +
+        "objective as *online*. **Ratios are online / views.** Its build embeds every view.",
+      "",
+      row([
+        "case",
+        "backend",
+        "views",
+        "online ms/step",
+        "views ms/step",
+        "online / views",
+        "views build s (views)",
+        "epoch online s",
+        "epoch views s",
+        "epoch views + build s",
+        "online / (views + build)",
+      ]),
+      rule(11, 2),
+      ...withViews.map((r) => {
+        const t = r.teacherCache!, v = t.views!, s = t.viewsSummary!;
+        return row([
+          r.case,
+          r.backend,
+          String(v.count),
+          fmt(t.online.medianMs),
+          fmt(v.step.medianMs),
+          ratio(s.stepRatio),
+          `${fmt(v.build.ms / 1000)} (${v.build.images})`,
+          fmt(s.epochOnlineS),
+          fmt(s.epochViewsS),
+          fmt(s.epochViewsWithBuildS),
+          ratio(s.ratioWithBuild),
+        ]);
+      }),
+    );
+  }
   return lines.join("\n");
 }

@@ -150,6 +150,15 @@ export async function main(args: string[]): Promise<number> {
     console.error(`error: ${e instanceof Error ? e.message : e}`);
     return 2;
   }
+  // Refuse an output folder outside the write grant now, not after minutes of timing.
+  const out = flags.out ?? "bench";
+  if ((await Deno.permissions.query({ name: "write", path: out })).state !== "granted") {
+    console.error(
+      `error: --out ${out}: no write access there; deno task bench may write only under bench/ ` +
+        "(deno.json): choose a folder there, or add yours to --allow-write in the bench task",
+    );
+    return 2;
+  }
   const report = await runBench({
     cases,
     backends,
@@ -168,9 +177,9 @@ export async function main(args: string[]): Promise<number> {
     sets,
     command: ["deno task bench", ...args].join(" "),
   });
-  const out = await writeReport(report, flags.out ?? "bench");
+  const written = await writeReport(report, out);
   console.log(formatTables(report.rows));
   for (const p of report.profiles) console.log(`\n${formatProfile(p)}`);
-  console.error(`wrote ${out.json} and ${out.md}`);
+  console.error(`wrote ${written.json} and ${written.md}`);
   return 0;
 }

@@ -476,12 +476,45 @@ async function readViews(
   return { features: f!.values as Float32Array, params: q!.values as Float32Array };
 }
 
+/**
+ * Build a multi-view cache in memory, without a file (the bench times this;
+ * {@linkcode loadOrComputeViews} is the cached, file-backed way).
+ *
+ * @example
+ * ```ts ignore
+ * const views = await buildViews({ teacher, images, steps, views: 4, seed: 0 });
+ * ```
+ */
+export async function buildViews(
+  options: Omit<ViewCacheOptions, "dir" | "dtype" | "teacherKey" | "log">,
+): Promise<ViewCache> {
+  const augmentation = new ViewAugmentation(options.steps, options.seed);
+  const { features, params } = await computeViews(
+    options.teacher,
+    options.images,
+    augmentation,
+    options.views,
+    options,
+  );
+  return new ViewCache({
+    n: options.images.length,
+    views: options.views,
+    dim: options.teacher.featureDim,
+    features,
+    params,
+    augmentation,
+    key: "",
+    hit: false,
+    path: "",
+  });
+}
+
 async function computeViews(
   teacher: Embedder,
   images: ImageSource,
   augmentation: ViewAugmentation,
   views: number,
-  options: ViewCacheOptions,
+  options: Pick<ViewCacheOptions, "batchSize" | "progress">,
 ): Promise<{ features: Float32Array; params: Float32Array }> {
   const n = images.length, dim = teacher.featureDim, p = augmentation.width;
   const batchSize = options.batchSize ?? 256;
