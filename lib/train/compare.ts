@@ -13,10 +13,17 @@
  * images: 38400                 # image passes per run; steps = images / images per step
  * iouK: 10                      # the NN-IoU@k column of the table
  * set: [eval.baselines=false]   # overrides for every run
- * methods:                      # table row → the run's `loss` section
+ * reference: coss               # paired differences are against this row (default: the first)
+ * methods:                      # table row → the run's `loss` section (and its own overrides)
  *   coss: { name: coss, options: { lambda: 1 } }
  *   cosine: { name: cosine }
+ *   coss, random batches: { name: coss, set: [data.sampler.kind=random, data.sampler.batchSize=256] }
  * ```
+ *
+ * Every run of a seed starts from the same initialisation and sees the same
+ * batches and views (both follow the seed), so differences between rows are
+ * paired by seed: the table gives, for each row, the mean per-seed difference
+ * from the reference row with its standard error (std / √seeds).
  *
  * @module
  */
@@ -40,8 +47,10 @@ export interface Comparison {
   seeds: number[];
   images: number;
   iouK: number;
-  /** Row name → the `loss` section of that row's runs. */
-  methods: Record<string, { name: string; options?: Record<string, unknown> }>;
+  /** The row paired differences are taken against. */
+  reference: string;
+  /** Row name → the `loss` section of that row's runs, and the row's own overrides. */
+  methods: Record<string, { name: string; options?: Record<string, unknown>; set?: string[] }>;
   /** The resolved config of each run, by `method/seed`. */
   runs: { method: string; seed: number; config: DistillConfig }[];
 }
@@ -83,7 +92,7 @@ export async function loadComparison(
   if (typeof doc !== "object" || Array.isArray(doc)) {
     fail(path, "(top level)", "expected a mapping with keys base, runDir, seeds, images, methods");
   }
-  const known = ["base", "runDir", "seeds", "images", "iouK", "set", "methods"];
+  const known = ["base", "runDir", "seeds", "images", "iouK", "set", "reference", "methods"];
   for (const k of Object.keys(doc)) {
     if (!known.includes(k)) fail(path, k, `unknown key; valid keys: ${known.join(", ")}`);
   }
@@ -110,6 +119,22 @@ export async function loadComparison(
     fail(path, "methods", "expected a map of row name → loss section");
   }
   let methods = m as Comparison["methods"];
+  for (const [row, spec] of Object.entries(methods)) {
+    const extra = Object.keys(spec ?? {}).filter((k) => !["name", "options", "set"].includes(k));
+    if (extra.length) {
+      fail(path, `methods.${row}`, `unknown key "${extra[0]}"; valid: name, options, set`);
+    }
+    const rowSet = spec?.set;
+    if (
+      rowSet !== undefined && (!Array.isArray(rowSet) || rowSet.some((x) => typeof x !== "string"))
+    ) {
+      fail(path, `methods.${row}.set`, "expected a list of key=value strings");
+    }
+  }
+  const reference = doc.reference === undefined ? Object.keys(methods)[0] : doc.reference;
+  if (typeof reference !== "string" || !(reference in methods)) {
+    fail(path, "reference", `expected one of the rows (${Object.keys(methods).join(", ")})`);
+  }
   if (options.only) {
     for (const o of options.only) if (!(o in methods)) fail(path, "methods", `no row "${o}"`);
     methods = Object.fromEntries(
@@ -138,7 +163,7 @@ export async function loadComparison(
       } as DistillConfig;
       const config = parseConfig(stringifyConfig(run), {
         source: `${path} (methods.${method})`,
-        overrides: options.overrides ?? [],
+        overrides: [...(loss?.set ?? []), ...(options.overrides ?? [])],
       });
       // The budget is counted in image passes: BINGO embeds a bag member per row.
       const s = config.data.sampler;
@@ -160,7 +185,7 @@ export async function loadComparison(
       );
     }
   }
-  return { source: path, runDir, seeds, images, iouK, methods, runs };
+  return { source: path, runDir, seeds, images, iouK, reference, methods, runs };
 }
 
 /** One row of the comparison table. */
@@ -169,15 +194,30 @@ export interface ComparisonRow {
   seeds: number;
   knn: Stat;
   linear: Stat;
+  /** NN-IoU@iouK in the paper's form (test → train, |∩|/k); the test ↔ test Jaccard for older runs. */
   nnIoU: Stat;
   /** Wall seconds per run (training and evaluation). */
   seconds: Stat;
+  /** Per-seed differences from the reference row (this row minus it), mean ± standard error. */
+  paired: { knn: Paired; linear: Paired; nnIoU: Paired };
+}
+
+/** A mean per-seed difference and its standard error (std / √n); 0 ± 0 for the reference. */
+export interface Paired {
+  mean: number;
+  se: number;
 }
 
 /** Mean and sample standard deviation (0 for one value). */
 export interface Stat {
   mean: number;
   std: number;
+}
+
+function paired(xs: number[], ref: number[]): Paired {
+  const d = xs.map((x, i) => x - ref[i]);
+  const { mean, std } = stat(d);
+  return { mean, se: std / Math.sqrt(d.length) };
 }
 
 function stat(xs: number[]): Stat {
@@ -237,32 +277,64 @@ export async function runComparison(
       logFile.close();
     }
   }
-  const rows: ComparisonRow[] = Object.keys(c.methods).map((method) => {
+  const measures = (method: string) => {
     const runs = c.seeds.map((s) => done.get(`${method}/${s}`)!);
     const pick = (f: (r: ReportRun) => number | undefined) => runs.map((r) => f(r.run) ?? NaN);
+    const iou = (r: ReportRun) => {
+      const m = r.evaluation.manifold;
+      return (m?.nnOverlap ?? m?.nnIoU)?.find((b) => b.k === c.iouK)?.value;
+    };
+    return {
+      runs,
+      knn: pick((r) => r.evaluation.knn.find((k) => k.name === "student")?.top1),
+      linear: pick((r) => r.evaluation.linear.find((k) => k.name === "student")?.top1),
+      nnIoU: pick(iou),
+    };
+  };
+  const ref = measures(c.reference);
+  const rows: ComparisonRow[] = Object.keys(c.methods).map((method) => {
+    const m = measures(method);
     return {
       method,
-      seeds: runs.length,
-      knn: stat(pick((r) => r.evaluation.knn.find((k) => k.name === "student")?.top1)),
-      linear: stat(pick((r) => r.evaluation.linear.find((k) => k.name === "student")?.top1)),
-      nnIoU: stat(pick((r) => r.evaluation.manifold?.nnIoU.find((b) => b.k === c.iouK)?.value)),
-      seconds: stat(runs.map((r) => r.seconds)),
+      seeds: m.runs.length,
+      knn: stat(m.knn),
+      linear: stat(m.linear),
+      nnIoU: stat(m.nnIoU),
+      seconds: stat(m.runs.map((r) => r.seconds)),
+      paired: {
+        knn: paired(m.knn, ref.knn),
+        linear: paired(m.linear, ref.linear),
+        nnIoU: paired(m.nnIoU, ref.nnIoU),
+      },
     };
   });
   const first = c.runs[0].config;
   const pct = (s: Stat) => `${(100 * s.mean).toFixed(2)} ± ${(100 * s.std).toFixed(2)}`;
+  const diff = (p: Paired, scale: number, digits: number) =>
+    `${p.mean >= 0 ? "+" : "−"}${Math.abs(scale * p.mean).toFixed(digits)} ± ${
+      (scale * p.se).toFixed(digits)
+    }`;
   const table = [
-    `| method | kNN-${first.eval.k} top-1 (%) | linear top-1 (%) | NN-IoU@${c.iouK} | wall s/run |`,
-    "| --- | --- | --- | --- | --- |",
+    `| method | kNN-${first.eval.k} top-1 (%) | linear top-1 (%) | NN-IoU@${c.iouK} | ` +
+    `Δ kNN vs ${c.reference} (points) | Δ linear (points) | Δ NN-IoU@${c.iouK} | wall s/run |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map((r) =>
       `| ${r.method} | ${pct(r.knn)} | ${pct(r.linear)} | ` +
-      `${r.nnIoU.mean.toFixed(4)} ± ${r.nnIoU.std.toFixed(4)} | ${r.seconds.mean.toFixed(0)} |`
+      `${r.nnIoU.mean.toFixed(4)} ± ${r.nnIoU.std.toFixed(4)} | ` +
+      (r.method === c.reference
+        ? "(reference) | | | "
+        : `${diff(r.paired.knn, 100, 2)} | ${diff(r.paired.linear, 100, 2)} | ` +
+          `${diff(r.paired.nnIoU, 1, 4)} | `) +
+      `${r.seconds.mean.toFixed(0)} |`
     ),
   ].join("\n");
-  const protocol = `mean ± sample std over seeds ${c.seeds.join(", ")}; ${c.images} image passes ` +
+  const protocol = `mean ± sample std over seeds ${c.seeds.join(", ")}; Δ: mean per-seed ` +
+    `difference from "${c.reference}" (the same seed: the same initialisation, batches and ` +
+    `views) ± its standard error; ${c.images} image passes ` +
     `per run; kNN-${first.eval.k} (T = ${first.eval.t}) and the linear probe ` +
-    `(${first.eval.linear.epochs} epochs) on the student backbone, NN-IoU@${c.iouK} teacher ↔ ` +
-    `student, on ${first.eval.testSubset ?? "all"} test images`;
+    `(${first.eval.linear.epochs} epochs) on the student backbone, NN-IoU@${c.iouK} (the ` +
+    `paper's: test → train neighbours, |∩|/k) teacher ↔ student, on ` +
+    `${first.eval.testSubset ?? "all"} test images`;
   const enc = new TextEncoder();
   await writeFileAtomic(
     `${c.runDir}/results.json`,

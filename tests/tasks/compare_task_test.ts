@@ -26,36 +26,66 @@ seeds: [0, 1]
 images: 256
 set: [data.subset=512, eval.testSubset=100, eval.linear.epochs=3, eval.mapPoints=50,
   eval.baselines=false, teacher.cacheDir=${dir}/cache, train.evalEvery=0]
+reference: coss
 methods:
   coss: { name: coss }
   rkd: { name: rkd }
+  coss, random batches: { name: coss, set: [data.sampler.kind=random, data.sampler.batchSize=64] }
 `,
       );
       const first = await compare(["--config", `${dir}/compare.yaml`]);
       assert.equal(first.code, 0, first.err);
-      assert.match(first.err, /compare: 2 methods × 2 seeds, 256 image passes per run/);
-      assert.match(first.err, /\[1\/4\] coss seed 0: 2 steps/);
+      assert.match(first.err, /compare: 3 methods × 2 seeds, 256 image passes per run/);
+      assert.match(first.err, /\[1\/6\] coss seed 0: 2 steps/);
       const md = await Deno.readTextFile(`${ROOT}${dir}/runs/results.md`);
-      assert.match(md, /mean ± sample std over seeds 0, 1; 256 image passes per run/);
       assert.match(
         md,
-        /^\| coss \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| 0\.\d{4} ± 0\.\d{4} \| \d+ \|$/m,
+        /mean ± sample std over seeds 0, 1; Δ: mean per-seed difference from "coss"/,
       );
-      assert.match(md, /^\| rkd \| /m);
+      assert.match(md, /256 image passes per run/);
+      assert.match(
+        md,
+        /^\| coss \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| 0\.\d{4} ± 0\.\d{4} \| \(reference\) \| \| \| \d+ \|$/m,
+      );
+      assert.match(
+        md,
+        /^\| rkd \| .* \| [+−]\d+\.\d\d ± \d+\.\d\d \| [+−]\d+\.\d\d ± \d+\.\d\d \| /m,
+      );
       const results = JSON.parse(await Deno.readTextFile(`${ROOT}${dir}/runs/results.json`));
       assert.deepEqual(
         results.rows.map((r: { method: string; seeds: number }) => [r.method, r.seeds]),
         [
           ["coss", 2],
           ["rkd", 2],
+          ["coss, random batches", 2],
         ],
       );
+      // The paired difference is the mean of the per-seed differences of the runs' own reports.
+      const knnOf = async (run: string) => {
+        const r = JSON.parse(await Deno.readTextFile(`${ROOT}${dir}/runs/${run}/report.json`));
+        return r.runs[0].evaluation.knn.find((k: { name: string }) => k.name === "student").top1;
+      };
+      const d = [
+        (await knnOf("rkd-s0")) - (await knnOf("coss-s0")),
+        (await knnOf("rkd-s1")) - (await knnOf("coss-s1")),
+      ];
+      const rkd = results.rows[1].paired.knn;
+      assert.ok(Math.abs(rkd.mean - (d[0] + d[1]) / 2) < 1e-12, JSON.stringify(rkd));
+      assert.ok(
+        Math.abs(rkd.se - Math.abs(d[0] - d[1]) / 2) < 1e-12,
+        "se = |d0 − d1| / 2 for 2 seeds",
+      );
+      // The control row's own overrides reached its runs.
+      const control = await Deno.readTextFile(
+        `${ROOT}${dir}/runs/coss, random batches-s0/config.yaml`,
+      );
+      assert.match(control, /kind: random/);
       for (const f of ["report.md", "nn_iou.svg", "coss-s1/distill.log", "rkd-s0/wall.json"]) {
         await Deno.stat(`${ROOT}${dir}/runs/${f}`);
       }
       const again = await compare(["--config", `${dir}/compare.yaml`]);
       assert.equal(again.code, 0, again.err);
-      assert.equal((again.err.match(/finished earlier, skipped/g) ?? []).length, 4);
+      assert.equal((again.err.match(/finished earlier, skipped/g) ?? []).length, 6);
       assert.equal(await Deno.readTextFile(`${ROOT}${dir}/runs/results.md`), md);
 
       // Another budget for the same run dirs is refused, naming the file and the fix.
@@ -89,6 +119,14 @@ Deno.test("deno task compare: a bad comparison file is one line naming the key",
         /seeds\[0\]: expected an integer/,
       ],
       ["bas: b.yaml\n", /bas: unknown key/],
+      [
+        "base: b.yaml\nrunDir: x\nseeds: [0]\nimages: 10\nreference: z\nmethods: {a: {name: coss}}\n",
+        /reference: expected one of the rows \(a\)/,
+      ],
+      [
+        "base: b.yaml\nrunDir: x\nseeds: [0]\nimages: 10\nmethods: {a: {name: coss, sett: []}}\n",
+        /methods\.a: unknown key "sett"/,
+      ],
       [
         "base: b.yaml\nrunDir: x\nseeds: [0]\nimages: 10\nmethods: {a: {name: cos}}\n",
         /loss\.name/,
