@@ -283,6 +283,56 @@ function rowUniforms(rows: number, channels: number, plan: BatchNormPlan) {
   ];
 }
 
+/**
+ * The two-stage reduction over rows: per-block partials of `partialInputs`
+ * (Welford statistics, or the two gradient sums), then their merge per
+ * channel, which also reads `extraInputs` and writes `outputs` tensors of
+ * `[C]`. The partials are freed.
+ */
+function reduceRows(
+  webgpu: WebGPUBackend,
+  grad: boolean,
+  shape: number[],
+  stage: {
+    partialInputs: TensorInfo[];
+    extraInputs: TensorInfo[];
+    outputs: number;
+    uniforms: { type: "float32"; value: number }[];
+  },
+): TensorInfo[] {
+  const [rows, channels] = rowsAndChannels(shape);
+  const plan = planBatchNorm(rows, channels);
+  const name = grad ? "CossBatchNormGradSums" : "CossBatchNormStats";
+  const partials = runMultiOutput(
+    webgpu,
+    {
+      key: `${name}_${plan.tc}`,
+      code: partialsShader(plan, grad),
+      dispatch: [Math.ceil(channels / plan.tc), plan.blocks, 1],
+      name,
+    },
+    stage.partialInputs,
+    [[plan.blocks, channels], [plan.blocks, channels]],
+    rowUniforms(rows, channels, plan),
+  );
+  try {
+    return runMultiOutput(
+      webgpu,
+      {
+        key: `${name}Final`,
+        code: finalizeShader(grad),
+        dispatch: [Math.ceil(channels / 64), 1, 1],
+        name: `${name}Final`,
+      },
+      [...partials, ...stage.extraInputs],
+      Array.from({ length: stage.outputs }, () => [channels]),
+      [...rowUniforms(rows, channels, plan), ...stage.uniforms],
+    );
+  } finally {
+    for (const p of partials) (webgpu as unknown as KernelBackend).disposeData(p.dataId);
+  }
+}
+
 function elementwise(
   backend: WebGPUBackend,
   grad: boolean,
@@ -322,40 +372,17 @@ export function batchNormForwardWebGPUConfig(backendName = "webgpu"): KernelConf
       const { eps, momentum } = attrs as unknown as { eps: number; momentum: number };
       const webgpu = backend as unknown as WebGPUBackend;
       const [rows, channels] = rowsAndChannels(x.shape);
-      const plan = planBatchNorm(rows, channels);
-      const [pMean, pM2] = runMultiOutput(
-        webgpu,
-        {
-          key: `cossBatchNormStats_${plan.tc}`,
-          code: partialsShader(plan, false),
-          dispatch: [Math.ceil(channels / plan.tc), plan.blocks, 1],
-          name: "CossBatchNormStats",
-        },
-        [x],
-        [[plan.blocks, channels], [plan.blocks, channels]],
-        rowUniforms(rows, channels, plan),
-      );
-      const [mean, invStd, runMeanOut, runVarOut] = runMultiOutput(
-        webgpu,
-        {
-          key: "cossBatchNormStatsFinal",
-          code: finalizeShader(false),
-          dispatch: [Math.ceil(channels / 64), 1, 1],
-          name: "CossBatchNormStatsFinal",
-        },
-        [pMean, pM2, runMean, runVar],
-        [[channels], [channels], [channels], [channels]],
-        [
-          ...rowUniforms(rows, channels, plan),
+      const [mean, invStd, runMeanOut, runVarOut] = reduceRows(webgpu, false, x.shape, {
+        partialInputs: [x],
+        extraInputs: [runMean, runVar],
+        outputs: 4,
+        uniforms: [
           { type: "float32", value: eps },
           { type: "float32", value: 1 - momentum },
           { type: "float32", value: momentum },
           { type: "float32", value: rows > 1 ? rows / (rows - 1) : 1 },
         ],
-      );
-      const kb = backend as KernelBackend;
-      kb.disposeData(pMean.dataId);
-      kb.disposeData(pM2.dataId);
+      });
       const y = elementwise(webgpu, false, [x, mean, invStd, gamma, beta], x.shape, channels);
       return [y, mean, invStd, runMeanOut, runVarOut];
     },
@@ -371,34 +398,12 @@ export function batchNormGradWebGPUConfig(backendName = "webgpu"): KernelConfig 
       const { dy, x, mean, invStd, gamma } = inputs as Record<string, TensorInfo>;
       const webgpu = backend as unknown as WebGPUBackend;
       const [rows, channels] = rowsAndChannels(x.shape);
-      const plan = planBatchNorm(rows, channels);
-      const [pSumDy, pSumDyXhat] = runMultiOutput(
-        webgpu,
-        {
-          key: `cossBatchNormGradSums_${plan.tc}`,
-          code: partialsShader(plan, true),
-          dispatch: [Math.ceil(channels / plan.tc), plan.blocks, 1],
-          name: "CossBatchNormGradSums",
-        },
-        [dy, x, mean, invStd],
-        [[plan.blocks, channels], [plan.blocks, channels]],
-        rowUniforms(rows, channels, plan),
-      );
-      const [dGamma, dBeta] = runMultiOutput(
-        webgpu,
-        {
-          key: "cossBatchNormGradFinal",
-          code: finalizeShader(true),
-          dispatch: [Math.ceil(channels / 64), 1, 1],
-          name: "CossBatchNormGradFinal",
-        },
-        [pSumDy, pSumDyXhat],
-        [[channels], [channels]],
-        rowUniforms(rows, channels, plan),
-      );
-      const kb = backend as KernelBackend;
-      kb.disposeData(pSumDy.dataId);
-      kb.disposeData(pSumDyXhat.dataId);
+      const [dGamma, dBeta] = reduceRows(webgpu, true, x.shape, {
+        partialInputs: [dy, x, mean, invStd],
+        extraInputs: [],
+        outputs: 2,
+        uniforms: [],
+      });
       const dx = elementwise(
         webgpu,
         true,
