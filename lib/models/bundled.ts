@@ -15,7 +15,7 @@ import { createModel, type ModelName } from "./registry.ts";
 import { loadTorchWeights } from "./torch_weights.ts";
 
 /** The names {@linkcode loadBundledTeacher} accepts. */
-export const BUNDLED_TEACHERS: readonly string[] = ["fashion-mnist"];
+export const BUNDLED_TEACHERS: readonly string[] = ["fashion-mnist", "fmnist-resnet18-w025"];
 
 /** A kNN accuracy with its protocol, as written to a card. */
 export interface CardKnn {
