@@ -215,6 +215,10 @@ export async function buildBundle(options: BundleOptions): Promise<number> {
       "--quiet",
       "--platform",
       "deno",
+      // A native addon cannot be bundled: ONNX teachers and bench's onnxruntime-node row need
+      // node_modules beside the bundle, which the GPU bundle does not carry.
+      "--external",
+      "onnxruntime-node",
       "-o",
       `${app}/lib/bundle/coss.js`,
       `${ROOT}tasks/gpu_entry.ts`,

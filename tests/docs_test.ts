@@ -47,6 +47,12 @@ Deno.test("docs: the guide's Python block is docs/examples/torch_teacher.py", as
   assert.equal(block, await Deno.readTextFile(`${ROOT}docs/examples/torch_teacher.py`));
 });
 
+Deno.test("docs: the guide's transformers.js block is docs/examples/transformers_embed.js", async () => {
+  const guide = await Deno.readTextFile(`${ROOT}docs/deploy-to-web.md`);
+  const block = /```js\n(import \{ env, pipeline[\s\S]*?)```/.exec(guide)?.[1];
+  assert.equal(block, await Deno.readTextFile(`${ROOT}docs/examples/transformers_embed.js`));
+});
+
 /** The commands of a guide's ```sh blocks, as argument lists (quotes, `\` continuations, comments). */
 function shellCommands(markdown: string): string[][] {
   const commands: string[][] = [];
@@ -123,7 +129,7 @@ class GuideRunner {
   /** `runs/x` → the scratch runs folder, `docs/web` → a scratch copy of the page. */
   map(arg: string): string {
     return arg.replace(/(^|[=:\s])runs\//g, `$1${this.runs}/`)
-      .replace(/(^|[=:\s])docs\/web(?=\/|$)/g, `$1${this.tmp}/web`);
+      .replace(/(^|[=:\s])docs\/web(-onnx)?(?=\/|$)/g, `$1${this.tmp}/web$2`);
   }
 
   async exec(words: string[]): Promise<void> {
@@ -226,13 +232,15 @@ class GuideRunner {
       }
       const port = /port (\d+)/.exec(text)?.[1];
       assert.ok(port, `http.server did not start: ${text}`);
-      for (const f of ["index.html", "student.js", "tf.min.js", "student/card.json"]) {
+      const onnx = args.some((a) => a.endsWith("/web-onnx"));
+      const runtime = onnx ? ["ort.wasm.min.js", "ort-wasm-simd-threaded.wasm"] : ["tf.min.js"];
+      for (const f of ["index.html", "student.js", ...runtime, "student/card.json"]) {
         const res = await fetch(`http://127.0.0.1:${port}/${f}`);
         const body = await res.text();
         assert.equal(res.status, 200, `GET /${f}`);
         if (f === "student/card.json") {
           const card = JSON.parse(body);
-          assert.equal(card.format, "tfjs-graph-model");
+          assert.equal(card.format, onnx ? "onnx" : "tfjs-graph-model");
           for (const w of card.files) {
             const r = await fetch(`http://127.0.0.1:${port}/student/${w}`);
             assert.equal(r.status, 200, `GET /student/${w}`);
@@ -257,9 +265,11 @@ for (const guide of GUIDES) {
       const id = crypto.randomUUID().slice(0, 8);
       const runner = new GuideRunner(`runs/test-docs-${id}`, `tests/.tmp/docs-${id}`);
       // The page's own files, as a checkout has them (the export and bundle are added by the guide).
-      await Deno.mkdir(`${ROOT}${runner.tmp}/web`, { recursive: true });
-      for (const f of ["index.html", "student.js"]) {
-        await Deno.copyFile(`${ROOT}docs/web/${f}`, `${ROOT}${runner.tmp}/web/${f}`);
+      for (const page of ["web", "web-onnx"]) {
+        await Deno.mkdir(`${ROOT}${runner.tmp}/${page}`, { recursive: true });
+        for (const f of ["index.html", "student.js"]) {
+          await Deno.copyFile(`${ROOT}docs/${page}/${f}`, `${ROOT}${runner.tmp}/${page}/${f}`);
+        }
       }
       try {
         const commands = shellCommands(await Deno.readTextFile(`${ROOT}docs/${guide}`));

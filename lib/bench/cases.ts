@@ -7,7 +7,7 @@
  * |---|---|---|
  * | `step-cnn28` | one CoSS training step (forward, head, loss, backward, SGD) | 28×28×1 ResNet-like CNN, batch 128, teacher dim 256 |
  * | `step-r18` | the same step | ResNet-18 (CIFAR stem) on 32×32×3, batch 64, teacher dim 512 |
- * | `teacher-embed` | inference forward, batch norm with running statistics | ResNet-50 (CIFAR stem) on 32×32×3, batch 64 |
+ * | `teacher-embed` | inference forward, batch norm with running statistics; also in onnxruntime-node (the toolkit's ONNX export, PyTorch's threads) | ResNet-50 (CIFAR stem) on 32×32×3, batch 64 |
  * | `augment` | MoCo-v2 augmentation of a uint8 batch into a normalised float batch | 256 × 32×32×3 |
  * | `knn` | weighted kNN classification, k 10, T 0.07 | 10k test × 60k train, d 512 |
  * | `teacher-cache` | the distill loop's step with cached teacher targets against the online teacher, and the cache build | `tasks/configs/default.yaml`: Fashion-MNIST 20k, batch 128 |
@@ -21,6 +21,7 @@
  */
 import type { BackendName } from "../backend.ts";
 import { augmentCase, knnCase, stepCase, stepConfig, teacherCase } from "./_builders.ts";
+import { ONNX_BACKEND, onnxTeacherCase } from "./_onnx_case.ts";
 import { teacherCacheCase, teacherCacheConfig } from "./_teacher_cache.ts";
 import type { TeacherCacheResult } from "./_teacher_cache_table.ts";
 import { webgpuGradsCase, webgpuGradsConfig, type WebGPUGradsResult } from "./_webgpu_grads.ts";
@@ -99,6 +100,12 @@ export interface CaseSpec {
   plan(backend: BackendName, softwareAdapter: boolean): BackendPlan;
   /** Build the case on the active backend. */
   setup(config: CaseConfig): Promise<CaseInstance>;
+  /**
+   * The same computation outside tfjs, timed as one more row of the same run
+   * (`teacher-embed`: onnxruntime-node with PyTorch's thread count).
+   * @default {undefined}
+   */
+  native?: { backend: string; setup(config: CaseConfig, threads: number): Promise<CaseInstance> };
 }
 
 /** Software WebGPU (lavapipe) is ~170× slower than PyTorch: two iterations are plenty. */
@@ -162,6 +169,7 @@ export const CASES: Readonly<Record<CaseName, CaseSpec>> = {
     }),
     plan: plan(cpuTooSlow("one ResNet-50 batch of 64 takes minutes")),
     setup: teacherCase,
+    native: { backend: ONNX_BACKEND, setup: onnxTeacherCase },
   },
   augment: {
     name: "augment",

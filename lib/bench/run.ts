@@ -277,6 +277,25 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         }),
       );
     }
+    if (spec.native) {
+      const native = spec.native;
+      const iters = options.iters ?? spec.iters, warmup = options.warmup ?? spec.warmup;
+      log(`${spec.name} on ${native.backend}: ${iters} iterations after ${warmup} warm-up`);
+      const nativeSpec = {
+        ...spec,
+        profile: false,
+        setup: (c: CaseConfig) => native.setup(c, threads),
+      };
+      // tfjs (cpu) only builds the weights that are exported; the timed step is native.
+      caseRows.push(
+        await runOne(nativeSpec, "cpu", config, iters, warmup, rss, false, {
+          log,
+          profiles,
+          loadavg: () => loadavg(helper),
+          label: native.backend,
+        }),
+      );
+    }
     let torch: TorchCaseResult | null = null;
     let compiled: TorchCaseResult | null = null;
     if (torchOn && spec.torch !== false) {
@@ -398,6 +417,8 @@ interface RunContext {
   profiles: ProfileReport[];
   loadavg: () => Promise<number[] | null>;
   note?: string;
+  /** The row's backend when the step runs outside tfjs (`onnxruntime-node`). */
+  label?: string;
 }
 
 async function runOne(
@@ -417,6 +438,8 @@ async function runOne(
     ctx.log(`${spec.name} on ${backend}: ${reason}`);
     return emptyRow(spec, backend, "error", reason);
   }
+  const tfjsBackend = backend;
+  backend = (ctx.label ?? backend) as BackendName;
   const load = await ctx.loadavg();
   const before = tf.memory().numTensors;
   await rss.start();
@@ -436,9 +459,9 @@ async function runOne(
       }
     });
     const mem = tf.memory();
-    const heap = backend === "wasm" ? wasmHeapBytes() : undefined;
+    const heap = tfjsBackend === "wasm" && !ctx.label ? wasmHeapBytes() : undefined;
     // One more step, counted: the counts are the same on every step once buffers are reused.
-    const gpuWork = backend === "webgpu" && canCountGpuWork()
+    const gpuWork = tfjsBackend === "webgpu" && !ctx.label && canCountGpuWork()
       ? (await countGpuWork(inst.step, { byKernel: profile && spec.profile })).work
       : undefined;
     if (gpuWork) {

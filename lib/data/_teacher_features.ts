@@ -4,7 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Embedder } from "../models/types.ts";
+import { type Embedder, embedInference } from "../models/types.ts";
 import { progress } from "./progress.ts";
 import type { ImageSource } from "./types.ts";
 import type { Tensor2D, Tensor4D } from "../tf_types.ts";
@@ -80,9 +80,12 @@ export async function computeTeacherFeatures(
       const indices = new Int32Array(e - s).map((_, i) => s + i);
       const x = await images.batch(indices);
       let y: Tensor2D;
+      // The transform's intermediates are freed here; only its output lives until the teacher ran.
+      const input = transform ? tf.tidy(() => transform(x)) : x;
       try {
-        y = tf.tidy(() => teacher.embed(transform ? transform(x) : x, { training: false }));
+        y = await embedInference(teacher, input);
       } finally {
+        if (input !== x) input.dispose();
         x.dispose();
       }
       let values: Float32Array;

@@ -83,6 +83,9 @@ function namedWeights(teacher: Embedder): [string, tf.Tensor][] {
  * @throws {TypeError} When the teacher exposes no weights.
  */
 export async function teacherFingerprint(teacher: Embedder): Promise<string> {
+  // Teachers outside tfjs (ONNX) hash their own file and settings.
+  const own = (teacher as { fingerprint?: () => Promise<string> }).fingerprint;
+  if (typeof own === "function") return await own.call(teacher);
   const weights = namedWeights(teacher).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const lines: string[] = [];
   for (const [name, t] of weights) {

@@ -24,7 +24,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
-import type { Embedder } from "../models/types.ts";
+import { type Embedder, embedInference } from "../models/types.ts";
 import { Augmenter, type AugmentStep } from "./augment.ts";
 import type { AugmentPlan, StepPlan } from "./_augment_plan.ts";
 import { drawStep } from "./_augment_plan.ts";
@@ -535,10 +535,13 @@ async function computeViews(
             augmentation.encode(augmentation.draw(i, v, raw.shape.slice(1)), row);
             return row;
           });
-          const y = tf.tidy(() => {
-            const view = augmentation.run(raw, augmentation.decode(rows, raw.shape));
-            return teacher.embed(view, { training: false });
-          });
+          const view = augmentation.run(raw, augmentation.decode(rows, raw.shape));
+          let y: Tensor2D;
+          try {
+            y = await embedInference(teacher, view);
+          } finally {
+            view.dispose();
+          }
           let values: Float32Array;
           try {
             values = await y.data() as Float32Array;

@@ -1,8 +1,10 @@
 /**
  * Export a trained student so other tools can load it: a tfjs graph model
  * (`model.json` + `weights.bin`, loads with stock `tf.loadGraphModel` in
- * browsers, Node and Deno) or a PyTorch state dict in safetensors (torchvision
- * names for the ResNet family, timm names for ViT). Every export carries a
+ * browsers, Node and Deno), a PyTorch state dict in safetensors (torchvision
+ * names for the ResNet family, timm names for ViT), or ONNX (`model.onnx`
+ * for onnxruntime, PyTorch and every ONNX tool, plus the folder transformers.js
+ * loads as a feature extractor; see onnx_export.ts). Every export carries a
  * `card.json`, like timm's pretrained configs. The projection head is never
  * exported: only the backbone's pooled features are.
  *
@@ -14,17 +16,19 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { fileSystemHandler } from "../io/tfjs_files.ts";
 import { GraphOps } from "./_graph_ops.ts";
+import { ONNX_INPUT, ONNX_OUTPUT, writeOnnxExport } from "./onnx_export.ts";
 import type { Backbone } from "./backbone.ts";
 import { torchStateDict } from "./torch_weights.ts";
 import type { ModelArtifacts } from "../tf_types.ts";
 
 /** Export formats. */
-export type ExportFormat = "tfjs" | "safetensors";
+export type ExportFormat = "tfjs" | "safetensors" | "onnx";
 
 /** Options for {@linkcode exportStudent}. */
 export interface ExportOptions {
   /**
-   * `tfjs` (graph model) or `safetensors` (PyTorch state dict).
+   * `tfjs` (graph model), `safetensors` (PyTorch state dict) or `onnx`
+   * (`model.onnx`, NCHW, plus the transformers.js folder).
    * @default {"tfjs"}
    */
   format?: ExportFormat;
@@ -67,8 +71,8 @@ export interface ExportOptions {
 
 /** The `card.json` written with every export. */
 export interface ModelCard {
-  /** What the export holds: a tfjs graph model or a PyTorch state dict in safetensors. */
-  format: "tfjs-graph-model" | "pytorch-safetensors";
+  /** What the export holds: a tfjs graph model, a PyTorch state dict in safetensors, or ONNX. */
+  format: "tfjs-graph-model" | "pytorch-safetensors" | "onnx";
   /** Registry name of the backbone, e.g. `"resnet18"` (see {@linkcode createModel}). */
   architecture: string;
   /** The resolved constructor arguments, enough to rebuild the model with {@linkcode createModel}. */
@@ -77,7 +81,7 @@ export interface ModelCard {
   featureDim: number;
   /** Image channels the model expects (1 for Fashion-MNIST, 3 for RGB). */
   inChannels: number;
-  /** Layout of the model's input: NHWC for tfjs, NCHW for PyTorch. */
+  /** Layout of the model's input: NHWC for tfjs, NCHW for PyTorch and ONNX. */
   layout: "NHWC" | "NCHW";
   /** Input height and width the student was trained at; `null` when unknown. */
   inputSize: [number, number] | null;
@@ -89,7 +93,7 @@ export interface ModelCard {
   parameters: number;
   /** The model files written next to the card, e.g. `["model.json", "weights.bin"]`. */
   files: string[];
-  /** Graph input and output names (tfjs only). */
+  /** Graph input and output names (tfjs and ONNX; `null` for safetensors). */
   signature: { input: string; output: string } | null;
   /** The teacher the student was distilled from, as given in the options; `null` if not given. */
   teacher: Record<string, unknown> | null;
@@ -108,7 +112,12 @@ export const GRAPH_INPUT = "images";
 /** The name of the exported graph's output node. */
 export const GRAPH_OUTPUT = "embedding";
 
-const OUTPUTS = ["card.json", "model.json", "weights.bin", "model.safetensors"];
+const OUTPUTS = ["card.json", "model.json", "weights.bin", "model.safetensors", "model.onnx"];
+const CARD_FORMATS = {
+  tfjs: "tfjs-graph-model",
+  safetensors: "pytorch-safetensors",
+  onnx: "onnx",
+} as const;
 
 /**
  * The model's inference-mode forward pass as tfjs graph-model artifacts.
@@ -218,14 +227,24 @@ export async function exportStudent(
   options: ExportOptions = {},
 ): Promise<ModelCard> {
   const format = options.format ?? "tfjs";
-  if (format !== "tfjs" && format !== "safetensors") {
-    throw new RangeError(`Unknown export format "${format}": expected "tfjs" or "safetensors"`);
+  if (!(format in CARD_FORMATS)) {
+    throw new RangeError(
+      `Unknown export format "${format}": expected "tfjs", "safetensors" or "onnx"`,
+    );
   }
   await guardDirectory(dir, options.overwrite ?? false);
+  const size = model.inputSize;
+  const inputSize = options.inputSize ?? (size ? [size, size] : null);
   let files: string[];
   if (format === "tfjs") {
     await fileSystemHandler(`${dir}/model.json`).save!(await graphModelArtifacts(model));
     files = ["model.json", "weights.bin"];
+  } else if (format === "onnx") {
+    files = await writeOnnxExport(model, dir, {
+      inputSize,
+      mean: options.mean,
+      std: options.std,
+    });
   } else {
     await writeSafetensors(`${dir}/model.safetensors`, await torchStateDict(model), {
       format: "pt",
@@ -233,20 +252,23 @@ export async function exportStudent(
     });
     files = ["model.safetensors"];
   }
-  const size = model.inputSize;
   const card: ModelCard = {
-    format: format === "tfjs" ? "tfjs-graph-model" : "pytorch-safetensors",
+    format: CARD_FORMATS[format],
     architecture: model.architecture,
     args: model.args,
     featureDim: model.featureDim,
     inChannels: model.inChannels,
     layout: format === "tfjs" ? "NHWC" : "NCHW",
-    inputSize: options.inputSize ?? (size ? [size, size] : null),
+    inputSize,
     mean: options.mean ?? null,
     std: options.std ?? null,
     parameters: model.parameterCount,
     files,
-    signature: format === "tfjs" ? { input: GRAPH_INPUT, output: GRAPH_OUTPUT } : null,
+    signature: format === "tfjs"
+      ? { input: GRAPH_INPUT, output: GRAPH_OUTPUT }
+      : format === "onnx"
+      ? { input: ONNX_INPUT, output: ONNX_OUTPUT }
+      : null,
     teacher: options.teacher ?? null,
     recipe: options.recipe ?? null,
     metrics: options.metrics ?? null,

@@ -2,7 +2,7 @@
  * The model zoo: ResNet-18/34/50, MobileNetV2, EfficientNet-B0 and ViT
  * backbones with PyTorch-compatible parameter names, the CoSS projection
  * head, weights in from PyTorch safetensors and tfjs `model.json`, and
- * exports out to tfjs graph models and PyTorch.
+ * exports out to tfjs graph models, PyTorch and ONNX (onnxruntime, transformers.js).
  *
  * @example
  * ```ts
@@ -44,6 +44,13 @@ export {
   type ModelCard,
 } from "./export.ts";
 export { createProjectionHead, ProjectionHead, type ProjectionHeadOptions } from "./head.ts";
+export {
+  ONNX_INPUT,
+  ONNX_OPSET,
+  ONNX_OUTPUT,
+  onnxModelBytes,
+  type OnnxPreprocessing,
+} from "./onnx_export.ts";
 export { loadSafetensorsModel } from "./load.ts";
 export { MobileNetV2, type MobileNetV2Args } from "./mobilenet_v2.ts";
 export { type ParamEntry, type ParamLayout, ParamStore } from "./params.ts";
@@ -70,7 +77,13 @@ export {
   torchShape,
   torchStateDict,
 } from "./torch_weights.ts";
-export type { Embedder, EmbedOptions } from "./types.ts";
+export { type Embedder, embedInference, type EmbedOptions } from "./types.ts";
+export {
+  loadOnnxTeacher,
+  type OnnxInputSpec,
+  type OnnxTeacher,
+  type OnnxTeacherOptions,
+} from "./onnx_teacher.ts";
 export { ViT, VIT_PRESETS, type ViTArgs } from "./vit.ts";
 export {
   BUNDLED_TEACHERS,

@@ -71,7 +71,11 @@ export const crossChecks: readonly Check[] = [
   },
   ({ teacher }) => {
     if (teacher.source === "bundled" || teacher.path !== null) return;
-    const file = teacher.source === "tfjs" ? "a tfjs model.json" : "a .safetensors file";
+    const file = teacher.source === "tfjs"
+      ? "a tfjs model.json"
+      : teacher.source === "onnx"
+      ? "an .onnx file"
+      : "a .safetensors file";
     return {
       path: "teacher.path",
       problem: `required when teacher.source is "${teacher.source}" (${file})`,

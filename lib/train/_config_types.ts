@@ -101,10 +101,11 @@ export interface DistillConfig {
   /** The frozen teacher. */
   teacher: {
     /**
-     * Where the teacher comes from: the bundled one, a PyTorch safetensors file, or a tfjs `model.json`.
+     * Where the teacher comes from: the bundled one, a PyTorch safetensors file, a tfjs `model.json`,
+     * or an ONNX file run in onnxruntime-node.
      * @default {"bundled"}
      */
-    source: "bundled" | "safetensors" | "tfjs";
+    source: "bundled" | "safetensors" | "tfjs" | "onnx";
     /**
      * Bundled teacher name.
      * @default {"fashion-mnist"}
@@ -131,10 +132,51 @@ export interface DistillConfig {
      */
     prefix: string;
     /**
-     * Output node of a tfjs teacher.
+     * Output node of a tfjs teacher, or output name of an ONNX teacher (the first output when null).
      * @default {null}
      */
     output: string | null;
+    /**
+     * For an ONNX output of tokens `[B, N, D]`: the first (CLS) token, or the mean of the patch tokens (all but the first).
+     * @default {"cls"}
+     */
+    tokens: "cls" | "mean";
+    /** What an ONNX teacher expects; each null key is read from a `card.json` next to the model. */
+    input: {
+      /**
+       * Input height and width; from the card, else the model's fixed input shape.
+       * @default {null}
+       */
+      size: [number, number] | null;
+      /**
+       * Per-channel mean on `[0, 1]` pixels; from the card, else `data.mean`.
+       * @default {null}
+       */
+      mean: number[] | null;
+      /**
+       * Per-channel std; from the card, else `data.std`.
+       * @default {null}
+       */
+      std: number[] | null;
+      /**
+       * `NCHW` (PyTorch exports) or `NHWC`; from the card, else NCHW.
+       * @default {null}
+       */
+      layout: "NCHW" | "NHWC" | null;
+    };
+    /** How onnxruntime-node runs an ONNX teacher. */
+    runtime: {
+      /**
+       * Intra-op threads; 0 lets onnxruntime choose (one per core).
+       * @default {0}
+       */
+      threads: number;
+      /**
+       * Execution provider: `cpu`, or `cuda` where the package has the CUDA build.
+       * @default {"cpu"}
+       */
+      provider: "cpu" | "cuda";
+    };
     /**
      * Train from cached teacher features instead of running the teacher each step: with
      * `views: 0`, features of the un-augmented image; with `views ≥ 1`, of recorded augmented

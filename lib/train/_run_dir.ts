@@ -17,6 +17,7 @@ export interface RunPaths {
   metrics: string;
   exportTfjs: string;
   exportSafetensors: string;
+  exportOnnx: string;
 }
 
 /** Paths of run directory `dir`. */
@@ -28,6 +29,7 @@ export function runPaths(dir: string): RunPaths {
     metrics: `${dir}/metrics.jsonl`,
     exportTfjs: `${dir}/student-tfjs`,
     exportSafetensors: `${dir}/student-safetensors`,
+    exportOnnx: `${dir}/student-onnx`,
   };
 }
 

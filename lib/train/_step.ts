@@ -18,7 +18,7 @@ import type { DistillMethod } from "../methods/types.ts";
 import type { Backbone } from "../models/backbone.ts";
 import { createProjectionHead, type ProjectionHead } from "../models/head.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
-import type { Embedder } from "../models/types.ts";
+import { type Embedder, embedInference } from "../models/types.ts";
 import type { DistillConfig } from "./config.ts";
 import { createOptimizer, type Optimizer } from "./optim.ts";
 import { learningRate } from "./schedule.ts";
@@ -169,9 +169,7 @@ export async function trainStep(
         return { view: views.render(raw, rows, v), target: views.featuresAt(rows, v) };
       }
       const view = augmenter.apply(raw);
-      const target = cached
-        ? cached.featuresAt(rows)
-        : tf.tidy(() => teacher.embed(view, { training: false }));
+      const target = cached ? cached.featuresAt(rows) : await embedInference(teacher, view);
       return { view, target };
     } finally {
       raw.dispose();

@@ -85,7 +85,9 @@ export async function evaluateSaved(
       source: `${path} (config)`,
       overrides: options.overrides ?? [],
     });
-    const { teacher, description } = await openTeacher(config.teacher);
+    const { teacher, description } = await openTeacher(config.teacher, {
+      data: { mean: config.data.mean, std: config.data.std },
+    });
     try {
       checkTeacherWidth(path, saved, teacher.featureDim, description);
       const data = await openEvalData(config);

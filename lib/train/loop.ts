@@ -122,7 +122,10 @@ export async function distill(
 
   const opened = await openDataset(config.data.train);
   const train: ImageSource = firstImages(opened.images, config.data.subset);
-  const { teacher, description } = await openTeacher(config.teacher);
+  const { teacher, description } = await openTeacher(config.teacher, {
+    data: { mean: config.data.mean, std: config.data.std },
+    log,
+  });
   const { transform, key: transformKey } = evalTransform(config);
 
   // Teacher features (eval view): the cache, and the neighbour lists mined from it.
@@ -364,8 +367,10 @@ export async function distill(
   };
   await exportStudent(student, paths.exportTfjs, { ...card, format: "tfjs" });
   await exportStudent(student, paths.exportSafetensors, { ...card, format: "safetensors" });
+  await exportStudent(student, paths.exportOnnx, { ...card, format: "onnx" });
   log(
-    `exported the student to "${paths.exportTfjs}" (tfjs) and "${paths.exportSafetensors}" (safetensors)`,
+    `exported the student to "${paths.exportTfjs}" (tfjs), "${paths.exportSafetensors}" ` +
+      `(safetensors) and "${paths.exportOnnx}" (onnx, transformers.js folder)`,
   );
   let table: string | undefined;
   let report: ReportRun | undefined;

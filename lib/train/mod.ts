@@ -56,7 +56,7 @@ export {
   quickKnn,
   type QuickKnnInput,
 } from "./evaluate.ts";
-export { type OpenedTeacher, openTeacher } from "./teachers.ts";
+export { type OpenedTeacher, openTeacher, type OpenTeacherOptions } from "./teachers.ts";
 export {
   type EvalData,
   evalTransform,

@@ -1,12 +1,14 @@
 /**
  * Open the teacher a config names: the bundled one, a PyTorch safetensors
- * file with its architecture, or a tfjs `model.json`.
+ * file with its architecture, a tfjs `model.json`, or an ONNX file run in
+ * onnxruntime-node.
  *
  * @module
  */
 import { loadBundledTeacher } from "../models/bundled.ts";
 import { loadSafetensorsModel } from "../models/load.ts";
 import type { ModelName } from "../models/registry.ts";
+import { loadOnnxTeacher } from "../models/onnx_teacher.ts";
 import { loadTfjsTeacher } from "../models/tfjs_teacher.ts";
 import type { Embedder } from "../models/types.ts";
 import type { DistillConfig } from "./config.ts";
@@ -18,6 +20,28 @@ export interface OpenedTeacher {
   /** For cards and logs: source, name or path, architecture. */
   description: Record<string, unknown>;
 }
+
+/** Options for {@linkcode openTeacher}. */
+export interface OpenTeacherOptions {
+  /**
+   * The normalisation of the images the teacher will receive (`data.mean`,
+   * `data.std`): an ONNX teacher re-normalises them to its own.
+   * @default {undefined}
+   */
+  data?: { mean: number[]; std: number[] };
+  /**
+   * Where the one-line notices go (the ONNX teacher's input, a normalisation mismatch).
+   * @default {console.error}
+   */
+  log?: (line: string) => void;
+}
+
+const same = (a: number[] | null, b: number[]) =>
+  a !== null && (a.length === b.length || a.length === 1 || b.length === 1) &&
+  Array.from(
+    { length: Math.max(a.length, b.length) },
+    (_, i) => Math.abs((a[i] ?? a[0]) - (b[i] ?? b[0])) < 1e-6,
+  ).every(Boolean);
 
 /**
  * Load the teacher of `config.teacher`; errors name the config key and the file.
@@ -35,7 +59,10 @@ export interface OpenedTeacher {
  * teacher.dispose();
  * ```
  */
-export async function openTeacher(config: DistillConfig["teacher"]): Promise<OpenedTeacher> {
+export async function openTeacher(
+  config: DistillConfig["teacher"],
+  options: OpenTeacherOptions = {},
+): Promise<OpenedTeacher> {
   if (config.source === "bundled") {
     const { model, card } = await loadBundledTeacher(config.name);
     return {
@@ -67,9 +94,55 @@ export async function openTeacher(config: DistillConfig["teacher"]): Promise<Ope
       },
     };
   }
+  if (config.source === "onnx") return await openOnnx(config, config.path, options);
   const teacher = await loadTfjsTeacher(config.path, { output: config.output ?? undefined });
   return {
     teacher,
     description: { source: "tfjs", path: config.path, output: teacher.outputName },
+  };
+}
+
+async function openOnnx(
+  config: DistillConfig["teacher"],
+  path: string,
+  options: OpenTeacherOptions,
+): Promise<OpenedTeacher> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const data = options.data;
+  const teacher = await loadOnnxTeacher(path, {
+    output: config.output,
+    tokens: config.tokens,
+    ...config.input,
+    dataMean: data?.mean,
+    dataStd: data?.std,
+    threads: config.runtime.threads,
+    provider: config.runtime.provider,
+  });
+  const { input } = teacher;
+  const from = [...new Set(Object.values(input.from))].join(", ");
+  log(
+    `teacher: ONNX "${path}" output "${teacher.outputName}" (${teacher.featureDim}-d), input ` +
+      `"${input.name}" ${input.layout} ${input.channels}×${input.size.join("×")} (from ${from}), ` +
+      `onnxruntime-node ${config.runtime.provider}, ` +
+      `${config.runtime.threads || "default"} threads`,
+  );
+  if (
+    data && input.mean && input.std && !(same(input.mean, data.mean) && same(input.std, data.std))
+  ) {
+    log(
+      `teacher normalisation differs from the student's: teacher mean [${input.mean}] std ` +
+        `[${input.std}], data mean [${data.mean}] std [${data.std}]; ` +
+        "the teacher's inputs are re-normalised to its own",
+    );
+  }
+  return {
+    teacher,
+    description: {
+      source: "onnx",
+      path,
+      output: teacher.outputName,
+      tokens: config.tokens,
+      input: { size: input.size, mean: input.mean, std: input.std, layout: input.layout },
+    },
   };
 }

@@ -233,7 +233,11 @@ Deno.test({
       assert.equal(report.schema, BENCH_SCHEMA);
       assert.equal(report.options.quick, true);
       assert.deepEqual([...report.options.cases].sort(), [...CPU_CASES].sort());
-      assert.equal(report.rows.length, CPU_CASES.length * 2);
+      // teacher-embed also runs in onnxruntime-node: one more row.
+      assert.equal(report.rows.length, CPU_CASES.length * 2 + 1);
+      const ort = report.rows.find((r) => r.backend === "onnxruntime-node");
+      assert.equal(ort?.case, "teacher-embed");
+      assert.equal(ort?.params, report.rows.find((r) => r.case === "teacher-embed")?.params);
       assert.ok(report.machine.cpus >= 1 && report.machine.deno && report.machine.tfjs);
       for (const r of report.rows) {
         const label = `${r.case} on ${r.backend}: ${JSON.stringify({ ...r, torch: undefined })}`;

@@ -91,6 +91,51 @@ export async function writeFixtures(dir: string): Promise<void> {
   await Deno.writeFile(`${dir}/teacher.pth`, new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0]));
   // A well-formed state dict of a 128-d teacher, for a 64-d student without a head.
   await wideTeacher(`${dir}/teacher128.safetensors`);
+  await onnxFixtures(dir);
+}
+
+/**
+ * ONNX teachers, written with onnx-proto: `dynamic.onnx` (images [batch, 1, height, width] to
+ * their mean, [batch, 1]), the same cut short, and `ids.onnx` (int64 ids, no image input).
+ */
+async function onnxFixtures(dir: string): Promise<void> {
+  const { default: proto } = await import("onnx-proto");
+  const { onnx } = proto;
+  const T = onnx.TensorProto.DataType;
+  const value = (name: string, elemType: number, dims: (number | string)[]) => ({
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => typeof d === "string" ? { dimParam: d } : { dimValue: d }) },
+      },
+    },
+  });
+  const model = (input: unknown, output: unknown, node: unknown[]) =>
+    onnx.ModelProto.encode(onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: "", version: 17 }],
+      graph: { name: "g", node, input: [input], output: [output] } as never,
+    })).finish();
+  const pool = model(
+    value("images", T.FLOAT, ["batch", 1, "height", "width"]),
+    value("features", T.FLOAT, ["batch", 1]),
+    [
+      { opType: "GlobalAveragePool", input: ["images"], output: ["pooled"] },
+      { opType: "Flatten", input: ["pooled"], output: ["features"] },
+    ],
+  );
+  await Deno.writeFile(`${dir}/dynamic.onnx`, pool);
+  await Deno.writeFile(`${dir}/truncated.onnx`, pool.subarray(0, pool.length - 20));
+  const ids = model(value("ids", T.INT64, [2, 3]), value("vectors", T.FLOAT, [2, 3]), [
+    {
+      opType: "Cast",
+      input: ["ids"],
+      output: ["vectors"],
+      attribute: [{ name: "to", type: 2, i: T.FLOAT }],
+    },
+  ]);
+  await Deno.writeFile(`${dir}/ids.onnx`, ids);
 }
 
 /** A freshly initialised resnet18 (CIFAR stem, width 0.25, 1 channel, 128-d) as a state dict. */

@@ -325,6 +325,38 @@ Deno.test({
           }[f],
           absent: [`${RUNS}/new`],
         })),
+        ...([
+          [
+            "ONNX teacher: a truncated .onnx",
+            "truncated",
+            [],
+            /Cannot load ONNX teacher ".*truncated\.onnx": not a complete ONNX model \(.*\); re-export or re-download it \(teacher\.path\)/,
+          ],
+          [
+            "ONNX teacher: no image input",
+            "ids",
+            [],
+            /ONNX teacher ".*ids\.onnx" has no image input \("ids" int64 \[2, 3\]\): a teacher needs exactly one float32 input of rank 4/,
+          ],
+          [
+            "ONNX teacher: an output name that does not exist",
+            "dynamic",
+            ["--set=teacher.output=embedding", "--set=teacher.input.size=[28,28]"],
+            /ONNX teacher ".*dynamic\.onnx" has no output "embedding" \(teacher\.output\); its outputs are "features" float32 \[batch, 1\]/,
+          ],
+          [
+            "ONNX teacher: a dynamic input size the config does not fix",
+            "dynamic",
+            [],
+            /input "images" \[batch, 1, height, width\] \(NCHW\) has a dynamic height or width; set teacher\.input\.size \(e\.g\. \[224, 224\]\)/,
+          ],
+        ] as const).map(([name, file, extra, message]): Case => ({
+          name,
+          task: "distill",
+          args: dist("--set=teacher.source=onnx", `--set=teacher.path=${T}/${file}.onnx`, ...extra),
+          message,
+          absent: [`${RUNS}/new`],
+        })),
         {
           name: "a .pth pickle as the teacher",
           task: "distill",

@@ -40,6 +40,7 @@ Deno.test({
       assert.equal(card.format, "tfjs-graph-model");
       assert.equal(card.teacher.source, "bundled");
       await Deno.stat(`${ROOT}${runDir}/student-safetensors/model.safetensors`);
+      await Deno.stat(`${ROOT}${runDir}/student-onnx/onnx/model.onnx`);
     } finally {
       await Deno.remove(`${ROOT}${runDir}`, { recursive: true }).catch(() => {});
     }

@@ -34,6 +34,10 @@ function grants(task: string): Map<string, string[]> {
 /** bench's output folder in this test (bench/ is git-ignored output). */
 const BENCH_OUT = "bench/test-permissions";
 
+/** onnxruntime-node's native binaries: the only --allow-ffi, for ONNX teachers (and bench). */
+const ORT_BIN = "node_modules/.deno/onnxruntime-node@1.30.0/node_modules/onnxruntime-node/bin";
+const FFI_TASKS = ["distill", "eval", "compare", "bench"];
+
 /** Tasks that can download a dataset, and so may reach its host. */
 const DOWNLOADERS = ["distill", "eval", "compare", "pretrain"];
 const HOSTS = [
@@ -78,6 +82,8 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
     assert.ok(TASKS[task], `deno.json has no "${task}" task`);
     const g = grants(task);
     for (const [flag, list] of g) assert.ok(list.length > 0, `${task}: ${flag} is unscoped`);
+    const ffi = FFI_TASKS.includes(task) ? [ORT_BIN] : undefined;
+    assert.deepEqual(g.get("--allow-ffi"), ffi, `${task}: --allow-ffi`);
     const net = g.get("--allow-net");
     if (!DOWNLOADERS.includes(task)) {
       assert.equal(net, undefined, `${task} cannot download, so it must not reach the network`);
@@ -92,6 +98,7 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
     assert.deepEqual(g.get("--allow-env")?.toSorted(), Object.keys(ENV_READERS).sort(), task);
     assert.deepEqual([...g.keys()].sort(), [
       "--allow-env",
+      ...(ffi ? ["--allow-ffi"] : []),
       "--allow-net",
       "--allow-read",
       "--allow-write",
@@ -104,6 +111,8 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
       ["docs/configuration.md"],
     ]]),
   );
+  // The granted folder is where onnxruntime-node's binding is.
+  await Deno.stat(`${ROOT}${ORT_BIN}/napi-v6`);
   // Every granted variable is read where ENV_READERS says.
   const yaml = await yamlSource();
   for (const [v, where] of Object.entries(ENV_READERS)) {
