@@ -36,7 +36,7 @@ methods:
       const first = await compare(["--config", `${dir}/compare.yaml`]);
       assert.equal(first.code, 0, first.err);
       assert.match(first.err, /compare: 3 methods × 2 seeds, 256 image passes per run/);
-      assert.match(first.err, /\[1\/6\] coss seed 0: 2 steps/);
+      assert.match(first.err, /\[1\/6\] coss seed 0: 4 steps/);
       const md = await Deno.readTextFile(`${ROOT}${dir}/runs/results.md`);
       assert.match(
         md,
