@@ -34,6 +34,7 @@ import {
   prepareRunDir,
   runPaths,
 } from "./_run_dir.ts";
+import { RunLock } from "./_lock.ts";
 import { TrainProgress } from "./_train_progress.ts";
 import { augmentSteps, createTrainer, trainStep } from "./_step.ts";
 
@@ -217,8 +218,18 @@ export async function distill(
     lastCheckpoint = ck.step;
     log(`resuming "${paths.dir}" from its checkpoint at step ${step}/${total}`);
   }
-  await prepareRunDir(paths, { hash, yaml: stringifyConfig(config) }, resuming);
-  const metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
+  await Deno.mkdir(paths.dir, { recursive: true }).catch((e) => {
+    throw new Error(`Cannot create run dir "${paths.dir}": ${(e as Error).message}`);
+  });
+  const lock = await RunLock.acquire(paths.dir, log);
+  let metrics: MetricsLog;
+  try {
+    await prepareRunDir(paths, { hash, yaml: stringifyConfig(config) }, resuming);
+    metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
   const startStep = step;
 
   const save = async () => {
@@ -332,6 +343,7 @@ export async function distill(
   } finally {
     progress.stop();
     metrics.close();
+    await lock.release();
     testSet?.images.close();
   }
   const trainSeconds = (performance.now() - t0) / 1000;
