@@ -35,6 +35,7 @@ import {
   runPaths,
 } from "./_run_dir.ts";
 import { RunLock } from "./_lock.ts";
+import { sha256 } from "../data/_teacher_key.ts";
 import { TrainProgress } from "./_train_progress.ts";
 import { augmentSteps, createTrainer, trainStep } from "./_step.ts";
 
@@ -188,6 +189,8 @@ export async function distill(
       }),
     );
 
+  // What the checkpoint records of the data it trained on: a changed dataset refuses a resume.
+  const dataset = { count: train.length, fingerprint: await sha256(train.fingerprint) };
   let step = 0;
   let lastCheckpoint: number | undefined;
   if (resuming) {
@@ -198,6 +201,40 @@ export async function distill(
         { cause: e },
       );
     });
+    const refuse = (why: string, fix: string) => {
+      tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
+      throw new Error(`Cannot resume from "${paths.checkpoint}": ${why}; ${fix}`);
+    };
+    const startOver =
+      `rerun with --no-resume to start "${paths.dir}" over, or use another --run-dir`;
+    const savedHash = ck.extra.configHash;
+    if (typeof savedHash === "string" && savedHash !== hash) {
+      refuse(
+        `it was written by another config (hash ${savedHash.slice(0, 12)}, ` +
+          `this one ${hash.slice(0, 12)})`,
+        startOver,
+      );
+    }
+    if (ck.step > total) {
+      refuse(
+        `its step ${ck.step} is past this run's ${total} steps`,
+        `raise train.steps/train.epochs to at least the checkpoint's, or ${startOver}`,
+      );
+    }
+    const savedData = ck.extra.dataset as { count?: number; fingerprint?: string } | undefined;
+    if (
+      savedData &&
+      (savedData.count !== dataset.count || savedData.fingerprint !== dataset.fingerprint)
+    ) {
+      refuse(
+        `the training data changed since it was written (${savedData.count} images, ` +
+          `fingerprint ${
+            String(savedData.fingerprint).slice(0, 12)
+          }; now ${dataset.count} images, ` +
+          `fingerprint ${dataset.fingerprint.slice(0, 12)})`,
+        `restore data.train's files, or ${startOver}`,
+      );
+    }
     const methodTensors: Record<string, tf.Tensor> = {};
     const modelTensors: Record<string, tf.Tensor> = {};
     for (const [name, t] of Object.entries(ck.variables)) {
@@ -254,7 +291,7 @@ export async function distill(
       epoch: sampler.state().epoch,
       rng: { augmenter: augmenter.state(), sampler: sampler.state() },
       config: JSON.parse(JSON.stringify(config)),
-      extra: { method: methodState.meta },
+      extra: { method: methodState.meta, configHash: hash, dataset },
     });
     tf.dispose([...Object.values(optState), ...Object.values(methodState.tensors)]);
     lastCheckpoint = step;
