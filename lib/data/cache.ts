@@ -144,7 +144,23 @@ async function probe(
       verb: "recomputing",
     };
   }
-  return { features: t.values as Float32Array, dim: t.shape[1] };
+  const values = t.values as Float32Array;
+  const row = nonFiniteRow(values, t.shape[1]);
+  if (row >= 0) {
+    throw new Error(
+      `Cannot use teacher cache "${path}": tensor "features" holds NaN or Inf (row ${row}); ` +
+        "delete the file to recompute it",
+    );
+  }
+  return { features: values, dim: t.shape[1] };
+}
+
+/** The first row of a row-major `[n, dim]` array holding NaN or ±Inf, or -1. */
+function nonFiniteRow(values: Float32Array, dim: number): number {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) return Math.floor(i / Math.max(dim, 1));
+  }
+  return -1;
 }
 
 /**
@@ -210,6 +226,13 @@ export async function loadOrComputeFeatures(
     progress: options.progress,
   });
   const width = features.length / n;
+  const bad = nonFiniteRow(features, width);
+  if (bad >= 0) {
+    throw new Error(
+      `teacher features hold NaN or Inf (image ${bad} of ${images.name}); not caching them in ` +
+        `"${path}": check the teacher's weights and data.mean/data.std`,
+    );
+  }
   await Deno.mkdir(dir, { recursive: true });
   await writeSafetensors(
     path,

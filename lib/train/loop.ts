@@ -89,13 +89,24 @@ export interface DistillResult {
 /** Checkpoint variables holding the method's state (queues, banks) start with this. */
 const METHOD_PREFIX = "method/";
 
-async function allFinite(vars: tf.Variable[]): Promise<boolean> {
+async function allFinite(vars: tf.Tensor[]): Promise<boolean> {
+  return (await firstNonFinite(Object.fromEntries(vars.map((v, i) => [String(i), v])))) ===
+    undefined;
+}
+
+/** The name of the first tensor holding NaN or ±Inf, if any (read back once). */
+async function firstNonFinite(tensors: Record<string, tf.Tensor>): Promise<string | undefined> {
+  const names = Object.keys(tensors).filter((n) => tensors[n].dtype === "float32");
+  if (names.length === 0) return undefined;
   const bad = tf.tidy(() =>
-    tf.addN(vars.map((v) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(v)), "float32"))))
+    tf.stack(
+      names.map((n) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(tensors[n])), "float32"))),
+    )
   );
-  const n = (await bad.data())[0];
+  const counts = await bad.data();
   bad.dispose();
-  return n === 0;
+  const i = counts.findIndex((c) => c > 0);
+  return i < 0 ? undefined : names[i];
 }
 
 /**
@@ -201,6 +212,14 @@ export async function distill(
         { cause: e },
       );
     });
+    const nonFinite = await firstNonFinite({ ...ck.variables, ...ck.optimizer });
+    if (nonFinite !== undefined) {
+      tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
+      throw new Error(
+        `Cannot resume from "${paths.checkpoint}": tensor "${nonFinite}" holds NaN or Inf; ` +
+          `rerun with --no-resume to start "${paths.dir}" over (or restore the file from a backup)`,
+      );
+    }
     const refuse = (why: string, fix: string) => {
       tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
       throw new Error(`Cannot resume from "${paths.checkpoint}": ${why}; ${fix}`);
@@ -270,7 +289,9 @@ export async function distill(
   const startStep = step;
 
   const save = async () => {
-    if (!(await allFinite(Object.values(checkpointVars)))) {
+    const optState = optimizer.state();
+    if (!(await allFinite([...Object.values(checkpointVars), ...Object.values(optState)]))) {
+      tf.dispose(Object.values(optState));
       throw new Error(
         `non-finite weights at step ${step}; not overwriting the last good checkpoint ` +
           (lastCheckpoint === undefined
@@ -279,7 +300,6 @@ export async function distill(
           "; lower optim.lr or set optim.clipNorm",
       );
     }
-    const optState = optimizer.state();
     const methodState = method.state();
     const methodVars = Object.fromEntries(
       Object.entries(methodState.tensors).map(([n, t]) => [`${METHOD_PREFIX}${n}`, t]),
