@@ -33,6 +33,7 @@ import type { Embedder } from "../models/types.ts";
 import type { FeatureMatrix } from "./knn.ts";
 import type { ImageSource } from "./types.ts";
 import { computeTeacherFeatures } from "./_teacher_features.ts";
+import { sweepStaleTemps } from "../io/atomic.ts";
 import { cacheKey, teacherFingerprint } from "./_teacher_key.ts";
 import type { Tensor2D, Tensor4D } from "../tf_types.ts";
 
@@ -213,6 +214,9 @@ export async function loadOrComputeFeatures(
     dim = teacher.featureDim;
   } catch { /* known after the first embed */ }
 
+  for (const name of await sweepStaleTemps(dir.replace(/\/+$/, "") || ".")) {
+    log(`teacher cache: removed "${dir.replace(/\/+$/, "")}/${name}", left by a killed writer`);
+  }
   const found = await probe(path, key, n, dim);
   if ("features" in found) {
     log(`teacher cache: hit "${path}" (${n}×${found.dim})`);

@@ -35,6 +35,7 @@ import {
   runPaths,
 } from "./_run_dir.ts";
 import { RunLock } from "./_lock.ts";
+import { sweepStaleTemps } from "../io/atomic.ts";
 import { sha256 } from "../data/_teacher_key.ts";
 import { TrainProgress } from "./_train_progress.ts";
 import { augmentSteps, createTrainer, trainStep } from "./_step.ts";
@@ -278,6 +279,9 @@ export async function distill(
     throw new Error(`Cannot create run dir "${paths.dir}": ${(e as Error).message}`);
   });
   const lock = await RunLock.acquire(paths.dir, log);
+  for (const name of await sweepStaleTemps(paths.dir)) {
+    log(`removed "${paths.dir}/${name}", a temporary file left by a killed writer`);
+  }
   let metrics: MetricsLog;
   try {
     await prepareRunDir(paths, { hash, yaml: stringifyConfig(config) }, resuming);
