@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { defaultEvalOut } from "./_eval_out.ts";
 import { parseArgs } from "parse-args";
 import { readReport, type ReportRun, writeReport } from "../lib/eval/report.ts";
 import { pickleProblem } from "../lib/io/_safetensors_parse.ts";
@@ -37,7 +38,7 @@ Options:
   --set <key>=<value>      any config key, e.g. --set eval.iouKs=[1,5,31] (repeatable)
   --backend <name>         auto, webgpu, wasm or cpu
   --name <name>            the run's name in the report
-  --out <dir>              where the report goes (default runs/eval/<name>, runs/compare)
+  --out <dir>              where the report goes (default runs/eval/<student path, joined by ->, runs/compare)
   --verbose                stack traces for unexpected errors
   --help, -h               this text`;
 
@@ -178,7 +179,7 @@ async function main(): Promise<number> {
     throw new ConfigError("--student: required (a run dir, checkpoint or export dir)");
   }
   const result = await evaluateSaved(v.student, { overrides: sets, name: v.name, log });
-  const out = v.out ?? `runs/eval/${result.run.name}`;
+  const out = v.out ?? defaultEvalOut(v.student);
   const files = await writeReport(out, {
     title: `CoSS evaluation: ${result.run.name}`,
     runs: [result.run],

@@ -33,6 +33,7 @@ import type { Embedder } from "../models/types.ts";
 import type { FeatureMatrix } from "./knn.ts";
 import type { ImageSource } from "./types.ts";
 import { computeTeacherFeatures } from "./_teacher_features.ts";
+import { sweepStaleTemps } from "../io/atomic.ts";
 import { cacheKey, teacherFingerprint } from "./_teacher_key.ts";
 import type { Tensor2D, Tensor4D } from "../tf_types.ts";
 
@@ -144,7 +145,23 @@ async function probe(
       verb: "recomputing",
     };
   }
-  return { features: t.values as Float32Array, dim: t.shape[1] };
+  const values = t.values as Float32Array;
+  const row = nonFiniteRow(values, t.shape[1]);
+  if (row >= 0) {
+    throw new Error(
+      `Cannot use teacher cache "${path}": tensor "features" holds NaN or Inf (row ${row}); ` +
+        "delete the file to recompute it",
+    );
+  }
+  return { features: values, dim: t.shape[1] };
+}
+
+/** The first row of a row-major `[n, dim]` array holding NaN or ±Inf, or -1. */
+function nonFiniteRow(values: Float32Array, dim: number): number {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) return Math.floor(i / Math.max(dim, 1));
+  }
+  return -1;
 }
 
 /**
@@ -197,6 +214,9 @@ export async function loadOrComputeFeatures(
     dim = teacher.featureDim;
   } catch { /* known after the first embed */ }
 
+  for (const name of await sweepStaleTemps(dir.replace(/\/+$/, "") || ".")) {
+    log(`teacher cache: removed "${dir.replace(/\/+$/, "")}/${name}", left by a killed writer`);
+  }
   const found = await probe(path, key, n, dim);
   if ("features" in found) {
     log(`teacher cache: hit "${path}" (${n}×${found.dim})`);
@@ -210,6 +230,13 @@ export async function loadOrComputeFeatures(
     progress: options.progress,
   });
   const width = features.length / n;
+  const bad = nonFiniteRow(features, width);
+  if (bad >= 0) {
+    throw new Error(
+      `teacher features hold NaN or Inf (image ${bad} of ${images.name}); not caching them in ` +
+        `"${path}": check the teacher's weights and data.mean/data.std`,
+    );
+  }
   await Deno.mkdir(dir, { recursive: true });
   await writeSafetensors(
     path,

@@ -49,6 +49,8 @@ export async function writeFileAtomic(
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(temp, { write: true, createNew: true });
+    // Held until close: a sweeper that can lock a temp file knows its writer is gone.
+    await file.lock(true);
     const chunks = data instanceof Uint8Array ? [data] : data;
     for await (const chunk of chunks) {
       let written = 0;
@@ -78,4 +80,41 @@ function advice(reason: string): string {
     return "; make the folder writable, or write elsewhere";
   }
   return "";
+}
+
+const TEMP = /^\..+\.tmp-\d+-[0-9a-f]{8}$/;
+
+/**
+ * Remove the temporary files of dead writers in `dir` (`.<name>.tmp-<pid>-<id>`
+ * left by a killed {@linkcode writeFileAtomic}). A live writer holds its temp
+ * file under an exclusive lock, and files younger than a minute are left
+ * alone, so that a writer between opening and locking is never swept.
+ *
+ * @returns The names removed.
+ */
+export async function sweepStaleTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return removed;
+  }
+  for (const e of entries) {
+    if (!e.isFile || !TEMP.test(e.name)) continue;
+    const path = `${dir}/${e.name}`;
+    let file: Deno.FsFile | undefined;
+    try {
+      file = await Deno.open(path, { read: true, write: true });
+      const age = Date.now() - ((await file.stat()).mtime?.getTime() ?? Date.now());
+      if (age < 60_000 || !(await file.tryLock(true))) continue;
+      await Deno.remove(path);
+      removed.push(e.name);
+    } catch {
+      /* gone or not ours to remove */
+    } finally {
+      file?.close();
+    }
+  }
+  return removed;
 }

@@ -108,12 +108,32 @@ export function createModel<K extends ModelName>(name: K, args: ModelArgsMap[K] 
   if (!builder) {
     throw new RangeError(`Unknown model "${name}": expected one of ${listModels().join(", ")}`);
   }
-  for (const key of Object.keys(args)) {
-    if (!ALLOWED[name].includes(key)) {
+  // A card records the model's resolved args (resnet18's depth, say): keys beyond the
+  // accepted ones load back when they equal what the model resolves them to.
+  const given = args as Record<string, unknown>;
+  const extra = Object.keys(given).filter((k) => !ALLOWED[name].includes(k));
+  const accepted = Object.fromEntries(
+    Object.entries(given).filter(([k]) => ALLOWED[name].includes(k)),
+  ) as ModelArgsMap[K];
+  const unknown = (key: string) =>
+    new RangeError(
+      `${name}: unknown argument "${key}"; valid arguments are ${ALLOWED[name].join(", ")}`,
+    );
+  if (extra.length === 0) return builder(args);
+  const model = builder(accepted);
+  const resolved = model.args as Record<string, unknown>;
+  for (const key of extra) {
+    if (!(key in resolved)) {
+      model.dispose();
+      throw unknown(key);
+    }
+    if (JSON.stringify(resolved[key]) !== JSON.stringify(given[key])) {
+      model.dispose();
       throw new RangeError(
-        `${name}: unknown argument "${key}"; valid arguments are ${ALLOWED[name].join(", ")}`,
+        `${name}: argument "${key}" is ${JSON.stringify(resolved[key])} for this model, ` +
+          `got ${JSON.stringify(given[key])}; drop it or pick the model it belongs to`,
       );
     }
   }
-  return builder(args);
+  return model;
 }

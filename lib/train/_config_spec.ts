@@ -36,7 +36,7 @@ export type LeafSpec =
     | { kind: "string"; nonEmpty?: boolean }
     | { kind: "enum"; values: readonly (string | number)[] }
     | { kind: "pair"; integer?: boolean; range?: Range }
-    | { kind: "numbers"; range?: Range }
+    | { kind: "numbers"; range?: Range; integer?: boolean }
     | {
       /** Validated by `check`, which returns the value or a problem text. */
       kind: "custom";
@@ -155,7 +155,7 @@ function describeBare(spec: Spec): string {
         ` pair${each}`;
     }
     case "numbers":
-      return withRange("a non-empty list of numbers", spec.range);
+      return withRange(`a non-empty list of ${spec.integer ? "integers" : "numbers"}`, spec.range);
     case "custom":
       return spec.allowed;
     case "section":
@@ -205,7 +205,10 @@ export function checkLeaf(spec: LeafSpec, v: unknown): string | undefined {
         );
       break;
     case "numbers":
-      ok = Array.isArray(v) && v.length > 0 && v.every((x) => isNum(x) && inRange(x, spec.range));
+      ok = Array.isArray(v) && v.length > 0 &&
+        v.every((x) =>
+          (spec.integer ? Number.isSafeInteger(x) : isNum(x)) && inRange(x, spec.range)
+        );
       break;
     case "custom":
       return undefined; // checked by its own function

@@ -34,6 +34,9 @@ import {
   prepareRunDir,
   runPaths,
 } from "./_run_dir.ts";
+import { RunLock } from "./_lock.ts";
+import { sweepStaleTemps } from "../io/atomic.ts";
+import { sha256 } from "../data/_teacher_key.ts";
 import { TrainProgress } from "./_train_progress.ts";
 import { augmentSteps, createTrainer, trainStep } from "./_step.ts";
 
@@ -87,13 +90,24 @@ export interface DistillResult {
 /** Checkpoint variables holding the method's state (queues, banks) start with this. */
 const METHOD_PREFIX = "method/";
 
-async function allFinite(vars: tf.Variable[]): Promise<boolean> {
+async function allFinite(vars: tf.Tensor[]): Promise<boolean> {
+  return (await firstNonFinite(Object.fromEntries(vars.map((v, i) => [String(i), v])))) ===
+    undefined;
+}
+
+/** The name of the first tensor holding NaN or ±Inf, if any (read back once). */
+async function firstNonFinite(tensors: Record<string, tf.Tensor>): Promise<string | undefined> {
+  const names = Object.keys(tensors).filter((n) => tensors[n].dtype === "float32");
+  if (names.length === 0) return undefined;
   const bad = tf.tidy(() =>
-    tf.addN(vars.map((v) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(v)), "float32"))))
+    tf.stack(
+      names.map((n) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(tensors[n])), "float32"))),
+    )
   );
-  const n = (await bad.data())[0];
+  const counts = await bad.data();
   bad.dispose();
-  return n === 0;
+  const i = counts.findIndex((c) => c > 0);
+  return i < 0 ? undefined : names[i];
 }
 
 /**
@@ -187,6 +201,8 @@ export async function distill(
       }),
     );
 
+  // What the checkpoint records of the data it trained on: a changed dataset refuses a resume.
+  const dataset = { count: train.length, fingerprint: await sha256(train.fingerprint) };
   let step = 0;
   let lastCheckpoint: number | undefined;
   if (resuming) {
@@ -197,6 +213,48 @@ export async function distill(
         { cause: e },
       );
     });
+    const nonFinite = await firstNonFinite({ ...ck.variables, ...ck.optimizer });
+    if (nonFinite !== undefined) {
+      tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
+      throw new Error(
+        `Cannot resume from "${paths.checkpoint}": tensor "${nonFinite}" holds NaN or Inf; ` +
+          `rerun with --no-resume to start "${paths.dir}" over (or restore the file from a backup)`,
+      );
+    }
+    const refuse = (why: string, fix: string) => {
+      tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
+      throw new Error(`Cannot resume from "${paths.checkpoint}": ${why}; ${fix}`);
+    };
+    const startOver =
+      `rerun with --no-resume to start "${paths.dir}" over, or use another --run-dir`;
+    const savedHash = ck.extra.configHash;
+    if (typeof savedHash === "string" && savedHash !== hash) {
+      refuse(
+        `it was written by another config (hash ${savedHash.slice(0, 12)}, ` +
+          `this one ${hash.slice(0, 12)})`,
+        startOver,
+      );
+    }
+    if (ck.step > total) {
+      refuse(
+        `its step ${ck.step} is past this run's ${total} steps`,
+        `raise train.steps/train.epochs to at least the checkpoint's, or ${startOver}`,
+      );
+    }
+    const savedData = ck.extra.dataset as { count?: number; fingerprint?: string } | undefined;
+    if (
+      savedData &&
+      (savedData.count !== dataset.count || savedData.fingerprint !== dataset.fingerprint)
+    ) {
+      refuse(
+        `the training data changed since it was written (${savedData.count} images, ` +
+          `fingerprint ${
+            String(savedData.fingerprint).slice(0, 12)
+          }; now ${dataset.count} images, ` +
+          `fingerprint ${dataset.fingerprint.slice(0, 12)})`,
+        `restore data.train's files, or ${startOver}`,
+      );
+    }
     const methodTensors: Record<string, tf.Tensor> = {};
     const modelTensors: Record<string, tf.Tensor> = {};
     for (const [name, t] of Object.entries(ck.variables)) {
@@ -217,12 +275,27 @@ export async function distill(
     lastCheckpoint = ck.step;
     log(`resuming "${paths.dir}" from its checkpoint at step ${step}/${total}`);
   }
-  await prepareRunDir(paths, { hash, yaml: stringifyConfig(config) }, resuming);
-  const metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
+  await Deno.mkdir(paths.dir, { recursive: true }).catch((e) => {
+    throw new Error(`Cannot create run dir "${paths.dir}": ${(e as Error).message}`);
+  });
+  const lock = await RunLock.acquire(paths.dir, log);
+  for (const name of await sweepStaleTemps(paths.dir)) {
+    log(`removed "${paths.dir}/${name}", a temporary file left by a killed writer`);
+  }
+  let metrics: MetricsLog;
+  try {
+    await prepareRunDir(paths, { hash, yaml: stringifyConfig(config) }, resuming);
+    metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
   const startStep = step;
 
   const save = async () => {
-    if (!(await allFinite(Object.values(checkpointVars)))) {
+    const optState = optimizer.state();
+    if (!(await allFinite([...Object.values(checkpointVars), ...Object.values(optState)]))) {
+      tf.dispose(Object.values(optState));
       throw new Error(
         `non-finite weights at step ${step}; not overwriting the last good checkpoint ` +
           (lastCheckpoint === undefined
@@ -231,7 +304,6 @@ export async function distill(
           "; lower optim.lr or set optim.clipNorm",
       );
     }
-    const optState = optimizer.state();
     const methodState = method.state();
     const methodVars = Object.fromEntries(
       Object.entries(methodState.tensors).map(([n, t]) => [`${METHOD_PREFIX}${n}`, t]),
@@ -243,7 +315,7 @@ export async function distill(
       epoch: sampler.state().epoch,
       rng: { augmenter: augmenter.state(), sampler: sampler.state() },
       config: JSON.parse(JSON.stringify(config)),
-      extra: { method: methodState.meta },
+      extra: { method: methodState.meta, configHash: hash, dataset },
     });
     tf.dispose([...Object.values(optState), ...Object.values(methodState.tensors)]);
     lastCheckpoint = step;
@@ -332,6 +404,7 @@ export async function distill(
   } finally {
     progress.stop();
     metrics.close();
+    await lock.release();
     testSet?.images.close();
   }
   const trainSeconds = (performance.now() - t0) / 1000;

@@ -195,6 +195,20 @@ Deno.test({
           alone: true,
         },
         {
+          name: "eval.linear.milestones=[0] (the probe counts epochs from 1)",
+          task: "distill",
+          args: dist("--set=eval.linear.milestones=[0]"),
+          message: /eval\.linear\.milestones: expected a non-empty list of integers ≥ 1/,
+          alone: true,
+        },
+        {
+          name: "eval.iouKs=[1.5] (neighbourhood sizes are integers)",
+          task: "distill",
+          args: dist("--set=eval.iouKs=[1.5]"),
+          message: /eval\.iouKs: expected a non-empty list of integers ≥ 1, got \[1\.5\]/,
+          alone: true,
+        },
+        {
           name: "unknown model (student.architecture=resnet19)",
           task: "distill",
           args: dist("--student.architecture", "resnet19"),

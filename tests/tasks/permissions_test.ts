@@ -96,11 +96,15 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
       : ["runs", "$HOME/.cache/coss"];
     assert.deepEqual(g.get("--allow-write"), write, `${task}: --allow-write`);
     assert.deepEqual(g.get("--allow-env")?.toSorted(), Object.keys(ENV_READERS).sort(), task);
+    // hostname: the run-dir lock records its holder's host (distill and compare write run dirs).
+    const sys = ["distill", "compare"].includes(task) ? ["hostname"] : undefined;
+    assert.deepEqual(g.get("--allow-sys"), sys, `${task}: --allow-sys`);
     assert.deepEqual([...g.keys()].sort(), [
       "--allow-env",
       ...(ffi ? ["--allow-ffi"] : []),
       "--allow-net",
       "--allow-read",
+      ...(sys ? ["--allow-sys"] : []),
       "--allow-write",
     ]);
   }
