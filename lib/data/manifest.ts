@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { sha256 } from "./_teacher_key.ts";
+import { cacheKey, sha256 } from "./_teacher_key.ts";
 import type { ImageSource } from "./types.ts";
 
 /** One image of a {@linkcode Manifest}. */
@@ -147,4 +147,41 @@ export function shardRange(shard: ShardSpec, total: number, align = 1): [number,
   const start = Math.min(total, shard.index * per * align);
   const end = Math.min(total, (shard.index + 1) * per * align);
   return [start, end];
+}
+
+/** What a prepared (sharded) cache's key is made of. */
+export interface PreparedKeyParts {
+  /** The manifest's key ({@linkcode Manifest.key}). */
+  manifest: string;
+  /** The teacher's identity, e.g. `teacherFingerprint(teacher)`. */
+  teacher: string;
+  /** The preprocessing's identity: a canonical JSON of its steps. */
+  transform: string;
+  /** The views' identity (plan and count), or `""` for clean features only. */
+  views: string;
+}
+
+/**
+ * The key every shard and the merged cache carry: the teacher-cache key
+ * (see cache.ts) with the manifest as the dataset identity and the views
+ * folded into the transform identity.
+ *
+ * @example
+ * ```ts
+ * import { preparedKey } from "./manifest.ts";
+ * const k = await preparedKey({ manifest: "m", teacher: "t", transform: "[]", views: "" });
+ * console.log(k.length); // 64
+ * ```
+ */
+export async function preparedKey(parts: PreparedKeyParts): Promise<string> {
+  for (const name of ["manifest", "teacher", "transform", "views"] as const) {
+    if (typeof parts?.[name] !== "string") {
+      throw new TypeError(`preparedKey: ${name} must be a string, got ${typeof parts?.[name]}`);
+    }
+  }
+  return await cacheKey({
+    teacher: parts.teacher,
+    dataset: `manifest:${parts.manifest}`,
+    transform: JSON.stringify({ transform: parts.transform, views: parts.views }),
+  });
 }

@@ -3,7 +3,7 @@ import {
   notStrictEqual as assertNotEquals,
   throws as assertThrows,
 } from "assert";
-import { buildManifest, resolveShard, shardRange } from "../../lib/data/manifest.ts";
+import { buildManifest, preparedKey, resolveShard, shardRange } from "../../lib/data/manifest.ts";
 import { ArrayImageSource } from "../../lib/data/_array_source.ts";
 import { backendTest } from "../_helpers.ts";
 
@@ -43,4 +43,13 @@ Deno.test("resolveShard: flag, Slurm, Indexed Job, errors", () => {
   assertThrows(() => resolveShard("3/3", {}), /error: shard 3\/3/);
   assertThrows(() => resolveShard("x", {}), /error: --shard "x"/);
   assertThrows(() => resolveShard(undefined, {}), /error: no shard/);
+});
+
+Deno.test("preparedKey: changes with each part", async () => {
+  const base = { manifest: "m", teacher: "t", transform: "[]", views: "" };
+  const k = await preparedKey(base);
+  assertEquals(k, await preparedKey({ ...base }));
+  for (const name of ["manifest", "teacher", "transform", "views"] as const) {
+    assertNotEquals(k, await preparedKey({ ...base, [name]: "x" }));
+  }
 });
