@@ -81,3 +81,4 @@ export {
   type SavedReport,
   writeReport,
 } from "./report.ts";
+export { countMacs, formatCost, type ModelCost, modelCost, type ModelCostOptions } from "./cost.ts";
