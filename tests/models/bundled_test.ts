@@ -12,46 +12,47 @@ import { knnClassify } from "../../lib/eval/knn.ts";
 import { BUNDLED_TEACHERS, loadBundledTeacher } from "../../lib/models/bundled.ts";
 import { assertClose, DEBIAN_FASHION_MNIST, IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 
-const WEIGHTS = new URL("../../lib/teachers/fashion-mnist/model.safetensors", import.meta.url);
-
 Deno.test("loadBundledTeacher: an unknown name is refused, listing the available ones", async () => {
-  assert.deepEqual(BUNDLED_TEACHERS, ["fashion-mnist"]);
+  assert.deepEqual(BUNDLED_TEACHERS, ["fashion-mnist", "fmnist-resnet18-w025"]);
   await assert.rejects(
     () => loadBundledTeacher("cifar10"),
     (e: Error) =>
       e instanceof RangeError && e.message ===
-        'Unknown bundled teacher "cifar10": available are fashion-mnist',
+        'Unknown bundled teacher "cifar10": available are fashion-mnist, fmnist-resnet18-w025',
   );
 });
 
-Deno.test("the bundled Fashion-MNIST teacher: weights within 8 MB, a complete card", async () => {
-  await initBackend({ backend: "cpu", log: false });
-  const { model, card } = await loadBundledTeacher();
-  try {
-    assert.equal(model.featureDim, card.featureDim);
-    assert.equal(model.parameterCount, card.parameterCount);
-    assert.ok((await Deno.stat(WEIGHTS)).size <= 8 * 1024 * 1024, "weights over 8 MB");
-    assert.deepEqual([card.inputSize, card.channels], [28, 1]);
-    assert.equal(card.mean.length, 1);
-    assert.equal(card.std.length, 1);
-    assert.ok(["supervised", "simclr"].includes(card.method));
-    assert.equal((card.recipe as { method: string }).method, card.method);
-    for (const key of ["epochs", "steps", "wallTimeSeconds", "trainSeconds"] as const) {
-      assert.ok(Number.isFinite(card[key]) && card[key] > 0, `card.${key} is ${card[key]}`);
+for (const name of BUNDLED_TEACHERS) {
+  Deno.test(`the bundled teacher ${name}: weights within 8 MB, a complete card`, async () => {
+    await initBackend({ backend: "cpu", log: false });
+    const { model, card } = await loadBundledTeacher(name);
+    const weights = new URL(`../../lib/teachers/${name}/model.safetensors`, import.meta.url);
+    try {
+      assert.equal(model.featureDim, card.featureDim);
+      assert.equal(model.parameterCount, card.parameterCount);
+      assert.ok((await Deno.stat(weights)).size <= 8 * 1024 * 1024, "weights over 8 MB");
+      assert.deepEqual([card.inputSize, card.channels], [28, 1]);
+      assert.equal(card.mean.length, 1);
+      assert.equal(card.std.length, 1);
+      assert.ok(["supervised", "simclr"].includes(card.method));
+      assert.equal((card.recipe as { method: string }).method, card.method);
+      for (const key of ["epochs", "steps", "wallTimeSeconds", "trainSeconds"] as const) {
+        assert.ok(Number.isFinite(card[key]) && card[key] > 0, `card.${key} is ${card[key]}`);
+      }
+      assert.ok(card.backend && card.command.includes("pretrain"), "card lacks backend or command");
+      assert.match(String(card.gitCommit), /^[0-9a-f]{40}$/);
+      const { knn, linear, rawPixelKnn } = card.metrics;
+      for (const r of [knn, rawPixelKnn]) {
+        assert.deepEqual([r.k, r.t, r.n, r.nTrain], [10, 0.07, 10000, 60000]);
+      }
+      assert.ok(linear && linear.top1 > 0 && linear.weightDecay === 0);
+      assert.ok(knn.top1 > rawPixelKnn.top1, "the shipped teacher must beat raw pixels");
+      assert.ok(card.choice && card.choice.length > 0, "card.choice says why this teacher ships");
+    } finally {
+      model.dispose();
     }
-    assert.ok(card.backend && card.command.includes("pretrain"), "card lacks backend or command");
-    assert.match(String(card.gitCommit), /^[0-9a-f]{40}$/);
-    const { knn, linear, rawPixelKnn } = card.metrics;
-    for (const r of [knn, rawPixelKnn]) {
-      assert.deepEqual([r.k, r.t, r.n, r.nTrain], [10, 0.07, 10000, 60000]);
-    }
-    assert.ok(linear && linear.top1 > 0 && linear.weightDecay === 0);
-    assert.ok(knn.top1 > rawPixelKnn.top1, "the shipped teacher must beat raw pixels");
-    assert.ok(card.choice && card.choice.length > 0, "card.choice says why this teacher ships");
-  } finally {
-    model.dispose();
-  }
-});
+  });
+}
 
 Deno.test("the bundled teacher's features match PyTorch's on the same weights", async () => {
   await initBackend({ backend: "wasm", log: false });
