@@ -43,9 +43,11 @@ export interface BuildManifestOptions {
  *
  * @example
  * ```ts
+ * import { initBackend } from "../backend.ts";
  * import { buildManifest } from "./manifest.ts";
  * import { ArrayImageSource } from "./_array_source.ts";
  *
+ * await initBackend({ backend: "cpu", log: false });
  * const src = new ArrayImageSource("t", new Uint8Array(8), [2, 2, 1], "fp");
  * const m = await buildManifest(src);
  * console.log(m.entries.length); // 2
