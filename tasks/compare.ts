@@ -1,5 +1,5 @@
 /**
- * `deno task compare [--config file.yaml] [--only a,b] [--set key=value ...]`
+ * `deno task compare [--config file.yaml] [--only a,b] [--seeds 0,1] [--set key=value ...]`
  *
  * Distil with every method of a comparison file × each seed, under the same
  * teacher, student, data, augmentation, optimiser, schedule and budget of
@@ -13,12 +13,23 @@ import { loadComparison, runComparison } from "../lib/train/compare.ts";
 import { ConfigError } from "../lib/train/config.ts";
 import { runTask } from "./_main.ts";
 
-const USAGE = `usage: deno task compare [--config file.yaml] [--only m1,m2] [--set key=value ...]
+const USAGE =
+  `usage: deno task compare [--config file.yaml] [--only m1,m2] [--seeds 0,1] [--set key=value ...]
 Without --config, tasks/configs/compare-fmnist.yaml is used (Fashion-MNIST, the bundled teacher,
 8 methods × 3 seeds). --set overrides a key of every run (e.g. --set backend=wasm).
-Rerunning skips finished runs and resumes an interrupted one.`;
+--seeds runs and tabulates only those of the file's seeds (runs go seed by seed: every row of the
+first seed, then the next). Rerunning skips finished runs and resumes an interrupted one.`;
 
 const DEFAULT = new URL("./configs/compare-fmnist.yaml", import.meta.url).pathname;
+
+function parseSeeds(raw: string | undefined): number[] | undefined {
+  if (raw === undefined) return undefined;
+  const seeds = raw.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  if (!seeds.length || seeds.some((s) => !Number.isInteger(s) || s < 0)) {
+    throw new ConfigError(`--seeds: expected integers ≥ 0 separated by commas, got "${raw}"`);
+  }
+  return seeds;
+}
 
 async function main(): Promise<number> {
   let values;
@@ -28,6 +39,7 @@ async function main(): Promise<number> {
       options: {
         config: { type: "string" },
         only: { type: "string" },
+        seeds: { type: "string" },
         set: { type: "string", multiple: true },
         verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -46,6 +58,7 @@ async function main(): Promise<number> {
     overrides: values.set ?? [],
     only: (values.only as string | undefined)?.split(",").map((s: string) => s.trim())
       .filter(Boolean),
+    seeds: parseSeeds(values.seeds as string | undefined),
   });
   console.error(
     `compare: ${Object.keys(comparison.methods).length} methods × ${comparison.seeds.length} ` +

@@ -67,6 +67,12 @@ export interface LoadComparisonOptions {
    * @default {every method}
    */
   only?: readonly string[];
+  /**
+   * Only these seeds, each one of the file's (a partial table: e.g. the first seed of every
+   * row before the others).
+   * @default {every seed}
+   */
+  seeds?: readonly number[];
 }
 
 function fail(source: string, key: string, problem: string): never {
@@ -106,7 +112,14 @@ export async function loadComparison(
   if (!Array.isArray(doc.seeds) || doc.seeds.length === 0) {
     fail(path, "seeds", "expected a non-empty list of integers");
   }
-  const seeds = (doc.seeds as unknown[]).map((s, i) => int(s, `seeds[${i}]`));
+  let seeds = (doc.seeds as unknown[]).map((s, i) => int(s, `seeds[${i}]`));
+  if (options.seeds) {
+    const missing = options.seeds.find((s) => !seeds.includes(s));
+    if (missing !== undefined) {
+      fail(path, "seeds", `no seed ${missing}; the file's seeds are ${seeds.join(", ")}`);
+    }
+    seeds = seeds.filter((s) => options.seeds!.includes(s));
+  }
   const images = int(doc.images, "images");
   if (images === 0) fail(path, "images", "expected at least 1 image pass per run");
   const iouK = doc.iouK === undefined ? 10 : int(doc.iouK, "iouK");
@@ -151,8 +164,10 @@ export async function loadComparison(
     base.eval.iouKs = [...base.eval.iouKs, iouK].sort((a, b) => a - b);
   }
   const runs: Comparison["runs"] = [];
-  for (const [method, loss] of Object.entries(methods)) {
-    for (const seed of seeds) {
+  // Seed-major: every row of seed 0 runs before any row of seed 1, so a comparison stopped
+  // part-way already holds a whole paired table for its first seeds.
+  for (const seed of seeds) {
+    for (const [method, loss] of Object.entries(methods)) {
       // The row's loss replaces the base's whole loss section: options of one loss are not
       // options of another, and missing ones take their defaults.
       const run = {

@@ -33,10 +33,21 @@ methods:
   coss, random batches: { name: coss, set: [data.sampler.kind=random, data.sampler.batchSize=64] }
 `,
       );
+      // --seeds 0 first: every row of seed 0, in the file's row order, and a one-seed table.
+      const part = await compare(["--config", `${dir}/compare.yaml`, "--seeds", "0"]);
+      assert.equal(part.code, 0, part.err);
+      assert.match(part.err, /compare: 3 methods × 1 seeds, 256 image passes per run/);
+      assert.match(part.err, /\[1\/3\] coss seed 0: 4 steps[^]*\[2\/3\] rkd seed 0: 4 steps/);
+      assert.match(
+        await Deno.readTextFile(`${ROOT}${dir}/runs/results.md`),
+        /mean ± sample std over seeds 0; /,
+      );
       const first = await compare(["--config", `${dir}/compare.yaml`]);
       assert.equal(first.code, 0, first.err);
       assert.match(first.err, /compare: 3 methods × 2 seeds, 256 image passes per run/);
-      assert.match(first.err, /\[1\/6\] coss seed 0: 4 steps/);
+      // Seed-major: the seed-0 runs are done, seed 1 starts with the first row.
+      assert.match(first.err, /\[3\/6\] coss, random batches seed 0: finished earlier, skipped/);
+      assert.match(first.err, /\[4\/6\] coss seed 1: 4 steps/);
       const md = await Deno.readTextFile(`${ROOT}${dir}/runs/results.md`);
       assert.match(
         md,
@@ -140,6 +151,19 @@ Deno.test("deno task compare: a bad comparison file is one line naming the key",
       const lines = err.trim().split("\n");
       assert.equal(lines.length, 1, err);
       assert.match(lines[0], pattern);
+    }
+    const ok = "base: b.yaml\nrunDir: x\nseeds: [0, 1]\nimages: 10\nmethods: {a: {name: coss}}\n";
+    await Deno.writeTextFile(`${ROOT}${dir}/ok.yaml`, ok);
+    for (
+      const [seeds, pattern] of [
+        ["5", /ok\.yaml: seeds: no seed 5; the file's seeds are 0, 1$/],
+        ["0,x", /--seeds: expected integers ≥ 0 separated by commas, got "0,x"$/],
+      ] as const
+    ) {
+      const { code, err } = await compare(["--config", `${dir}/ok.yaml`, "--seeds", seeds]);
+      assert.notEqual(code, 0);
+      assert.equal(err.trim().split("\n").length, 1, err);
+      assert.match(err.trim(), pattern);
     }
   } finally {
     await Deno.remove(`${ROOT}${dir}`, { recursive: true }).catch(() => {});
