@@ -162,6 +162,7 @@ backendTest("registry: mnist and fashion-mnist from an uncompressed copy in data
 }, { backends: ["cpu"] });
 
 Deno.test("batch: a bad index is a RangeError naming it and the length", async () => {
+  await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
   await withTempDir("idx_range", async (dir) => {
     await Deno.writeFile(`${dir}/i.idx`, idxBytes([3, 2, 3], PIXELS));
     const { images } = await openIdx({ images: `${dir}/i.idx` }, { name: "toy" });

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "assert";
+import { initBackend } from "../../lib/backend.ts";
 import { assertClose, backendTest, scratch } from "../_helpers.ts";
 import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { fileSystemHandler } from "../../lib/io/tfjs_files.ts";
@@ -98,6 +99,7 @@ for (const spec of index.models as { name: string }[]) {
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
+      await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
       const { dir } = await scratch("export");
       const { model, input } = await fixtureModel(spec.name);
       const card = await exportStudent(model, dir, { format: "safetensors" });
