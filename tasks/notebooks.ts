@@ -24,6 +24,7 @@
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "parse-args";
+import { OPTIONAL_TOOLS, recordSkip, requireOptional } from "./_skips.ts";
 
 /** A Jupyter output, as nbformat 4 stores it. */
 export interface NotebookOutput {
@@ -211,11 +212,28 @@ came from other code than it holds.
 Options:
   --update            write the executed copies back over the committed notebooks
   --budget <seconds>  time allowed per notebook (default 120)
+  --skip-log <file>   where Jupyter is missing (and CI is not "true"), skip and record each
+                      notebook there for deno task test's summary line
   --help, -h          this text
 
 Needs: apt-get install jupyter-nbconvert jupyter-client python3-nbclient; deno jupyter --install`;
 
 const JUPYTER = "/usr/bin/jupyter";
+
+/** Why `jupyter nbconvert` cannot run here, or undefined. */
+async function jupyterProblem(): Promise<string | undefined> {
+  try {
+    const { success } = await new Deno.Command(JUPYTER, {
+      args: ["nbconvert", "--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success ? undefined : `"${JUPYTER} nbconvert --version" failed`;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return `${JUPYTER} is not installed`;
+    throw e;
+  }
+}
 
 async function execute(path: string, outDir: string, budget: number) {
   let child: Deno.ChildProcess;
@@ -271,6 +289,7 @@ async function main(args: string[]): Promise<number> {
     options: {
       update: { type: "boolean" },
       budget: { type: "string" },
+      "skip-log": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -287,6 +306,19 @@ async function main(args: string[]): Promise<number> {
     .map((e) => `notebooks/${e.name}`)
     .sort();
   if (paths.length === 0) throw new Error("no notebooks found in notebooks/");
+  // Jupyter is optional: skipped with the reason outside CI, a failure under CI=true.
+  const problem = await jupyterProblem();
+  if (problem) {
+    const { apt, then } = OPTIONAL_TOOLS.jupyter;
+    const install = `sudo apt-get install ${apt.join(" ")}; ${then}`;
+    if (requireOptional()) throw new Error(`${problem}; CI must install it (${install})`);
+    console.log(`notebooks: skipped ${paths.length}, ${problem} (install: ${install})`);
+    const log = values["skip-log"];
+    if (log) {
+      for (const p of paths) recordSkip({ test: `notebook ${p}`, needs: ["jupyter"] }, log);
+    }
+    return 0;
+  }
   // In /tmp, not $TMPDIR: the task's write permission names /tmp.
   const tmp = await Deno.makeTempDir({ dir: "/tmp", prefix: "coss-notebooks-" });
   let failed = 0;

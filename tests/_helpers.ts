@@ -5,9 +5,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
 import { type BackendName, initBackend, probeWebGPU } from "../lib/backend.ts";
+import { recordSkip, SKIP_LOG } from "../tasks/_skips.ts";
 
 /** Backends every numeric test runs on. WebGPU runs on lavapipe here: keep sizes small. */
 export const ALL_BACKENDS: readonly BackendName[] = ["cpu", "wasm", "webgpu"];
+
+const SKIP_LOG_PATH = new URL(`../${SKIP_LOG}`, import.meta.url).pathname;
 
 const gpu = await probeWebGPU();
 /** Whether a WebGPU adapter (software or real) exists in this process. */
@@ -31,8 +34,12 @@ export function backendTest(
 ): void {
   for (const backend of options.backends ?? ALL_BACKENDS) {
     const missing = backend === "webgpu" && !HAS_WEBGPU && !REQUIRE_WEBGPU;
+    // Skipped for want of a Vulkan driver: recorded for the summary deno task test ends with.
+    if (missing) recordSkip({ test: `${name} [${backend}]`, needs: ["vulkan"] }, SKIP_LOG_PATH);
     Deno.test({
-      name: `${name} [${backend}]`,
+      name: missing
+        ? `${name} [${backend}] (skipped: needs a Vulkan driver)`
+        : `${name} [${backend}]`,
       ignore: missing,
       // WebGPU keeps device resources and async ops alive between tests.
       sanitizeOps: false,

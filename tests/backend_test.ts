@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
+import { testNeeding } from "./_optional.ts";
 import { initBackend, probeWebGPU, WEBGPU_SUBMIT_BATCH } from "../lib/backend.ts";
-import { HAS_WEBGPU } from "./_helpers.ts";
 
 const root = new URL("../", import.meta.url);
 const quiet = { sanitizeOps: false, sanitizeResources: false };
@@ -43,9 +43,8 @@ Deno.test({
   },
 });
 
-Deno.test({
+await testNeeding(["vulkan"], {
   name: "initBackend: auto skips a software WebGPU adapter for wasm and says so",
-  ignore: !HAS_WEBGPU,
   ...quiet,
   fn: async () => {
     const probe = await probeWebGPU();
@@ -62,9 +61,8 @@ Deno.test({
   },
 });
 
-Deno.test({
+await testNeeding(["vulkan"], {
   name: "initBackend: explicit webgpu on a software adapter works and is labelled",
-  ignore: !HAS_WEBGPU,
   ...quiet,
   fn: async () => {
     const info = await initBackend({ backend: "webgpu", log: false });
@@ -150,9 +148,8 @@ catch (e) { console.log("ERROR " + e.message); }`;
   assert.match(out, /^ERROR WebGPU requested but unavailable: /m);
 });
 
-Deno.test({
+await testNeeding(["vulkan"], {
   name: "initBackend: a WebGPU validation error is reported on stderr, not swallowed",
-  ignore: !HAS_WEBGPU,
   fn: async () => {
     // tfjs's own AddN of 9 tensors binds 10 storage buffers, over the default limit of 8.
     const code = `import * as tf from "@tensorflow/tfjs-core";

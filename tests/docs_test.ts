@@ -11,7 +11,7 @@
 import assert from "assert";
 import { configReference, loadConfig } from "../lib/train/config.ts";
 import { loadPretrainConfig } from "../lib/train/pretrain.ts";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "./_helpers.ts";
+import { testNeeding } from "./_optional.ts";
 import { ROOT, runCommand, SMALL_PRETRAIN } from "./_cli.ts";
 
 const GUIDES = ["distil-your-own-teacher.md", "deploy-to-web.md", "reproduce.md"];
@@ -257,9 +257,11 @@ class GuideRunner {
 }
 
 for (const guide of GUIDES) {
-  Deno.test({
+  // A guide that runs a Python script (not python3 -m http.server) needs PyTorch.
+  const python = shellCommands(await Deno.readTextFile(`${ROOT}docs/${guide}`))
+    .some(([cmd, ...args]) => cmd === "python3" && args[0] !== "-m");
+  await testNeeding(python ? ["fashion-mnist", "pytorch"] : ["fashion-mnist"], {
     name: `docs/${guide}: its commands run as written`,
-    ignore: IGNORE_DEBIAN_FASHION_MNIST,
     sanitizeResources: false,
     fn: async () => {
       const id = crypto.randomUUID().slice(0, 8);

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { augmentPreset, type AugmentPresetName, type AugmentStep } from "../data/augment.ts";
 import { listModels } from "../models/registry.ts";
 import type { DistillConfig } from "./_config_types.ts";
 import { show } from "./_config_spec.ts";
@@ -16,6 +17,56 @@ export interface Problem {
 
 type Check = (c: DistillConfig) => Problem | undefined;
 
+type Data = DistillConfig["data"];
+
+/** The side of the training images before augmentation, where the dataset fixes it. */
+function nativeSize(train: Data["train"]): [number, number] | undefined {
+  const spec = train as { name: string; size?: [number, number] };
+  if (spec.name === "fashion-mnist" || spec.name === "mnist") return [28, 28];
+  if (spec.name === "cifar10" || spec.name === "cifar100") return [32, 32];
+  return spec.name === "folder" ? spec.size : undefined;
+}
+
+/** `data.augment` as steps: the list itself, or the preset built from data.size/mean/std. */
+function steps(data: Data): AugmentStep[] {
+  const a = data.augment;
+  return Array.isArray(a)
+    ? a
+    : augmentPreset(a as AugmentPresetName, { size: data.size, mean: data.mean, std: data.std });
+}
+
+const pair = (s: number | [number, number]): [number, number] => typeof s === "number" ? [s, s] : s;
+
+/**
+ * The `[height, width]` the augmentation hands the student: the last crop or
+ * resize, else the dataset's own size; undefined where the dataset does not fix it.
+ */
+export function augmentOutputSize(data: Data): [number, number] | undefined {
+  let size = nativeSize(data.train);
+  for (const step of steps(data)) {
+    if (step.op === "randomResizedCrop" || step.op === "centerCrop") size = pair(step.size);
+    else if (step.op === "resize") {
+      // A number sets the shorter side: a square stays square, anything else is unknown here.
+      if (typeof step.size !== "number") size = step.size;
+      else size = size && size[0] === size[1] ? [step.size, step.size] : undefined;
+    }
+  }
+  return size;
+}
+
+/** Equal per channel, a one-value list standing for every channel. */
+function sameChannels(a: readonly number[], b: readonly number[]): boolean {
+  const n = Math.max(a.length, b.length);
+  if (a.length !== n && a.length !== 1 || b.length !== n && b.length !== 1) return false;
+  for (let i = 0; i < n; i++) {
+    if (Math.abs(a[a.length === 1 ? 0 : i] - b[b.length === 1 ? 0 : i]) > 1e-9) return false;
+  }
+  return true;
+}
+
+const FOLLOW =
+  "or use a preset (mocov2, eval, none), which follows data.size, data.mean and data.std";
+
 /** Every cross-key check, in the order they run. */
 export const crossChecks: readonly Check[] = [
   ({ data }) => {
@@ -24,6 +75,41 @@ export const crossChecks: readonly Check[] = [
       path: "data.std",
       problem: `expected as many values as data.mean (${data.mean.length}), got ${show(data.std)}`,
       also: ["data.mean"],
+    };
+  },
+  // One source of truth for the input the student sees: the card, teacher cache and evaluation
+  // use data.size/mean/std, training uses data.augment, so the two must agree.
+  ({ data }) => {
+    const out = augmentOutputSize(data);
+    if (!out || (out[0] === data.size && out[1] === data.size)) return;
+    const by = Array.isArray(data.augment)
+      ? "whose steps hand"
+      : `whose "${data.augment}" preset hands`;
+    return {
+      path: "data.size",
+      problem: `${data.size} disagrees with data.augment, ${by} the student ` +
+        `${out[0]}×${out[1]} images; set data.size to ${out[0]}, end data.augment's crops and ` +
+        `resizes at ${data.size}, or use the mocov2 or eval preset, which follow data.size`,
+      also: ["data.augment"],
+    };
+  },
+  ({ data }) => {
+    if (!Array.isArray(data.augment)) return;
+    const norm = data.augment.filter((s) => s.op === "normalize").at(-1);
+    const meanOk = norm !== undefined && sameChannels(norm.mean, data.mean);
+    if (meanOk && sameChannels(norm.std, data.std)) return;
+    const got = norm
+      ? `data.augment's normalize step (mean ${show(norm.mean)}, std ${show(norm.std)})`
+      : "data.augment, which has no normalize step";
+    const other = meanOk
+      ? `(with data.mean ${show(data.mean)})`
+      : `(with data.std ${show(data.std)})`;
+    return {
+      path: meanOk ? "data.std" : "data.mean",
+      problem: `${show(meanOk ? data.std : data.mean)} ${other} disagrees with ${got}; end ` +
+        `data.augment with {op: normalize, mean: ${show(data.mean)}, std: ${show(data.std)}}, ` +
+        "or use a preset, which follows data.mean and data.std",
+      also: ["data.augment", "data.mean", "data.std"],
     };
   },
   ({ data: { sampler } }) => {

@@ -140,6 +140,16 @@ export function renderConfigReference(): string {
       `${AUGMENT_OPS.map(code).join(", ")}; each op's keys and defaults are in ` +
       "lib/data/_augment_types.ts.",
     "",
+    "`data.size`, `data.mean` and `data.std` are the one record of the student's input: the " +
+      "teacher cache, the evaluation and the exported `card.json` use them. A list must agree " +
+      "with them, or the config is refused with one line naming both keys: its last " +
+      "`randomResizedCrop`, `resize` or `centerCrop` (else the dataset's own size, 28 px for " +
+      "Fashion-MNIST) must give `data.size` × `data.size`, and its last `normalize` step must " +
+      "carry `data.mean` and `data.std` (a one-value list stands for every channel). So " +
+      "`--set data.size=32` on `tasks/configs/default.yaml` is refused; change the list too, or " +
+      "use the `mocov2` or `eval` preset, which follow `data.size` (every preset follows " +
+      "`data.mean` and `data.std`; `none` keeps the dataset's size).",
+    "",
   );
   return out.join("\n");
 }

@@ -5,6 +5,7 @@
  * computes ratios and medians right. It measures no speed.
  */
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { main } from "../../tasks/bench.ts";
 import { median } from "../../lib/bench/_measure.ts";
 import { CASE_NAMES } from "../../lib/bench/cases.ts";
@@ -29,7 +30,7 @@ import {
   type TeacherCacheResult,
 } from "../../lib/bench/_teacher_cache_table.ts";
 import { WEBGPU_GRADS_CASE } from "../../lib/bench/_webgpu_grads.ts";
-import { HAS_WEBGPU, IGNORE_DEBIAN_FASHION_MNIST, withTempDir } from "../_helpers.ts";
+import { IGNORE_DEBIAN_FASHION_MNIST, withTempDir } from "../_helpers.ts";
 
 /** The cases that run on wasm and cpu (`webgpu-grads` is WebGPU only, tested apart). */
 const CPU_CASES = CASE_NAMES.filter((c) => c !== WEBGPU_GRADS_CASE);
@@ -299,9 +300,8 @@ Deno.test({
     }),
 });
 
-Deno.test({
+await testNeeding(["vulkan"], {
   name: "bench: --quick webgpu-grads compares the two WebGPU filter gradients (webgpu only)",
-  ignore: !HAS_WEBGPU,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>

@@ -5,11 +5,11 @@
  * against the SHA-256 and MD5 in the registry, then served from the cache.
  */
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import {
   backendTest,
   DEBIAN_FASHION_MNIST,
   HAS_DEBIAN_FASHION_MNIST,
-  IGNORE_DEBIAN_FASHION_MNIST,
   readAndDispose,
   withTempDir,
 } from "../_helpers.ts";
@@ -22,7 +22,6 @@ import {
 import type { DownloadProgress } from "../../lib/data/download.ts";
 
 const DEBIAN = DEBIAN_FASHION_MNIST;
-const IGNORE_DEBIAN = IGNORE_DEBIAN_FASHION_MNIST;
 
 /**
  * Upstream's .gz file from Debian's: Debian recompressed nothing but dropped the
@@ -110,10 +109,9 @@ Deno.test("defaultCacheDir: $XDG_CACHE_HOME, else ~/.cache", () => {
   }
 });
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name:
     "Fashion-MNIST download: upstream bytes from a mirror pass the registry's SHA-256 and MD5, then the cache serves",
-  ignore: IGNORE_DEBIAN,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

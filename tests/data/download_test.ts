@@ -5,6 +5,7 @@
  * against published test vectors, WebCrypto and coreutils.
  */
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { downloadFile, type DownloadProgress, verifyFile } from "../../lib/data/download.ts";
 import { Md5, Sha256 } from "../../lib/data/_hash.ts";
 import { withTempDir } from "../_helpers.ts";
@@ -90,15 +91,10 @@ Deno.test("hashes: published vectors, chunk boundaries, WebCrypto", async () => 
   }
 });
 
-Deno.test(
-  "verifyFile: agrees with coreutils on Debian's file; a mismatch names the file and both digests",
-  {
-    ignore: !(await Deno.stat("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").then(
-      () => true,
-      () => false,
-    )),
-  },
-  async () => {
+await testNeeding(["fashion-mnist"], {
+  name:
+    "verifyFile: agrees with coreutils on Debian's file; a mismatch names the file and both digests",
+  fn: async () => {
     const path = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
     // `sha256sum` / `md5sum` of Debian's (recompressed) file.
     const got = await verifyFile(path, {
@@ -114,7 +110,7 @@ Deno.test(
             `got 0d30e22e447f3c33dab9ed536400ac01 (delete the file and download it again)`,
     );
   },
-);
+});
 
 Deno.test("downloadFile: a good file lands verified, with progress, and no .part left", async () => {
   await withServer(async (base) => {

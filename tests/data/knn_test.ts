@@ -6,6 +6,7 @@
  */
 import { cosine } from "../eval/_data.ts";
 import assert from "assert";
+import { initBackend } from "../../lib/backend.ts";
 import { backendTest } from "../_helpers.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import {
@@ -182,6 +183,7 @@ Deno.test({
   name: "saveNeighbours / loadNeighbours: int32 safetensors round trip with the key",
   ...quiet,
   fn: async () => {
+    await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
     await Deno.mkdir(TMP_ROOT, { recursive: true });
     const dir = await Deno.makeTempDir({ dir: TMP_ROOT.pathname, prefix: "knn-" });
     try {
@@ -217,6 +219,7 @@ Deno.test({
   name: "loadOrMineNeighbours: miss mines and saves, hit reads, stale or corrupt re-mines",
   ...quiet,
   fn: async () => {
+    await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
     await Deno.mkdir(TMP_ROOT, { recursive: true });
     const dir = await Deno.makeTempDir({ dir: TMP_ROOT.pathname, prefix: "knn-cache-" });
     try {

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "assert";
+import { initBackend } from "../../lib/backend.ts";
 import { assertClose, backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
 import { randn } from "../kernels/_conv_reference.ts";
 import { fileSystemHandler } from "../../lib/io/tfjs_files.ts";
@@ -57,6 +58,7 @@ backendTest(
 );
 
 Deno.test("fileSystemHandler: custom weights file name, load by model.json path", async () => {
+  await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
   await withTempDir("tfjs_files_named", async (dir) => {
     const model = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
     await model.save(fileSystemHandler(`${dir}/sub/m.json`, { weightsFileName: "head.bin" }));

@@ -12,7 +12,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { backendTest, HAS_WEBGPU, IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
+import { backendTest } from "../_helpers.ts";
 import { runTask, smallDistill } from "../_cli.ts";
 
 /** Input `i` of `n`, element `j`: exact in float32, different per input and element. */
@@ -86,9 +87,8 @@ backendTest("the loop's finiteness count over 100 variables", async () => {
   tf.dispose([...vars, badAt]);
 });
 
-Deno.test({
+await testNeeding(["vulkan", "fashion-mnist"], {
   name: "distill --backend=webgpu keeps finite weights and exits 0",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST || (!HAS_WEBGPU && Deno.env.get("CI") !== "true"),
   fn: async () => {
     // The task may write only under runs/ (deno.json), so its cache goes there too.
     const root = `runs/test-webgpu-addn-${crypto.randomUUID().slice(0, 8)}`;

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { assertClose } from "../_helpers.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { exportStudent } from "../../lib/models/export.ts";
@@ -20,26 +21,6 @@ const PAGE_TIMEOUT_MS = 60_000;
 const EXIT_TIMEOUT_MS = 10_000;
 const MEAN = [0.286];
 const STD = [0.353];
-
-async function chromiumProblem(): Promise<string | undefined> {
-  try {
-    const { success } = await new Deno.Command(CHROMIUM, {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success ? undefined : `"${CHROMIUM} --version" failed`;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return `"${CHROMIUM}" is not installed`;
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-      return `no permission to run "${CHROMIUM}" (--allow-run=${CHROMIUM})`;
-    }
-    throw e;
-  }
-}
-// CI installs chromium, so there a missing browser fails rather than skips.
-const REQUIRE_CHROMIUM = Deno.env.get("CI") === "true";
-const PROBLEM = await chromiumProblem();
 
 const CONTENT_TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -192,11 +173,9 @@ async function runPage(exportDir: string, profile: string, input: unknown): Prom
 }
 
 const NAME = "tfjs export gives Deno's embeddings in headless Chromium (docs/web, stock tf.min.js)";
-Deno.test({
-  name: PROBLEM && !REQUIRE_CHROMIUM ? `${NAME} (ignored: ${PROBLEM})` : NAME,
-  ignore: PROBLEM !== undefined && !REQUIRE_CHROMIUM,
+await testNeeding(["chromium"], {
+  name: NAME,
   fn: async () => {
-    if (PROBLEM) assert.fail(`${PROBLEM}; CI must install Debian's chromium`);
     await initBackend({ backend: "cpu", log: false });
     const before = tf.memory().numTensors;
     await Deno.mkdir(`${ROOT}tests/.tmp`, { recursive: true });

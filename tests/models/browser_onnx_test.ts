@@ -6,16 +6,16 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { exportStudent } from "../../lib/models/export.ts";
-import { chromiumProblem, REQUIRE_CHROMIUM, runInChromium } from "../_chromium.ts";
+import { runInChromium } from "../_chromium.ts";
 import { withTempDir } from "../_helpers.ts";
 import { buildZooModel, maxAbsError, ONNX_ZOO, zooImages } from "./_onnx_zoo.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const PAGE = `${ROOT}docs/web-onnx`;
 const ORT_WEB = `${ROOT}node_modules/onnxruntime-web/dist`;
-const PROBLEM = await chromiumProblem();
 
 interface Result {
   version: string;
@@ -24,13 +24,11 @@ interface Result {
 }
 
 const NAME = "ONNX export gives the tfjs embeddings in onnxruntime-web (wasm) in headless Chromium";
-Deno.test({
-  name: PROBLEM && !REQUIRE_CHROMIUM ? `${NAME} (ignored: ${PROBLEM})` : NAME,
-  ignore: PROBLEM !== undefined && !REQUIRE_CHROMIUM,
+await testNeeding(["chromium"], {
+  name: NAME,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    if (PROBLEM) assert.fail(`${PROBLEM}; CI must install Debian's chromium`);
     await initBackend({ backend: "cpu", log: false });
     // A CNN (dynamic height and width) and a ViT (fixed size, attention, a CLS token).
     for (const i of [0, 5]) {

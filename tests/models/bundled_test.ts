@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { openDataset } from "../../lib/data/datasets.ts";
 import { extractFeatures } from "../../lib/eval/features.ts";
@@ -86,9 +87,8 @@ Deno.test("the bundled teacher's features match PyTorch's on the same weights", 
   model.dispose();
 });
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "the bundled teacher's kNN-10 on 1,000 test / 10,000 train images agrees with its card",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   fn: async () => {
     await initBackend({ backend: "wasm", log: false });
     const { model, card } = await loadBundledTeacher();

@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { loadOrComputeFeatures } from "../../lib/data/cache.ts";
 import type { ImageSource } from "../../lib/data/types.ts";
@@ -21,20 +22,6 @@ import { maxAbsError } from "./_onnx_zoo.ts";
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("../reference/onnx_teachers.py", import.meta.url).pathname;
 const TOLERANCE = 1e-4;
-
-async function hasTorchvision(): Promise<boolean> {
-  try {
-    const args = ["-c", "import torch, torchvision"];
-    return (await new Deno.Command(PYTHON, { args, stdout: "null", stderr: "null" }).output())
-      .code === 0;
-  } catch {
-    return false;
-  }
-}
-const HAS_TORCH = await hasTorchvision();
-// CI installs PyTorch, so there a missing torchvision fails rather than skips.
-const IGNORE = !HAS_TORCH && Deno.env.get("CI") !== "true";
-if (IGNORE) console.log(`onnx_teacher_test: skipped, ${PYTHON} cannot import torch, torchvision`);
 
 let made: Promise<string> | undefined;
 /** Run the reference script once per process into a scratch folder. */
@@ -69,9 +56,9 @@ function assertParity(label: string, actual: ArrayLike<number>, expected: ArrayL
 }
 
 const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, ignore: IGNORE, sanitizeResources: false, sanitizeOps: false, fn });
+  testNeeding(["pytorch"], { name, sanitizeResources: false, sanitizeOps: false, fn });
 
-test("ONNX teacher: torchvision ResNet-50 (card.json beside it) matches PyTorch", async () => {
+await test("ONNX teacher: torchvision ResNet-50 (card.json beside it) matches PyTorch", async () => {
   await initBackend({ backend: "cpu", log: false });
   const dir = await reference();
   const ref = await tensors(dir);
@@ -94,7 +81,7 @@ test("ONNX teacher: torchvision ResNet-50 (card.json beside it) matches PyTorch"
   }
 });
 
-test("ONNX teacher: ViT tokens, CLS and patch mean, match PyTorch (resized 224 → 32)", async () => {
+await test("ONNX teacher: ViT tokens, CLS and patch mean, match PyTorch (resized 224 → 32)", async () => {
   await initBackend({ backend: "cpu", log: false });
   const dir = await reference();
   const ref = await tensors(dir);
@@ -134,7 +121,7 @@ async function errorLine(load: () => Promise<unknown>): Promise<string> {
   throw new Error("expected an error");
 }
 
-test("ONNX teacher: corrupt file, no image input, unknown output and dynamic size are one line each", async () => {
+await test("ONNX teacher: corrupt file, no image input, unknown output and dynamic size are one line each", async () => {
   await initBackend({ backend: "cpu", log: false });
   const dir = await reference();
   const bytes = await Deno.readFile(`${dir}/vit/model.onnx`);
@@ -162,7 +149,7 @@ test("ONNX teacher: corrupt file, no image input, unknown output and dynamic siz
   fixed.dispose();
 });
 
-test("ONNX teacher fills the teacher cache: computed once, then a hit with the same features", async () => {
+await test("ONNX teacher fills the teacher cache: computed once, then a hit with the same features", async () => {
   await initBackend({ backend: "cpu", log: false });
   const dir = await reference();
   const ref = await tensors(dir);

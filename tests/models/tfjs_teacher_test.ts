@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "assert";
+import { initBackend } from "../../lib/backend.ts";
 import { assertClose, backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
 import { randn } from "../kernels/_conv_reference.ts";
 import { fileSystemHandler } from "../../lib/io/tfjs_files.ts";
@@ -230,6 +231,7 @@ backendTest(
 );
 
 Deno.test("loadTfjsTeacher: graph featureDim from inputShape option, signature, or first embed", async () => {
+  await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
   await withTempDir("tfjs_teacher_dim", async (dir) => {
     await saveGraphTeacher(dir, [-1, -1, -1, 3]);
     const lazy = await loadTfjsTeacher(dir, { output: "feat" });
@@ -258,6 +260,7 @@ Deno.test("loadTfjsTeacher: graph featureDim from inputShape option, signature, 
 });
 
 Deno.test("loadTfjsTeacher: unknown output names list what exists", async () => {
+  await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
   await withTempDir("tfjs_teacher_names", async (dir) => {
     await saveLayersTeacher(dir);
     await assert.rejects(
@@ -297,6 +300,7 @@ Deno.test("loadTfjsTeacher: unknown output names list what exists", async () => 
 });
 
 Deno.test("loadTfjsTeacher: format detection, forced formats, bad ranks", async () => {
+  await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
   await withTempDir("tfjs_teacher_format", async (dir) => {
     await saveLayersTeacher(dir);
     const json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));

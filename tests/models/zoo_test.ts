@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
+import { initBackend } from "../../lib/backend.ts";
 import { assertClose, backendTest, readAndDispose } from "../_helpers.ts";
 import { cossLoss } from "../../lib/losses/mod.ts";
 import type { Backbone } from "../../lib/models/backbone.ts";
@@ -98,7 +99,6 @@ backendTest("zoo: every model runs on this backend and agrees with wasm", async 
     const { model, x } = build(i);
     const y = await readAndDispose(model.embed(tf.slice(x, 0, 2) as tf.Tensor4D));
     // The reference: the same model and input on wasm, read back before switching back.
-    const { initBackend } = await import("../../lib/backend.ts");
     const xs = await x.data();
     await initBackend({ backend: "wasm", log: false });
     const ref = createModel(SMALL[i][0], SMALL[i][1]);
@@ -113,7 +113,8 @@ backendTest("zoo: every model runs on this backend and agrees with wasm", async 
   }
 }, { backends: ["webgpu"], checkLeaks: false });
 
-Deno.test("registry: unknown names, unknown keys and bad values are RangeErrors", () => {
+Deno.test("registry: unknown names, unknown keys and bad values are RangeErrors", async () => {
+  await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
   assert.throws(
     () => createModel("resnet99" as ModelName),
     /Unknown model "resnet99": expected one of resnet18,/,
@@ -126,7 +127,8 @@ Deno.test("registry: unknown names, unknown keys and bad values are RangeErrors"
   assert.throws(() => createModel("vit", { dim: 10, heads: 3 }), /heads \(3\) must divide dim/);
 });
 
-Deno.test("projection head exists only when the widths differ", () => {
+Deno.test("projection head exists only when the widths differ", async () => {
+  await initBackend({ backend: "cpu", log: false }); // a shuffled order may run this test first
   assert.equal(createProjectionHead(64, 64), undefined);
   const head = createProjectionHead(64, 128, { hidden: 16 })!;
   assert.deepEqual(head.params.names(), ["0.weight", "0.bias", "2.weight", "2.bias"]);

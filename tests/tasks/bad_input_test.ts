@@ -13,8 +13,8 @@
  * are skipped, saying why, where mounting is not permitted.
  */
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { type CommandResult, ROOT, runTask, SMALL_PRETRAIN, smallDistill } from "../_cli.ts";
 import { snapshot, strayTempFiles, writeFixtures } from "./_bad_input_fixtures.ts";
 
@@ -117,10 +117,9 @@ async function readOnlyRun(dir: string, good: string): Promise<string | undefine
   return ro && `cannot remount the tmpfs read-only (${ro})`;
 }
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name:
     "bad input: every CLI answers with one line naming the culprit and the fix, and harms nothing",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

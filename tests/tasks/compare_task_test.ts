@@ -4,14 +4,13 @@
  * finished runs, and one-line errors for a bad comparison file.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
 import { ROOT, runTask } from "../_cli.ts";
 
 const compare = (args: string[]) => runTask("compare", args);
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "deno task compare: methods × seeds, a mean ± std table, finished runs skipped",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   fn: async () => {
     const dir = `runs/test-compare-${crypto.randomUUID().slice(0, 8)}`;
     await Deno.mkdir(`${ROOT}${dir}`, { recursive: true });

@@ -4,14 +4,13 @@
  * and bad input gives one line on stderr naming the key and the fix.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
 import { ROOT, runTask } from "../_cli.ts";
 
 const task = (args: string[]) => runTask("distill", args);
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "deno task distill: a short run from the bundled teacher exports the student",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   fn: async () => {
     const runDir = `runs/test-task-${crypto.randomUUID().slice(0, 8)}`;
     try {

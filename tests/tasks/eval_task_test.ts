@@ -5,8 +5,8 @@
  * answers bad input with one line.
  */
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import type { SavedReport } from "../../lib/eval/report.ts";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { ROOT, runTask } from "../_cli.ts";
 
 const task = runTask;
@@ -26,9 +26,8 @@ const SMALL = [
   "eval.mapPoints=100",
 ];
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "deno task distill ends with a report; deno task eval reproduces it from every form",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   sanitizeResources: false,
   fn: async () => {
     const runDir = `runs/test-eval-${crypto.randomUUID().slice(0, 8)}`;

@@ -5,40 +5,14 @@
  * no build: the IDX subset writer and the size limit.
  */
 import assert from "assert";
-import { HAS_WEBGPU, IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
-import { ROOT, runCommand, runTask } from "../_cli.ts";
+import { testNeeding } from "../_optional.ts";
+import { ROOT, runTask } from "../_cli.ts";
 import { idxHead, MAX_BUNDLE_BYTES } from "../../tasks/gpu_bundle.ts";
 
-/** Whether `name` is an executable on PATH (the test may not run it: it runs the task). */
-async function onPath(name: string): Promise<boolean> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
-    try {
-      if ((await Deno.stat(`${dir}/${name}`)).isFile) return true;
-    } catch { /* not here */ }
-  }
-  return false;
-}
-
-/** Whether tests run as root (`unshare -n` needs it); Deno reads the uid only with --allow-sys. */
-async function isRoot(): Promise<boolean> {
-  const { out } = await runCommand("deno", ["eval", "console.log(Deno.uid())"]);
-  return out.trim() === "0";
-}
-
 // The check needs xz, tar, unshare with the right to cut the network (root), a WebGPU adapter
-// and Fashion-MNIST. CI has them all, so there a missing one fails instead of skipping.
-const MISSING = [
-  ...(await onPath("xz") ? [] : ["xz (apt-get install xz-utils)"]),
-  ...(await onPath("unshare") && await isRoot() ? [] : ["unshare -n as root"]),
-  ...(HAS_WEBGPU ? [] : ["a WebGPU adapter (apt-get install mesa-vulkan-drivers libvulkan1)"]),
-  ...(IGNORE_DEBIAN_FASHION_MNIST ? ["Fashion-MNIST (apt-get install dataset-fashion-mnist)"] : []),
-];
-const SKIP = MISSING.length > 0 && Deno.env.get("CI") !== "true";
-if (SKIP) console.error(`skipping the gpu-bundle check: missing ${MISSING.join(", ")}`);
-
-Deno.test({
+// and Fashion-MNIST.
+await testNeeding(["xz", "root", "vulkan", "fashion-mnist"], {
   name: "deno task gpu-bundle --check: the bundle runs offline in an empty folder",
-  ignore: SKIP,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

@@ -4,7 +4,7 @@
  * line naming the file and the tensor.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
 import { ROOT, runTask, smallDistill } from "../_cli.ts";
 
 /** Write NaN over the first float of tensor `name` (or of the first F32 tensor) in a safetensors file. */
@@ -27,10 +27,9 @@ function oneError(r: { code: number; err: string }): string {
   return lines[0];
 }
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name:
     "deno task distill: a teacher cache or checkpoint holding NaN is refused, naming file and tensor",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   fn: async () => {
     const runDir = `runs/test-nan-${crypto.randomUUID().slice(0, 8)}`;
     const args = ["--run-dir", runDir, ...smallDistill(`${runDir}/cache`)];

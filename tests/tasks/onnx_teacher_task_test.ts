@@ -6,13 +6,13 @@
  * line when the teacher's normalisation differs from the data's.
  */
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { loadBundledTeacher } from "../../lib/models/bundled.ts";
 import { exportStudent } from "../../lib/models/export.ts";
 import { DEFAULT_CONFIG } from "../../lib/train/config.ts";
 import { openTeacher } from "../../lib/train/teachers.ts";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { ROOT, runTask, smallDistill } from "../_cli.ts";
 import { maxAbsError } from "../models/_onnx_zoo.ts";
 
@@ -44,9 +44,8 @@ async function cacheFeatures(dir: string): Promise<Float32Array[]> {
   return out;
 }
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "distill with an ONNX teacher: trains, and its cache equals the bundled teacher's",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {

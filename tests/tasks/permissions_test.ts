@@ -9,9 +9,9 @@
  * says which grant to widen.
  */
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { CIFAR_LAYOUT } from "../../lib/data/cifar.ts";
 import { IDX_DATASETS } from "../../lib/data/_resolve.ts";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { ROOT, runTask, SMALL_PRETRAIN, smallDistill } from "../_cli.ts";
 
 const TASKS: Record<string, string> = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
@@ -135,9 +135,8 @@ function assertDenied(r: { code: number; err: string }, pattern: RegExp): void {
   assert.match(lines.at(-1)!, pattern);
 }
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "each task does a tiny real job under exactly its deno.json grants, and nothing more",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   fn: async () => {
     const id = crypto.randomUUID().slice(0, 8);
     const started = Date.now() - 1000;

@@ -5,7 +5,7 @@
  * data is refused with one line and the fix, leaving the checkpoint as it was.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
 import { ROOT, runTask, smallDistill } from "../_cli.ts";
 
 /** Rewrite a safetensors file's `coss.state` metadata through `edit`. */
@@ -36,10 +36,9 @@ function oneError(r: { code: number; err: string }): string {
   return lines[0];
 }
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name:
     "deno task distill: a resume of another config, past the total, or over changed data is refused",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   fn: async () => {
     const runDir = `runs/test-resume-${crypto.randomUUID().slice(0, 8)}`;
     const ck = `${ROOT}${runDir}/checkpoint.safetensors`;

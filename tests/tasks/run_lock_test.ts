@@ -5,7 +5,7 @@
  * end of the run.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
 import { ROOT, runCommand, runTask, smallDistill } from "../_cli.ts";
 
 async function hostname(): Promise<string> {
@@ -21,9 +21,8 @@ async function deadPid(): Promise<number> {
   return child.pid;
 }
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "deno task distill: a run dir locked by a live process is refused, a dead one's taken over",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   fn: async () => {
     const runDir = `runs/test-lock-${crypto.randomUUID().slice(0, 8)}`;
     const lock = `${ROOT}${runDir}/run.lock`;

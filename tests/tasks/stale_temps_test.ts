@@ -4,14 +4,13 @@
  * temp file whose writer still holds it, or a fresh one, stays.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
 import { ROOT, runTask, smallDistill } from "../_cli.ts";
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "deno task distill: dead writers' temp files are swept from the run and cache dirs",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   fn: async () => {
     const runDir = `runs/test-sweep-${crypto.randomUUID().slice(0, 8)}`;
     const dir = `${ROOT}${runDir}`;

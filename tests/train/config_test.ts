@@ -91,6 +91,7 @@ data:
     - {op: randomResizedCrop, size: 32, scale: [0.3, 1]}
     - {op: colorJitter, brightness: 0.4, p: 0.8}
     - {op: horizontalFlip}
+    - {op: normalize, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
   sampler: {kind: random, batchSize: 64}
 teacher: {source: safetensors, path: t.safetensors, architecture: resnet50, args: {width: 1}, prefix: module.encoder_q.}
 student: {architecture: mobilenet_v2, args: {width: 0.5, inChannels: 3}, headHidden: 512}
@@ -274,7 +275,8 @@ Deno.test("overrides: every form, applied after the file and before validation",
     "student.args.width=0.5",
     "data.sampler={kind: random, batchSize: 32}",
     "optim.betas=[0.8, 0.9]",
-    "data.augment=[{op: horizontalFlip}]",
+    "data.size=32", // cifar10's own size: the list below has no crop or resize
+    "data.augment=[{op: horizontalFlip}, {op: normalize, mean: [0.5], std: [0.25]}]",
   ]);
   assert.equal(c.optim.lr, 0.01);
   assert.equal(c.optim.clipNorm, null);
@@ -290,7 +292,10 @@ Deno.test("overrides: every form, applied after the file and before validation",
   assert.equal(c.data.sampler.kind, "random");
   assert.equal(c.data.sampler.anchors, 16);
   assert.deepEqual(c.optim.betas, [0.8, 0.9]);
-  assert.deepEqual(c.data.augment, [{ op: "horizontalFlip" }]);
+  assert.deepEqual(c.data.augment, [
+    { op: "horizontalFlip" },
+    { op: "normalize", mean: [0.5], std: [0.25] },
+  ]);
   // Later overrides win; a bad override is named, not the file.
   assert.equal(yaml("", ["seed=1", "seed=2"]).seed, 2);
   assert.equal(
@@ -657,5 +662,51 @@ Deno.test("configHash: stable under key order; changed by what changes training"
     const other of ["optim.lr=0.1", "backend=wasm", "seed=1", "data.augment=eval", "eval.k=20"]
   ) {
     assert.notEqual(configHash(yaml("", [other])), base, other);
+  }
+});
+
+Deno.test("data.size, data.mean and data.std agree with data.augment, or the config is refused", async () => {
+  const list = (extra = "") =>
+    `data:\n  augment:\n${extra}    - {op: normalize, mean: [0.286], std: [0.353]}\n`;
+  // A list without a crop hands the student the dataset's own 28 px: data.size must say so.
+  assert.equal(
+    fails(list(), ["data.size=32"]),
+    "--set data.size=32: data.size: 32 disagrees with data.augment, whose steps hand the " +
+      "student 28×28 images; set data.size to 28, end data.augment's crops and resizes at 32, " +
+      "or use the mocov2 or eval preset, which follow data.size",
+  );
+  const crop = "    - {op: randomResizedCrop, size: 24}\n";
+  assert.match(fails(list(crop)), /^fmnist\.yaml: data\.size: 28 disagrees .* 24×24 images;/);
+  assert.equal(yaml(list(crop), ["data.size=24"]).data.size, 24);
+  // The last crop or resize wins; a shorter-side resize of a square image stays square.
+  const twoSteps = "    - {op: randomResizedCrop, size: 40}\n    - {op: resize, size: 32}\n";
+  assert.equal(yaml(list(twoSteps), ["data.size=32"]).data.size, 32);
+  assert.match(fails("data: {augment: none}", ["data.size=32"]), /"none" preset hands/);
+  // The presets follow data.size/mean/std, so they never disagree.
+  for (const preset of ["mocov2", "eval"]) {
+    const c = yaml(`data: {augment: ${preset}}`, ["data.size=32", "data.mean=[0.5]"]);
+    assert.equal(c.data.size, 32);
+  }
+  // Normalisation: the list's last normalize step is what training uses.
+  assert.equal(
+    fails(list(), ["data.mean=[0.5]"]),
+    "--set data.mean=[0.5]: data.mean: [0.5] (with data.std [0.353]) disagrees with " +
+      "data.augment's normalize step (mean [0.286], std [0.353]); end data.augment with " +
+      "{op: normalize, mean: [0.5], std: [0.353]}, or use a preset, which follows data.mean " +
+      "and data.std",
+  );
+  assert.match(fails(list(), ["data.std=[0.5]"]), /^--set data\.std=\[0\.5\]: data\.std: \[0\.5\]/);
+  assert.match(
+    fails("data: {augment: [{op: horizontalFlip}]}"),
+    /data\.mean: \[0\.286\] .*disagrees with data\.augment, which has no normalize step/,
+  );
+  // One value stands for every channel, on either side.
+  const rgb = "data:\n  train: {name: cifar10}\n  size: 32\n  mean: [0.5, 0.5, 0.5]\n" +
+    "  std: [0.25, 0.25, 0.25]\n  augment: [{op: normalize, mean: [0.5], std: [0.25]}]\n";
+  assert.equal(yaml(rgb).data.size, 32);
+  // Every shipped distill config agrees with itself.
+  for (const name of ["default.yaml", "paper-fmnist.yaml"]) {
+    const c = await loadConfig(new URL(`../../tasks/configs/${name}`, import.meta.url).pathname);
+    assert.ok(Array.isArray(c.data.augment), name);
   }
 });

@@ -5,7 +5,8 @@
  * real task.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST, scratch } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
+import { scratch } from "../_helpers.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -97,10 +98,9 @@ async function metrics(runDir: string) {
 }
 
 for (const views of [0, 3]) {
-  Deno.test({
+  await testNeeding(["fashion-mnist"], {
     name: "a run killed after a checkpoint resumes to the same weights and metrics" +
       (views ? ` (multi-view cache, ${views} views)` : ""),
-    ignore: IGNORE_DEBIAN_FASHION_MNIST,
     fn: async () => {
       const { dir, cleanup } = await scratch("resume");
       const configPath = `${dir}/small.yaml`;

@@ -4,7 +4,8 @@
  * the last good checkpoint, which keeps its finite weights.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST, scratch } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
+import { scratch } from "../_helpers.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { parseConfig } from "../../lib/train/config.ts";
 import { distill } from "../../lib/train/loop.ts";
@@ -38,9 +39,8 @@ ${extra}`;
 
 const quiet = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "memory stays flat: live tensors at step 10 equal those at step 60",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   ...quiet,
   fn: async () => {
     const { dir, cleanup } = await scratch("loop_memory");
@@ -58,9 +58,8 @@ Deno.test({
   },
 });
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "a divergent learning rate stops the run and keeps the last good checkpoint",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   ...quiet,
   fn: async () => {
     const { dir, cleanup } = await scratch("loop_nan");

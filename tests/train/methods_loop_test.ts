@@ -5,7 +5,8 @@
  * same weights and state as one that was not.
  */
 import assert from "assert";
-import { IGNORE_DEBIAN_FASHION_MNIST, scratch } from "../_helpers.ts";
+import { testNeeding } from "../_optional.ts";
+import { scratch } from "../_helpers.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { parseConfig } from "../../lib/train/config.ts";
 import { distill } from "../../lib/train/loop.ts";
@@ -50,9 +51,8 @@ const LOSSES: [string, string[]][] = [
 
 for (const [loss, stateNames] of LOSSES) {
   const name = /name: ([\w-]+)/.exec(loss)![1];
-  Deno.test({
+  await testNeeding(["fashion-mnist"], {
     name: `loop: ${name} trains, checkpoints its state and resumes exactly`,
-    ignore: IGNORE_DEBIAN_FASHION_MNIST,
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {

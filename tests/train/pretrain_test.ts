@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
+import { testNeeding } from "../_optional.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { loadSafetensorsModel } from "../../lib/models/load.ts";
 import {
@@ -13,13 +14,7 @@ import {
   PretrainConfigError,
   type TeacherCard,
 } from "../../lib/train/pretrain.ts";
-import {
-  assertClose,
-  backendTest,
-  DEBIAN_FASHION_MNIST,
-  IGNORE_DEBIAN_FASHION_MNIST,
-  withTempDir,
-} from "../_helpers.ts";
+import { assertClose, backendTest, DEBIAN_FASHION_MNIST, withTempDir } from "../_helpers.ts";
 
 interface NtXentCase {
   b: number;
@@ -77,9 +72,8 @@ Deno.test("parsePretrainConfig: defaults, overrides and one-line errors naming f
   );
 });
 
-Deno.test({
+await testNeeding(["fashion-mnist"], {
   name: "pretrain: a tiny supervised run lowers the loss, writes the teacher and its card, resumes",
-  ignore: IGNORE_DEBIAN_FASHION_MNIST,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

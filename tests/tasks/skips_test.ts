@@ -1,0 +1,102 @@
+/**
+ * The skip summary `deno task test` ends with: one line naming what was
+ * skipped and the command that installs it, the same in any test order, and
+ * nothing when nothing was skipped; and how a test that needs a missing tool
+ * registers (skipped and recorded outside CI, failing under CI=true).
+ */
+import assert from "assert";
+import { parseSkips, recordSkip, type SkipRecord, skipSummary } from "../../tasks/_skips.ts";
+import { skipFor } from "../_optional.ts";
+import { withTempDir } from "../_helpers.ts";
+import { runCommand } from "../_cli.ts";
+
+const RECORDS: SkipRecord[] = [
+  { test: "export loads into PyTorch", needs: ["pytorch"] },
+  { test: "tfjs export in Chromium", needs: ["chromium"] },
+  { test: "docs/distil-your-own-teacher.md", needs: ["fashion-mnist", "pytorch"] },
+  { test: "export loads into PyTorch", needs: ["pytorch"] }, // registered twice: counts once
+];
+
+Deno.test("skipSummary: one line, tests counted once, pieces and packages in a fixed order", () => {
+  assert.equal(
+    skipSummary(RECORDS),
+    "skipped: 3 tests need PyTorch, Chromium, Fashion-MNIST (install: sudo apt-get install " +
+      "python3-torch python3-torchvision chromium dataset-fashion-mnist)",
+  );
+  // A shuffled suite records in another order; the line is the same.
+  for (const order of [[3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]]) {
+    assert.equal(skipSummary(order.map((i) => RECORDS[i])), skipSummary(RECORDS));
+  }
+  assert.equal(
+    skipSummary([{ test: "a notebook", needs: ["jupyter"] }]),
+    "skipped: 1 test needs Jupyter (install: sudo apt-get install jupyter-nbconvert " +
+      "jupyter-client python3-nbclient; deno jupyter --install)",
+  );
+  assert.equal(skipSummary([]), undefined);
+});
+
+Deno.test("parseSkips: drops torn lines, unknown pieces and records that need nothing", () => {
+  const text = [
+    JSON.stringify(RECORDS[0]),
+    '{"test": "torn',
+    JSON.stringify({ test: "x", needs: ["a-gpu-we-never-heard-of"] }),
+    "",
+    JSON.stringify({ test: "y", needs: ["vulkan", "nope"] }),
+  ].join("\n");
+  assert.deepEqual(parseSkips(text), [RECORDS[0], { test: "y", needs: ["vulkan"] }]);
+});
+
+Deno.test("skipFor: skipped and recorded outside CI, a failure naming the packages under CI", async () => {
+  await withTempDir("skips", async (dir) => {
+    const log = `${dir}/skipped.jsonl`;
+    const saved = Deno.env.get("CI");
+    try {
+      Deno.env.delete("CI");
+      const fn = () => {};
+      assert.equal(skipFor({ name: "t", fn }, [], log).ignore, undefined);
+      const skipped = skipFor({ name: "t", fn }, ["pytorch", "chromium"], log);
+      assert.equal(skipped.ignore, true);
+      assert.equal(skipped.name, "t (skipped: needs PyTorch, Chromium)");
+      assert.deepEqual(parseSkips(await Deno.readTextFile(log)), [
+        { test: "t", needs: ["pytorch", "chromium"] },
+      ]);
+      Deno.env.set("CI", "true");
+      const failing = skipFor({ name: "t", fn }, ["pytorch"], log);
+      assert.equal(failing.ignore, undefined);
+      assert.equal(failing.name, "t");
+      assert.throws(
+        () => (failing.fn as () => void)(),
+        /this test needs PyTorch \(sudo apt-get install python3-torch python3-torchvision\), which CI installs/,
+      );
+    } finally {
+      if (saved === undefined) Deno.env.delete("CI");
+      else Deno.env.set("CI", saved);
+    }
+  });
+});
+
+Deno.test("tasks/test_skips.ts prints the one line and clears the log; prints nothing when empty", async () => {
+  await withTempDir("skips-cli", async (dir) => {
+    const log = `${dir}/skipped.jsonl`;
+    const cli = (...args: string[]) =>
+      runCommand("deno", [
+        "run",
+        `--allow-read=${dir}`,
+        `--allow-write=${dir}`,
+        "tasks/test_skips.ts",
+        `--log=${log}`,
+        ...args,
+      ]);
+    for (const r of RECORDS) recordSkip(r, log);
+    let r = await cli();
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, skipSummary(RECORDS) + "\n");
+    await assert.rejects(Deno.stat(log), Deno.errors.NotFound);
+    r = await cli(); // no log at all
+    assert.deepEqual([r.code, r.out], [0, ""]);
+    for (const r of RECORDS) recordSkip(r, log);
+    r = await cli("--reset"); // before a suite: a stale log is cleared, nothing printed
+    assert.deepEqual([r.code, r.out], [0, ""]);
+    await assert.rejects(Deno.stat(log), Deno.errors.NotFound);
+  });
+});
