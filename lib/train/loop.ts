@@ -154,6 +154,7 @@ export async function distill(
       images: train,
       transform,
       transformKey,
+      batchSize: config.teacher.batchSize,
       log,
     })
     : undefined;
@@ -178,6 +179,7 @@ export async function distill(
       dir: config.teacher.cacheDir,
       features: features!,
       k: config.data.sampler.k,
+      chunkSize: config.teacher.mineChunk,
       log,
     })
     : undefined;
