@@ -308,6 +308,7 @@ export {
   loadOrMineNeighbours,
   type LoadOrMineOptions,
   type MinedNeighbours,
+  neighbourCachePath,
   saveNeighbours,
   type SaveNeighboursOptions,
 } from "./_neighbour_files.ts";
