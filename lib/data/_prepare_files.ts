@@ -7,6 +7,7 @@
  */
 import { readSafetensors, type SafetensorsTensor } from "../io/safetensors.ts";
 import { shardRange, type ShardSpec } from "./manifest.ts";
+import type { ViewAugmentation } from "./view_cache.ts";
 
 /** A prepare stage that writes shards. */
 export type ShardStage = "embed" | "mine";
@@ -31,6 +32,18 @@ export interface PreparePlan {
   chunkSize: number;
   /** Neighbours per image (`data.sampler.k`). */
   k: number;
+  /**
+   * The multi-view cache (`teacher.views` > 0 with `teacher.cache`): embed shards also hold each
+   * image's views and their parameters, and the merge writes the views file.
+   */
+  views?: {
+    augmentation: ViewAugmentation;
+    count: number;
+    seed: number;
+    dtype: "float32" | "float16";
+    /** The multi-view cache key. */
+    key: string;
+  };
   /** Whether training reads neighbour lists (so the merge needs the mine shards). */
   needLists: boolean;
   /** The command that (re)builds one shard, quoted in errors. */
@@ -126,6 +139,16 @@ export function shardKind(stage: ShardStage): string {
   return KIND[stage];
 }
 
+function viewsOk(
+  tensors: Map<string, SafetensorsTensor>,
+  views: NonNullable<PreparePlan["views"]>,
+  rows: number,
+): boolean {
+  const v = tensors.get("views"), p = tensors.get("params");
+  return v?.shape.length === 3 && v.shape[0] === rows && v.shape[1] === views.count &&
+    p?.shape.join() === [rows, views.count, views.augmentation.width].join();
+}
+
 /**
  * Read shard `shard` of `stage` and check its kind, key, block and tensors.
  * `missing: "undefined"` returns undefined for a missing, corrupt or foreign
@@ -163,6 +186,13 @@ export async function readShard(
         `expected ${plan.key.slice(0, 16)}… (teacher ${plan.teacherKey.slice(0, 12)}…)`,
     );
   }
+  if (stage === "embed" && (meta["coss.views"] ?? "") !== (plan.views?.key ?? "")) {
+    const want = plan.views
+      ? `${plan.views.count} views (key ${plan.views.key.slice(0, 16)}…)`
+      : "none";
+    const got = meta["coss.views"] ? `key ${meta["coss.views"].slice(0, 16)}…` : "none";
+    return refuse(`${name} "${path}" holds views ${got}, teacher.views asks for ${want}`);
+  }
   const [start, end] = shardRows(plan, stage, shard);
   const rows = st.tensors.get("rows");
   const wantCols = stage === "mine" ? plan.k : undefined;
@@ -170,7 +200,8 @@ export async function readShard(
   const ok = Number(meta.start) === start && Number(meta.end) === end &&
     Number(meta.n) === plan.n && rows?.dtype === "I32" && rows.shape.join() === `${end - start}` &&
     rows.values.every((v, i) => v === start + i) && main?.shape.length === 2 &&
-    main.shape[0] === end - start && (wantCols === undefined || main.shape[1] === wantCols);
+    main.shape[0] === end - start && (wantCols === undefined || main.shape[1] === wantCols) &&
+    (stage === "mine" || !plan.views || viewsOk(st.tensors, plan.views, end - start));
   if (!ok) {
     return refuse(
       `${name} "${path}" does not hold rows [${start}, ${end}) of ${plan.n} ` +

@@ -29,7 +29,8 @@ import { teacherCachePath, writeTeacherFeatures } from "./cache.ts";
 import { computeTeacherFeatures } from "./_teacher_features.ts";
 import { loadNeighbours, neighbourCachePath, normalizeRows, saveNeighbours } from "./knn.ts";
 import type { ShardSpec } from "./manifest.ts";
-import { readSafetensors } from "../io/safetensors.ts";
+import { readSafetensors, type SafetensorsInput } from "../io/safetensors.ts";
+import { computeViews, viewCachePath, writeViewCache } from "./view_cache.ts";
 import type { ImageSource } from "./types.ts";
 import { TopKLists } from "./_topk_lists.ts";
 import type { Tensor4D } from "../tf_types.ts";
@@ -127,15 +128,38 @@ export async function embedShard(
       );
     }
   }
+  const views: Record<string, SafetensorsInput> = {};
+  if (plan.views) {
+    const { augmentation, count } = plan.views;
+    const v = end > start
+      ? await computeViews(input.teacher, input.images, augmentation, count, {
+        range: [start, end],
+        batchSize: plan.batchSize,
+        progress: false,
+      })
+      : { features: new Float32Array(0), params: new Float32Array(0) };
+    views.views = { dtype: "F32", shape: [end - start, count, dim], values: v.features };
+    views.params = {
+      dtype: "F32",
+      shape: [end - start, count, augmentation.width],
+      values: v.params,
+    };
+  }
   await Deno.mkdir(shardDir(plan), { recursive: true });
   await writeSafetensors(path, {
+    ...views,
     features: { dtype: "F32", shape: [end - start, dim], values: features },
     rows: {
       dtype: "I32",
       shape: [end - start],
       values: Int32Array.from({ length: end - start }, (_, i) => start + i),
     },
-  }, { "coss.cache": shardKind("embed"), ...shardMeta(plan, shard, start, end), dim: String(dim) });
+  }, {
+    "coss.cache": shardKind("embed"),
+    ...shardMeta(plan, shard, start, end),
+    "coss.views": plan.views?.key ?? "",
+    dim: String(dim),
+  });
   return { path, done: false, rows: end - start, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -301,56 +325,61 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
 
 /** What {@linkcode mergePrepared} did. */
 export interface MergeResult {
-  /** The teacher-feature cache file. */
-  features: string;
-  /** The neighbour file, when mined. */
-  neighbours?: string;
-  /** True when both files existed with the right key and nothing was written. */
+  /** The files written (or found done): teacher features, then neighbours and views where made. */
+  files: string[];
+  /** True when every file existed with the right key and nothing was written. */
   done: boolean;
   /** The one-line summary. */
   summary: string;
 }
 
-/** Copy each shard's rows into an `[n, width]` array, checking every row comes exactly once. */
+/** Tensors gathered from every shard into `[n, ...row]` arrays. */
+type Gathered = Map<string, { values: Float32Array | Int32Array; row: number[] }>;
+
+/** Copy each shard's rows of `names` into `[n, ...]` arrays, checking every row comes exactly once. */
 async function gather(
   plan: PreparePlan,
   stage: "embed" | "mine",
   count: number,
-  tensor: string,
-  width: (file: Record<string, string>, shape: number[]) => number,
-): Promise<{ values: Float32Array | Int32Array; width: number; extra?: Float32Array }> {
+  names: string[],
+): Promise<Gathered> {
   const seen = new Uint8Array(plan.n);
-  let out: Float32Array | Int32Array | undefined;
-  let extra: Float32Array | undefined;
-  let w = 0;
+  const out: Gathered = new Map();
   for (let index = 0; index < count; index++) {
     const file = (await readShard(plan, stage, { index, count }))!;
-    const t = file.tensors.get(tensor)!;
     const rows = file.tensors.get("rows")!.values;
-    if (!out) {
-      w = width(file.metadata, t.shape);
-      out = t.dtype === "I32" ? new Int32Array(plan.n * w) : new Float32Array(plan.n * w);
-      if (stage === "mine") extra = new Float32Array(plan.n * w);
+    if (rows.length === 0) continue;
+    for (const name of names) {
+      const t = file.tensors.get(name)!;
+      const row = t.shape.slice(1);
+      if (!out.has(name)) {
+        const size = plan.n * row.reduce((a, b) => a * b, 1);
+        out.set(name, {
+          values: t.dtype === "I32" ? new Int32Array(size) : new Float32Array(size),
+          row,
+        });
+      }
+      const into = out.get(name)!;
+      if (into.row.join() !== row.join()) {
+        throw new Error(
+          `${stage} shard ${index}/${count}: "${name}" rows are [${row}], the others [${into.row}]; ` +
+            `rebuild it with: ${plan.rebuild(stage, { index, count })}`,
+        );
+      }
+      const w = row.reduce((a, b) => a * b, 1);
+      for (let r = 0; r < rows.length; r++) {
+        into.values.set(t.values.subarray(r * w, (r + 1) * w), rows[r] * w);
+      }
     }
-    if (t.shape[0] > 0 && t.shape[1] !== w) {
-      throw new Error(
-        `${stage} shard ${index}/${count} is ${t.shape[1]} wide, the others ${w}; ` +
-          `rebuild it with: ${plan.rebuild(stage, { index, count })}`,
-      );
-    }
-    const sims = stage === "mine" ? file.tensors.get("similarities")!.values : undefined;
-    for (let r = 0; r < rows.length; r++) {
-      const g = rows[r];
+    for (const g of rows) {
       if (seen[g]++) {
         throw new Error(`image ${g} has two ${stage} entries (shard ${index}/${count})`);
       }
-      out.set(t.values.subarray(r * w, (r + 1) * w), g * w);
-      if (sims) extra!.set(sims.subarray(r * w, (r + 1) * w), g * w);
     }
   }
   const lost = seen.indexOf(0);
   if (lost >= 0) throw new Error(`image ${lost} has no ${stage} entry in ${count} shards`);
-  return { values: out!, width: w, extra };
+  return out;
 }
 
 async function hasKey(path: string, key: string): Promise<boolean> {
@@ -364,7 +393,8 @@ async function hasKey(path: string, key: string): Promise<boolean> {
 /**
  * Merge the shards into the cache files the single-process path writes,
  * after checking that every image has exactly one entry and every key
- * agrees; the neighbours only where mined shards exist or training needs
+ * agrees: the teacher features, the multi-view cache where `teacher.views`
+ * asks for it, and the neighbours where mine shards exist or training needs
  * them. Files already there with the key are kept.
  *
  * @example
@@ -377,38 +407,49 @@ export async function mergePrepared(plan: PreparePlan): Promise<MergeResult> {
   const t0 = performance.now();
   const featuresPath = teacherCachePath(plan.dir, plan.key);
   const neighboursPath = neighbourCachePath(plan.dir, plan.key, plan.k);
+  const viewsPath = plan.views ? viewCachePath(plan.dir, plan.views.key) : undefined;
   let mined: { count: number } | undefined;
   try {
     mined = await findShardSet(plan, "mine");
   } catch (e) {
     if (plan.needLists) throw e;
   }
-  const wantLists = mined !== undefined;
   const haveFeatures = await hasKey(featuresPath, plan.key);
-  const haveLists = wantLists && (await loadNeighbours(neighboursPath).then(
+  const haveViews = !viewsPath || await hasKey(viewsPath, plan.views!.key);
+  const haveLists = !mined || (await loadNeighbours(neighboursPath).then(
     (nn) => nn.metadata["coss.key"] === plan.key && nn.n === plan.n && nn.k === plan.k,
     () => false,
   ));
-  if (haveFeatures && (!wantLists || haveLists)) {
-    const summary = `prepare merge: done already: "${featuresPath}"` +
-      (wantLists ? ` and "${neighboursPath}"` : "") + ` (key ${plan.key.slice(0, 16)}…)`;
-    return {
-      features: featuresPath,
-      neighbours: wantLists ? neighboursPath : undefined,
-      done: true,
-      summary,
-    };
+  const files = [
+    featuresPath,
+    ...(mined ? [neighboursPath] : []),
+    ...(viewsPath ? [viewsPath] : []),
+  ];
+  const key = `key ${plan.key.slice(0, 16)}…`;
+  if (haveFeatures && haveViews && haveLists) {
+    const summary = `prepare merge: done already: ${
+      files.map((f) => `"${f}"`).join(", ")
+    } (${key})`;
+    return { files, done: true, summary };
   }
   const embeds = await findShardSet(plan, "embed");
-  const feats = await gather(plan, "embed", embeds.count, "features", (m) => Number(m.dim));
-  let lists: Awaited<ReturnType<typeof gather>> | undefined;
-  if (mined) lists = await gather(plan, "mine", mined.count, "indices", () => plan.k);
+  const feats = await gather(
+    plan,
+    "embed",
+    embeds.count,
+    plan.views ? ["features", "views", "params"] : ["features"],
+  );
+  const lists = mined
+    ? await gather(plan, "mine", mined.count, ["indices", "similarities"])
+    : undefined;
+  const f = feats.get("features")!;
+  const dim = f.row[0];
   await Deno.mkdir(plan.dir, { recursive: true });
   if (!haveFeatures) {
     await writeTeacherFeatures(featuresPath, {
-      features: feats.values as Float32Array,
+      features: f.values as Float32Array,
       n: plan.n,
-      dim: feats.width,
+      dim,
     }, {
       key: plan.key,
       dataset: plan.dataset,
@@ -418,21 +459,33 @@ export async function mergePrepared(plan: PreparePlan): Promise<MergeResult> {
   }
   if (lists && !haveLists) {
     await saveNeighbours(neighboursPath, {
-      indices: lists.values as Int32Array,
-      similarities: lists.extra!,
+      indices: lists.get("indices")!.values as Int32Array,
+      similarities: lists.get("similarities")!.values as Float32Array,
       n: plan.n,
       k: plan.k,
     }, { key: plan.key });
   }
+  if (plan.views && !haveViews) {
+    const v = plan.views;
+    await writeViewCache(viewsPath!, {
+      n: plan.n,
+      views: v.count,
+      dim,
+      features: feats.get("views")!.values as Float32Array,
+      params: feats.get("params")!.values as Float32Array,
+    }, {
+      key: v.key,
+      dataset: plan.dataset,
+      augmentation: v.augmentation,
+      seed: v.seed,
+      dtype: v.dtype,
+    });
+  }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
-  const summary = `prepare merge: ${plan.n} images × ${feats.width}-d from ${embeds.count} embed ` +
-    `shards` + (mined ? `, ${plan.n}×${plan.k} neighbours from ${mined.count} mine shards` : "") +
-    ` → "${featuresPath}"` + (mined ? `, "${neighboursPath}"` : "") +
-    ` (key ${plan.key.slice(0, 16)}…) in ${secs} s`;
-  return {
-    features: featuresPath,
-    neighbours: mined ? neighboursPath : undefined,
-    done: false,
-    summary,
-  };
+  const summary = `prepare merge: ${plan.n} images × ${dim}-d` +
+    (plan.views ? ` (+${plan.views.count} views each)` : "") +
+    ` from ${embeds.count} embed shards` +
+    (mined ? `, ${plan.n}×${plan.k} neighbours from ${mined.count} mine shards` : "") +
+    ` → ${files.map((p) => `"${p}"`).join(", ")} (${key}) in ${secs} s`;
+  return { files, done: false, summary };
 }

@@ -171,6 +171,7 @@ export async function distill(
       views: config.teacher.views,
       seed: config.seed,
       dtype: config.teacher.cacheDtype,
+      batchSize: config.teacher.batchSize,
       log,
     })
     : undefined;

@@ -18,6 +18,8 @@ import type { Tensor4D } from "../tf_types.ts";
 import type { DistillConfig } from "./config.ts";
 import { evalTransform } from "./report_run.ts";
 import { openTeacher } from "./teachers.ts";
+import { ViewAugmentation, viewCacheKey } from "../data/view_cache.ts";
+import { augmentSteps } from "./_step.ts";
 
 /** The plan and what the embed stage runs on; `close()` frees the teacher and the data. */
 export interface OpenedPrepare {
@@ -64,7 +66,20 @@ export async function openPrepare(
     dataset: images.fingerprint,
     transform: transformKey,
   });
+  // The multi-view cache exactly as distill would open it (same steps, seed, storage type).
+  let views: PreparePlan["views"];
+  if (config.teacher.cache && config.teacher.views > 0) {
+    const augmentation = new ViewAugmentation(augmentSteps(config), config.seed);
+    const id = {
+      augmentation,
+      views: config.teacher.views,
+      seed: config.seed,
+      dtype: config.teacher.cacheDtype,
+    };
+    views = { ...id, count: id.views, key: await viewCacheKey(teacherKey, images, id) };
+  }
   const plan: PreparePlan = {
+    views,
     dir: config.teacher.cacheDir,
     key,
     teacherKey,

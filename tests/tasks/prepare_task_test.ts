@@ -12,7 +12,7 @@ import assert from "assert";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { ROOT, runTask } from "../_cli.ts";
 
-const KEYED = /^(teacher|neighbours)-[0-9a-f]{16}(-k31)?\.safetensors$/;
+const KEYED = /^(teacher|neighbours|views)-[0-9a-f]{16}(-k31)?\.safetensors$/;
 
 /** The config flags of every run here; `dir` is teacher.cacheDir. */
 const small = (dir: string, teacher = "fashion-mnist") => [
@@ -48,10 +48,12 @@ async function cacheFiles(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-async function assertSameCache(a: string, b: string): Promise<void> {
+/** The cache files of `a` (`kinds` of them) are in `b` with the same bytes, up to `created`. */
+async function assertSameCache(a: string, b: string, kinds: string[]): Promise<void> {
   const names = await cacheFiles(a);
-  assert.equal(names.length, 2, `${a}: ${names}`);
-  assert.deepEqual(await cacheFiles(b), names, `${b} holds other files than ${a}`);
+  assert.deepEqual(names.map((n) => n.split("-")[0]).sort(), kinds.toSorted(), `${a}: ${names}`);
+  const other = await cacheFiles(b);
+  assert.ok(names.every((n) => other.includes(n)), `${b} lacks some of ${names}: ${other}`);
   for (const name of names) {
     const [ha, da] = await withoutCreated(`${a}/${name}`);
     const [hb, db] = await withoutCreated(`${b}/${name}`);
@@ -105,7 +107,7 @@ Deno.test({
         assert.equal(d.code, 0, d.err);
         assert.match(d.err, /teacher cache: miss/);
         assert.match(d.err, /neighbour cache: miss/);
-        await assertSameCache(single, sharded);
+        await assertSameCache(single, sharded, ["neighbours", "teacher"]);
       });
 
       await t.step("distill after the merge is a cache hit and recomputes nothing", async () => {
@@ -129,7 +131,7 @@ Deno.test({
         const m = await prepare(other, ["--stage", "mine", "--shards", "3", "--workers", "3"]);
         assert.match(m.err, /prepare mine: 3 shards done by 3 workers/);
         await prepare(other, ["--stage", "merge"]);
-        await assertSameCache(`${runs}/single`, other);
+        await assertSameCache(`${runs}/single`, other, ["neighbours", "teacher"]);
       });
 
       await t.step(
@@ -186,6 +188,52 @@ Deno.test({
           (e) => assert.ok(e instanceof Deno.errors.NotFound),
         );
       });
+    } finally {
+      await Deno.remove(`${ROOT}${runs}`, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "deno task prepare: the multi-view cache (teacher.views) merges into distill's views file",
+  ignore: IGNORE_DEBIAN_FASHION_MNIST,
+  fn: async () => {
+    const runs = `runs/test-prepare-views-${crypto.randomUUID().slice(0, 8)}`;
+    const views = [
+      "--set=teacher.views=2",
+      "--set=teacher.cacheDtype=float16",
+      "--set=data.sampler.kind=random",
+      "--set=data.sampler.batchSize=32",
+      "--set=data.augment=[{op: randomResizedCrop, size: 28, scale: [0.5, 1]}, " +
+      "{op: horizontalFlip, p: 0.5}, {op: normalize, mean: [0.286], std: [0.353]}]",
+    ];
+    const distill = (dir: string, run: string) =>
+      runTask("distill", [
+        ...small(dir),
+        ...views,
+        `--run-dir=${runs}/${run}`,
+        "--set=train.steps=1",
+        "--set=student.args.stem=imagenet",
+        "--set=student.args.width=0.125",
+      ]);
+    try {
+      const sharded = `${runs}/sharded`;
+      const e = await prepare(sharded, [...views, "--stage", "embed", "--workers", "3"]);
+      assert.match(e.err, /prepare embed: 3 shards done by 3 workers/);
+      const m = await prepare(sharded, [...views, "--stage", "merge"]);
+      assert.match(
+        m.err,
+        /prepare merge: 256 images × 64-d \(\+2 views each\) from 3 embed shards → /,
+      );
+      const single = `${runs}/single`;
+      const d = await distill(single, "d-single");
+      assert.equal(d.code, 0, d.err);
+      assert.match(d.err, /teacher views: miss/);
+      await assertSameCache(single, sharded, ["views"]);
+      const again = await distill(sharded, "d-sharded");
+      assert.equal(again.code, 0, again.err);
+      assert.match(again.err, /teacher views: hit /);
+      assert.doesNotMatch(again.err, /miss|stale|corrupt|computing/);
     } finally {
       await Deno.remove(`${ROOT}${runs}`, { recursive: true }).catch(() => {});
     }
