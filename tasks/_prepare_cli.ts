@@ -6,7 +6,14 @@
 import { loadConfig, parseCli } from "../lib/train/config.ts";
 import { ConfigError } from "../lib/train/config.ts";
 import { resolveShard, type ShardSpec } from "../lib/data/manifest.ts";
-import { embedShard, mergePrepared, mineShard, type ShardStage } from "../lib/data/prepare.ts";
+import {
+  embedShard,
+  mergePrepared,
+  mineShard,
+  shardDir,
+  type ShardStage,
+} from "../lib/data/prepare.ts";
+import { sweepStaleTemps } from "../lib/io/atomic.ts";
 import { openPrepare } from "../lib/train/prepare.ts";
 
 /** `deno task prepare --help`. */
@@ -115,6 +122,9 @@ export async function prepareMain(args: string[], defaultConfig: string): Promis
       return 0;
     }
     const what = `prepare ${stage} ${shard!.index}/${shard!.count}`;
+    for (const name of await sweepStaleTemps(shardDir(opened.plan))) {
+      console.error(`${what}: removed "${shardDir(opened.plan)}/${name}", left by a killed writer`);
+    }
     const r = stage === "embed"
       ? await embedShard(opened.plan, shard!, opened)
       : await mineShard(opened.plan, shard!);

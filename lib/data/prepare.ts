@@ -27,7 +27,14 @@ import type { Embedder } from "../models/types.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { teacherCachePath, writeTeacherFeatures } from "./cache.ts";
 import { computeTeacherFeatures } from "./_teacher_features.ts";
-import { loadNeighbours, neighbourCachePath, normalizeRows, saveNeighbours } from "./knn.ts";
+import {
+  columnBlock,
+  loadNeighbours,
+  neighbourCachePath,
+  normalizeRows,
+  saveNeighbours,
+  similarityBlock,
+} from "./knn.ts";
 import type { ShardSpec } from "./manifest.ts";
 import { readSafetensors, type SafetensorsInput } from "../io/safetensors.ts";
 import { computeViews, viewCachePath, writeViewCache } from "./view_cache.ts";
@@ -45,7 +52,7 @@ import {
 } from "./_prepare_files.ts";
 
 export type { PreparePlan, ShardStage } from "./_prepare_files.ts";
-export { shardPath };
+export { shardDir, shardPath };
 
 /** What a stage did: the file it wrote (or found done), and whether it was already done. */
 export interface StageResult {
@@ -260,7 +267,7 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
         start: c.start,
         rows: c.rows,
         q,
-        qT: tf.tidy(() => tf.transpose(tf.tensor2d(c.normed, [c.rows, c.dim]))),
+        qT: columnBlock(c.normed, c.rows, c.dim),
       });
     }
     for await (const col of chunks(plan, embeds.count, 0, n)) {
@@ -270,10 +277,8 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
         for (const qb of queries) {
           if (col.start >= qb.start) {
             // Pair (I, J), I ≤ J: Q_I · Q_Jᵀ, read by row.
-            colT ??= tf.tidy(() => tf.transpose(tf.tensor2d(col.normed, [col.rows, col.dim])));
-            const sims = tf.matMul(qb.q, colT);
-            const v = await sims.data() as Float32Array;
-            sims.dispose();
+            colT ??= columnBlock(col.normed, col.rows, col.dim);
+            const v = await similarityBlock(qb.q, colT);
             for (let i = 0; i < qb.rows; i++) {
               const row = qb.start + i;
               const local = row - q0;
@@ -288,9 +293,7 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
           } else {
             // Pair (J, I), J < I: Q_J · Q_Iᵀ as mineNeighbours computes it, read by column.
             colQ ??= tf.tensor2d(col.normed, [col.rows, col.dim]);
-            const sims = tf.matMul(colQ, qb.qT);
-            const v = await sims.data() as Float32Array;
-            sims.dispose();
+            const v = await similarityBlock(colQ, qb.qT);
             for (let j = 0; j < col.rows; j++) {
               for (let i = 0; i < qb.rows; i++) {
                 const x = v[j * qb.rows + i];
