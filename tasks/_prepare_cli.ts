@@ -53,7 +53,7 @@ function count(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!(Number.isInteger(n) && n >= 1)) {
-    throw new RangeError(`error: --${flag} "${value}" is not a positive integer`);
+    throw new RangeError(`--${flag} "${value}" is not a positive integer`);
   }
   return n;
 }
@@ -114,7 +114,13 @@ export async function prepareMain(args: string[], defaultConfig: string): Promis
   const base = `deno task prepare ${rest.join(" ")}`.trim();
   const rebuild = (s: ShardStage, shard: ShardSpec) =>
     `${base} --stage ${s} --shard ${shard.index}/${shard.count}`;
-  const shard = stage === "merge" ? undefined : resolveShard(own.shard, shardEnv(), shards);
+  let shard: ShardSpec | undefined;
+  try {
+    if (stage !== "merge") shard = resolveShard(own.shard, shardEnv(), shards);
+  } catch (e) {
+    // resolveShard's lines start "error: ", which the task's exit path adds itself.
+    throw new ConfigError((e as Error).message.replace(/^error: /, ""));
+  }
   const opened = await openPrepare(config, rebuild);
   try {
     if (stage === "merge") {
