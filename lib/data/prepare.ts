@@ -270,7 +270,8 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
         qT: columnBlock(c.normed, c.rows, c.dim),
       });
     }
-    for await (const col of chunks(plan, embeds.count, 0, n)) {
+    // An empty query block (a trailing shard) reads no columns.
+    for await (const col of queries.length > 0 ? chunks(plan, embeds.count, 0, n) : []) {
       let colQ: tf.Tensor2D | undefined;
       let colT: tf.Tensor2D | undefined;
       try {
