@@ -101,6 +101,20 @@ export async function loadNeighbours(path: string): Promise<LoadedNeighbours> {
   return { indices, similarities: sim.values as Float32Array, n, k, metadata: st.metadata };
 }
 
+/**
+ * The neighbour file of cache key `key` and `k` in `dir`:
+ * `<dir>/neighbours-<key[0:16]>-k<k>.safetensors`.
+ *
+ * @example
+ * ```ts
+ * import { neighbourCachePath } from "./knn.ts";
+ * console.log(neighbourCachePath("runs/cache", "0123456789abcdef0123", 31)); // "runs/cache/neighbours-0123456789abcdef-k31.safetensors"
+ * ```
+ */
+export function neighbourCachePath(dir: string, key: string, k: number): string {
+  return `${dir.replace(/\/+$/, "")}/neighbours-${key.slice(0, 16)}-k${k}.safetensors`;
+}
+
 /** Options for {@linkcode loadOrMineNeighbours}. */
 export interface LoadOrMineOptions {
   /** Directory holding cache files (created when missing). */
@@ -162,7 +176,7 @@ export async function loadOrMineNeighbours(options: LoadOrMineOptions): Promise<
   if (typeof key !== "string" || key === "") {
     throw new TypeError("loadOrMineNeighbours: features.key (the teacher cache key) is required");
   }
-  const path = `${dir.replace(/\/+$/, "")}/neighbours-${key.slice(0, 16)}-k${k}.safetensors`;
+  const path = neighbourCachePath(dir, key, k);
   let reason: string;
   try {
     const got = await loadNeighbours(path);

@@ -207,7 +207,7 @@ export async function loadOrComputeFeatures(
     dataset: images.fingerprint,
     transform: transformKey,
   });
-  const path = `${dir.replace(/\/+$/, "")}/teacher-${key.slice(0, 16)}.safetensors`;
+  const path = teacherCachePath(dir, key);
   const n = images.length;
   let dim: number | undefined;
   try {
@@ -238,23 +238,72 @@ export async function loadOrComputeFeatures(
     );
   }
   await Deno.mkdir(dir, { recursive: true });
-  await writeSafetensors(
-    path,
-    { features: { dtype: "F32", shape: [n, width], values: features } },
-    {
-      "coss.cache": CACHE_KIND,
-      "coss.key": key,
-      dataset: `${images.name} ${images.fingerprint}`,
-      transform: transformKey,
-      teacher: teacherKey,
-      n: String(n),
-      dim: String(width),
-      created: new Date().toISOString(),
-    },
-  );
+  await writeTeacherFeatures(path, { features, n, dim: width }, {
+    key,
+    dataset: `${images.name} ${images.fingerprint}`,
+    transform: transformKey,
+    teacher: teacherKey,
+  });
   const secs = ((performance.now() - start) / 1000).toFixed(1);
   log(`teacher cache: wrote "${path}" (${n}×${width}) in ${secs} s`);
   return { features, n, dim: width, key, hit: false, path };
+}
+
+/** What a teacher-cache file records besides its features. */
+export interface TeacherCacheMeta {
+  /** The full cache key. */
+  key: string;
+  /** `"<name> <fingerprint>"` of the dataset. */
+  dataset: string;
+  /** The transform's identity. */
+  transform: string;
+  /** The teacher's identity. */
+  teacher: string;
+}
+
+/**
+ * The teacher-cache file of `key` in `dir`: `<dir>/teacher-<key[0:16]>.safetensors`.
+ *
+ * @example
+ * ```ts
+ * import { teacherCachePath } from "./cache.ts";
+ * console.log(teacherCachePath("runs/cache/", "0123456789abcdef0123")); // "runs/cache/teacher-0123456789abcdef.safetensors"
+ * ```
+ */
+export function teacherCachePath(dir: string, key: string): string {
+  return `${dir.replace(/\/+$/, "")}/teacher-${key.slice(0, 16)}.safetensors`;
+}
+
+/**
+ * Write a teacher-cache file atomically, exactly as {@linkcode loadOrComputeFeatures}
+ * does (the merge of `deno task prepare` writes the same bytes through it, up to `created`).
+ *
+ * @example
+ * ```ts ignore
+ * import { writeTeacherFeatures } from "./cache.ts";
+ * await writeTeacherFeatures(path, { features, n, dim }, { key, dataset, transform, teacher });
+ * ```
+ */
+export async function writeTeacherFeatures(
+  path: string,
+  matrix: FeatureMatrix,
+  meta: TeacherCacheMeta,
+): Promise<void> {
+  const { features, n, dim } = matrix;
+  await writeSafetensors(
+    path,
+    { features: { dtype: "F32", shape: [n, dim], values: features } },
+    {
+      "coss.cache": CACHE_KIND,
+      "coss.key": meta.key,
+      dataset: meta.dataset,
+      transform: meta.transform,
+      teacher: meta.teacher,
+      n: String(n),
+      dim: String(dim),
+      created: new Date().toISOString(),
+    },
+  );
 }
 
 /**

@@ -29,6 +29,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { progress } from "./progress.ts";
 import { TopKLists } from "./_topk_lists.ts";
+import type { Tensor2D } from "../tf_types.ts";
 
 /** A row-major feature matrix: `n` rows of `dim` floats (what the teacher cache returns). */
 export interface FeatureMatrix {
@@ -165,6 +166,50 @@ export function normalizeRows(m: FeatureMatrix, who: string, what?: string): Flo
 }
 
 /**
+ * The right-hand operand of a similarity block: `rows` normalised feature
+ * rows, transposed to `[dim, rows]` (tfjs-wasm multiplies about 10× slower
+ * with a transposed right operand). `mineNeighbours` and the sharded mine of
+ * `deno task prepare` build every block from this and
+ * {@linkcode similarityBlock}, so their similarities agree bit for bit.
+ *
+ * @example
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { columnBlock } from "./knn.ts";
+ * const t = columnBlock(new Float32Array([1, 0, 0, 1]), 2, 2);
+ * console.log(t.shape); // [2, 2]
+ * t.dispose();
+ * ```
+ */
+export function columnBlock(normed: Float32Array, rows: number, dim: number): Tensor2D {
+  return tf.tidy(() => tf.transpose(tf.tensor2d(normed, [rows, dim])));
+}
+
+/**
+ * The similarities of the rows of `q` (`[rows, dim]`) with the columns of
+ * `colsT` (a {@linkcode columnBlock}), read back row-major; nothing is left on the backend.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { columnBlock, similarityBlock } from "./knn.ts";
+ * const rows = new Float32Array([1, 0, 0, 1]);
+ * const q = tf.tensor2d(rows, [2, 2]), colsT = columnBlock(rows, 2, 2);
+ * console.log(await similarityBlock(q, colsT)); // Float32Array [1, 0, 0, 1]
+ * tf.dispose([q, colsT]);
+ * ```
+ */
+export async function similarityBlock(q: Tensor2D, colsT: Tensor2D): Promise<Float32Array> {
+  const sims = tf.matMul(q, colsT);
+  try {
+    return await sims.data() as Float32Array;
+  } finally {
+    sims.dispose();
+  }
+}
+
+/**
  * One block pair: similarities of rows `r0..` (`q`) with columns `c0..`
  * (`colsT`, transposed), offered to both sides' lists. Host selection scans
  * the block in JS; backend selection takes `tf.topk` over the rows (those
@@ -185,12 +230,7 @@ async function offerPair(
   const cols = colsT.shape[1];
   const diagonal = r0 === c0;
   if (host) {
-    const sims = tf.matMul(q, colsT);
-    try {
-      lists.offerBlock(await sims.data() as Float32Array, rows, cols, r0, c0);
-    } finally {
-      sims.dispose();
-    }
+    lists.offerBlock(await similarityBlock(q, colsT), rows, cols, r0, c0);
     return;
   }
   const out = tf.tidy(() => {
@@ -273,9 +313,7 @@ export async function mineNeighbours(
   try {
     for (let s = 0; s < n; s += block) {
       const e = Math.min(n, s + block);
-      blocks.push(
-        tf.tidy(() => tf.transpose(tf.tensor2d(normed.subarray(s * dim, e * dim), [e - s, dim]))),
-      );
+      blocks.push(columnBlock(normed.subarray(s * dim, e * dim), e - s, dim));
     }
     for (let bi = 0; bi < blocks.length; bi++) {
       const s = bi * block;
@@ -308,6 +346,7 @@ export {
   loadOrMineNeighbours,
   type LoadOrMineOptions,
   type MinedNeighbours,
+  neighbourCachePath,
   saveNeighbours,
   type SaveNeighboursOptions,
 } from "./_neighbour_files.ts";

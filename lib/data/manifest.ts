@@ -116,7 +116,7 @@ export function resolveShard(
   } else if (env.JOB_COMPLETION_INDEX !== undefined) {
     index = Number(env.JOB_COMPLETION_INDEX);
     count = shardCount ?? NaN;
-    from = "JOB_COMPLETION_INDEX with --shard-count";
+    from = "JOB_COMPLETION_INDEX with --shards";
   } else {
     throw new RangeError(
       "error: no shard given; pass --shard i/N, or run under a Slurm array or an Indexed Job",

@@ -394,12 +394,9 @@ export async function loadOrComputeViews(options: ViewCacheOptions): Promise<Vie
     throw new RangeError(`loadOrComputeViews: views must be an integer ≥ 1, got ${views}`);
   }
   const augmentation = new ViewAugmentation(options.steps, seed);
-  const key = await cacheKey({
-    teacher: options.teacherKey ?? await teacherFingerprint(teacher),
-    dataset: images.fingerprint,
-    transform: JSON.stringify({ format: FORMAT, steps: augmentation.steps, views, seed, dtype }),
-  });
-  const path = `${dir.replace(/\/+$/, "")}/views-${key.slice(0, 16)}.safetensors`;
+  const teacherKey = options.teacherKey ?? await teacherFingerprint(teacher);
+  const key = await viewCacheKey(teacherKey, images, { augmentation, views, seed, dtype });
+  const path = viewCachePath(dir, key);
   const n = images.length, p = augmentation.width;
   const dim = teacher.featureDim;
   const size = mb(viewCacheBytes(n, views, dim, p, dtype));
@@ -415,21 +412,12 @@ export async function loadOrComputeViews(options: ViewCacheOptions): Promise<Vie
   const start = performance.now();
   const { features, params } = await computeViews(teacher, images, augmentation, views, options);
   await Deno.mkdir(dir, { recursive: true });
-  await writeSafetensors(path, {
-    features: {
-      dtype: dtype === "float16" ? "F16" : "F32",
-      shape: [n, views, dim],
-      values: features,
-    },
-    params: { dtype: "F32", shape: [n, views, p], values: params },
-  }, {
-    "coss.cache": CACHE_KIND,
-    "coss.key": key,
+  await writeViewCache(path, { n, views, dim, features, params }, {
+    key,
     dataset: `${images.name} ${images.fingerprint}`,
-    views: String(views),
-    steps: JSON.stringify(augmentation.steps),
-    seed: String(seed),
-    created: new Date().toISOString(),
+    augmentation,
+    seed,
+    dtype,
   });
   const secs = ((performance.now() - start) / 1000).toFixed(1);
   log(`teacher views: wrote "${path}" (${size}) in ${secs} s`);
@@ -445,6 +433,88 @@ export async function loadOrComputeViews(options: ViewCacheOptions): Promise<Vie
     key,
     hit: false,
     path,
+  });
+}
+
+/** What identifies a multi-view cache besides the teacher and the images. */
+export interface ViewCacheIdentity {
+  /** The augmentation whose views are cached. */
+  augmentation: ViewAugmentation;
+  /** Views per image. */
+  views: number;
+  /** The run's seed. */
+  seed: number;
+  /** Storage type of the features. */
+  dtype: "float32" | "float16";
+}
+
+/**
+ * The multi-view cache key of `images` under teacher identity `teacherKey`.
+ *
+ * @example
+ * ```ts ignore
+ * const key = await viewCacheKey(teacherKey, images, { augmentation, views: 4, seed: 0, dtype: "float32" });
+ * ```
+ */
+export async function viewCacheKey(
+  teacherKey: string,
+  images: ImageSource,
+  id: ViewCacheIdentity,
+): Promise<string> {
+  const { augmentation, views, seed, dtype } = id;
+  return await cacheKey({
+    teacher: teacherKey,
+    dataset: images.fingerprint,
+    transform: JSON.stringify({ format: FORMAT, steps: augmentation.steps, views, seed, dtype }),
+  });
+}
+
+/**
+ * The multi-view cache file of `key` in `dir`: `<dir>/views-<key[0:16]>.safetensors`.
+ *
+ * @example
+ * ```ts
+ * import { viewCachePath } from "./view_cache.ts";
+ * console.log(viewCachePath("runs/cache", "0123456789abcdef0123")); // "runs/cache/views-0123456789abcdef.safetensors"
+ * ```
+ */
+export function viewCachePath(dir: string, key: string): string {
+  return `${dir.replace(/\/+$/, "")}/views-${key.slice(0, 16)}.safetensors`;
+}
+
+/**
+ * Write a multi-view cache file atomically, as {@linkcode loadOrComputeViews}
+ * does (float32 features, stored as `dtype`).
+ *
+ * @example
+ * ```ts ignore
+ * await writeViewCache(path, { n, views, dim, features, params }, { key, dataset, augmentation, seed, dtype });
+ * ```
+ */
+export async function writeViewCache(
+  path: string,
+  data: { n: number; views: number; dim: number; features: Float32Array; params: Float32Array },
+  meta: { key: string; dataset: string; augmentation: ViewAugmentation; seed: number } & {
+    dtype: "float32" | "float16";
+  },
+): Promise<void> {
+  const { n, views, dim, features, params } = data;
+  const { augmentation } = meta;
+  await writeSafetensors(path, {
+    features: {
+      dtype: meta.dtype === "float16" ? "F16" : "F32",
+      shape: [n, views, dim],
+      values: features,
+    },
+    params: { dtype: "F32", shape: [n, views, augmentation.width], values: params },
+  }, {
+    "coss.cache": CACHE_KIND,
+    "coss.key": meta.key,
+    dataset: meta.dataset,
+    views: String(views),
+    steps: JSON.stringify(augmentation.steps),
+    seed: String(meta.seed),
+    created: new Date().toISOString(),
   });
 }
 
@@ -509,14 +579,26 @@ export async function buildViews(
   });
 }
 
-async function computeViews(
+/**
+ * The teacher's features of `views` views of images `[start, end)` (all of
+ * them by default), with their parameters, in batches of `batchSize` from
+ * `start`: rows `start..end-1` of the full arrays, bit for bit, when `start`
+ * is on a batch boundary (each view is drawn from its global index).
+ *
+ * @example
+ * ```ts ignore
+ * const { features, params } = await computeViews(teacher, images, augmentation, 4, { range: [512, 768] });
+ * ```
+ */
+export async function computeViews(
   teacher: Embedder,
   images: ImageSource,
   augmentation: ViewAugmentation,
   views: number,
-  options: Pick<ViewCacheOptions, "batchSize" | "progress">,
+  options: Pick<ViewCacheOptions, "batchSize" | "progress"> & { range?: [number, number] },
 ): Promise<{ features: Float32Array; params: Float32Array }> {
-  const n = images.length, dim = teacher.featureDim, p = augmentation.width;
+  const [start, end] = options.range ?? [0, images.length];
+  const n = end - start, dim = teacher.featureDim, p = augmentation.width;
   const batchSize = options.batchSize ?? 256;
   const features = new Float32Array(n * views * dim);
   const params = new Float32Array(n * views * p);
@@ -524,14 +606,15 @@ async function computeViews(
     ? progress(`teacher views ${images.name}`, n * views, { unit: "views" })
     : undefined;
   try {
-    for (let s = 0; s < n; s += batchSize) {
-      const e = Math.min(n, s + batchSize);
+    for (let s = start; s < end; s += batchSize) {
+      const e = Math.min(end, s + batchSize);
       const indices = Int32Array.from({ length: e - s }, (_, k) => s + k);
       const raw = await images.batch(indices);
       try {
         for (let v = 0; v < views; v++) {
           const rows = Array.from(indices, (i) => {
-            const row = params.subarray((i * views + v) * p, (i * views + v + 1) * p);
+            const at = (i - start) * views + v;
+            const row = params.subarray(at * p, (at + 1) * p);
             augmentation.encode(augmentation.draw(i, v, raw.shape.slice(1)), row);
             return row;
           });
@@ -549,7 +632,7 @@ async function computeViews(
             y.dispose();
           }
           for (let k = 0; k < indices.length; k++) {
-            const at = (indices[k] * views + v) * dim;
+            const at = ((indices[k] - start) * views + v) * dim;
             features.set(values.subarray(k * dim, (k + 1) * dim), at);
           }
           bar?.tick(indices.length);

@@ -290,6 +290,8 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
       doc: "storage type of the multi-view cache's features",
     },
     cacheDir: { kind: "string", nonEmpty: true, default: "runs/cache", doc: "cache folder" },
+    batchSize: int(1, 256, "images per teacher call while filling the feature cache"),
+    mineChunk: int(1, 2048, "rows per block while mining neighbours"),
   }),
   student: section<DistillConfig["student"]>("the student", {
     architecture: {

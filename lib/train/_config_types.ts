@@ -201,6 +201,18 @@ export interface DistillConfig {
      * @default {"runs/cache"}
      */
     cacheDir: string;
+    /**
+     * Images per teacher call while filling the feature cache; `deno task prepare` aligns its
+     * embed shards to it, so that a sharded embed batches exactly like one process.
+     * @default {256}
+     */
+    batchSize: number;
+    /**
+     * Rows (and columns) per similarity block while mining neighbours; `deno task prepare`
+     * aligns its query shards to it, so that a sharded mine computes the same blocks.
+     * @default {2048}
+     */
+    mineChunk: number;
   };
   /** The student. */
   student: {

@@ -176,6 +176,8 @@ export function stringifyConfig(c: DistillConfig): string {
 export const HASH_EXCLUDED_KEYS: readonly string[] = [
   "runDir",
   "teacher.cacheDir",
+  "teacher.batchSize",
+  "teacher.mineChunk",
   "train.evalEvery",
   "train.logEvery",
   "train.checkpointEvery",

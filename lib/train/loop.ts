@@ -154,6 +154,7 @@ export async function distill(
       images: train,
       transform,
       transformKey,
+      batchSize: config.teacher.batchSize,
       log,
     })
     : undefined;
@@ -170,6 +171,7 @@ export async function distill(
       views: config.teacher.views,
       seed: config.seed,
       dtype: config.teacher.cacheDtype,
+      batchSize: config.teacher.batchSize,
       log,
     })
     : undefined;
@@ -178,6 +180,7 @@ export async function distill(
       dir: config.teacher.cacheDir,
       features: features!,
       k: config.data.sampler.k,
+      chunkSize: config.teacher.mineChunk,
       log,
     })
     : undefined;

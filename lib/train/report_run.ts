@@ -201,6 +201,7 @@ export async function evaluateStudent(
     images: data.train,
     transform,
     transformKey: key,
+    batchSize: config.teacher.batchSize,
     log,
   });
   const baselines = config.eval.baselines;

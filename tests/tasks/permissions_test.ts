@@ -36,10 +36,10 @@ const BENCH_OUT = "bench/test-permissions";
 
 /** onnxruntime-node's native binaries: the only --allow-ffi, for ONNX teachers (and bench). */
 const ORT_BIN = "node_modules/.deno/onnxruntime-node@1.30.0/node_modules/onnxruntime-node/bin";
-const FFI_TASKS = ["distill", "eval", "compare", "bench"];
+const FFI_TASKS = ["distill", "eval", "compare", "bench", "prepare"];
 
 /** Tasks that can download a dataset, and so may reach its host. */
-const DOWNLOADERS = ["distill", "eval", "compare", "pretrain"];
+const DOWNLOADERS = ["distill", "eval", "compare", "pretrain", "prepare"];
 const HOSTS = [
   ...Object.values(IDX_DATASETS).map((d) => d.url),
   ...Object.values(CIFAR_LAYOUT).map((d) => d.url),
@@ -54,6 +54,13 @@ const ENV_READERS: Record<string, string> = {
   XDG_CACHE_HOME: "lib/data/_resolve.ts",
   LOG_TOKENS: "npm:yaml (parse/parser.js reads it on every parse)",
   LOG_STREAM: "npm:yaml (compose/composer.js reads it on every parse)",
+};
+
+/** prepare's shard index may come from the scheduler: these variables, read where named. */
+const SHARD_ENV: Record<string, string> = {
+  SLURM_ARRAY_TASK_ID: "tasks/_prepare_cli.ts",
+  SLURM_ARRAY_TASK_COUNT: "tasks/_prepare_cli.ts",
+  JOB_COMPLETION_INDEX: "tasks/_prepare_cli.ts",
 };
 
 async function yamlSource(): Promise<string> {
@@ -73,6 +80,7 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
     "eval",
     "compare",
     "pretrain",
+    "prepare",
     "bench",
     "notebooks",
     "docs",
@@ -95,7 +103,14 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
       ? ["runs", "lib/teachers", "$HOME/.cache/coss"] // lib/teachers: regenerating the bundled one
       : ["runs", "$HOME/.cache/coss"];
     assert.deepEqual(g.get("--allow-write"), write, `${task}: --allow-write`);
-    assert.deepEqual(g.get("--allow-env")?.toSorted(), Object.keys(ENV_READERS).sort(), task);
+    const env = [
+      ...Object.keys(ENV_READERS),
+      ...(task === "prepare" ? Object.keys(SHARD_ENV) : []),
+    ];
+    assert.deepEqual(g.get("--allow-env")?.toSorted(), env.sort(), task);
+    // prepare --workers starts its shards as `deno task prepare` children, and nothing else.
+    const run = task === "prepare" ? ["deno"] : undefined;
+    assert.deepEqual(g.get("--allow-run"), run, `${task}: --allow-run`);
     // hostname: the run-dir lock records its holder's host (distill and compare write run dirs).
     const sys = ["distill", "compare"].includes(task) ? ["hostname"] : undefined;
     assert.deepEqual(g.get("--allow-sys"), sys, `${task}: --allow-sys`);
@@ -104,6 +119,7 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
       ...(ffi ? ["--allow-ffi"] : []),
       "--allow-net",
       "--allow-read",
+      ...(run ? ["--allow-run"] : []),
       ...(sys ? ["--allow-sys"] : []),
       "--allow-write",
     ]);
@@ -119,7 +135,7 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
   await Deno.stat(`${ROOT}${ORT_BIN}/napi-v6`);
   // Every granted variable is read where ENV_READERS says.
   const yaml = await yamlSource();
-  for (const [v, where] of Object.entries(ENV_READERS)) {
+  for (const [v, where] of Object.entries({ ...ENV_READERS, ...SHARD_ENV })) {
     const text = where.startsWith("npm:yaml") ? yaml : await Deno.readTextFile(`${ROOT}${where}`);
     assert.ok(text.includes(v), `${v} is granted but not read in ${where}`);
   }

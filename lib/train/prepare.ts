@@ -1,0 +1,105 @@
+/**
+ * `deno task prepare`'s view of a distill config: open the training images
+ * and the teacher exactly as {@linkcode distill} does, and derive the plan
+ * (cache key, block sizes, k) that the shard stages of lib/data/prepare.ts
+ * share. See that module for the shard contract.
+ *
+ * @module
+ */
+import { initBackend } from "../backend.ts";
+import { cacheKey, teacherFingerprint } from "../data/cache.ts";
+import { openDataset } from "../data/datasets.ts";
+import { firstImages } from "../data/subset.ts";
+import type { PreparePlan, ShardStage } from "../data/prepare.ts";
+import type { ShardSpec } from "../data/manifest.ts";
+import type { ImageSource } from "../data/types.ts";
+import type { Embedder } from "../models/types.ts";
+import type { Tensor4D } from "../tf_types.ts";
+import type { DistillConfig } from "./config.ts";
+import { evalTransform } from "./report_run.ts";
+import { openTeacher } from "./teachers.ts";
+import { ViewAugmentation, viewCacheKey } from "../data/view_cache.ts";
+import { augmentSteps } from "./_step.ts";
+
+/** The plan and what the embed stage runs on; `close()` frees the teacher and the data. */
+export interface OpenedPrepare {
+  /** Key, block sizes, k, and the rebuild command. */
+  plan: PreparePlan;
+  /** The frozen teacher. */
+  teacher: Embedder;
+  /** The training images, as distill reads them (`data.subset` applied). */
+  images: ImageSource;
+  /** The eval transform the teacher cache uses. */
+  transform: (x: Tensor4D) => Tensor4D;
+  /** Dispose the teacher, close the data. */
+  close(): void;
+}
+
+/**
+ * Open what a prepare stage needs from `config`; the cache key is the one
+ * `loadOrComputeFeatures` computes for the same config, so the merged files
+ * are the distill's cache files.
+ *
+ * @example
+ * ```ts ignore
+ * const opened = await openPrepare(config, (stage, s) => `deno task prepare --stage ${stage} --shard ${s.index}/${s.count}`);
+ * console.log(opened.plan.key);
+ * opened.close();
+ * ```
+ */
+export async function openPrepare(
+  config: DistillConfig,
+  rebuild: (stage: ShardStage, shard: ShardSpec) => string,
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<OpenedPrepare> {
+  await initBackend({ backend: config.backend, log });
+  const opened = await openDataset(config.data.train);
+  const images = firstImages(opened.images, config.data.subset);
+  const { teacher } = await openTeacher(config.teacher, {
+    data: { mean: config.data.mean, std: config.data.std },
+    log,
+  });
+  const { transform, key: transformKey } = evalTransform(config);
+  const teacherKey = await teacherFingerprint(teacher);
+  const key = await cacheKey({
+    teacher: teacherKey,
+    dataset: images.fingerprint,
+    transform: transformKey,
+  });
+  // The multi-view cache exactly as distill would open it (same steps, seed, storage type).
+  let views: PreparePlan["views"];
+  if (config.teacher.cache && config.teacher.views > 0) {
+    const augmentation = new ViewAugmentation(augmentSteps(config), config.seed);
+    const id = {
+      augmentation,
+      views: config.teacher.views,
+      seed: config.seed,
+      dtype: config.teacher.cacheDtype,
+    };
+    views = { ...id, count: id.views, key: await viewCacheKey(teacherKey, images, id) };
+  }
+  const plan: PreparePlan = {
+    views,
+    dir: config.teacher.cacheDir,
+    key,
+    teacherKey,
+    transformKey,
+    dataset: `${images.name} ${images.fingerprint}`,
+    n: images.length,
+    batchSize: config.teacher.batchSize,
+    chunkSize: config.teacher.mineChunk,
+    k: config.data.sampler.k,
+    needLists: config.data.sampler.kind === "neighbour" || config.loss.name === "bingo",
+    rebuild,
+  };
+  return {
+    plan,
+    teacher,
+    images,
+    transform,
+    close() {
+      teacher.dispose();
+      opened.images.close();
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * The shard stages against the single-process functions, in process, on the
+ * cpu backend: 203 images of 8 random byte values (many exact ties), embed
+ * batch 8, mining blocks of 16, k = 5. Embed shards equal
+ * `computeTeacherFeatures`, and the merged neighbours equal `mineNeighbours`
+ * exactly, for several shard counts, including counts that leave empty
+ * shards; no tensors leak.
+ */
+import assert from "assert";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../../lib/backend.ts";
+import { ArrayImageSource } from "../../lib/data/_array_source.ts";
+import { computeTeacherFeatures, teacherCachePath } from "../../lib/data/cache.ts";
+import { loadNeighbours, mineNeighbours, neighbourCachePath } from "../../lib/data/knn.ts";
+import { readSafetensors } from "../../lib/io/safetensors.ts";
+import {
+  embedShard,
+  mergePrepared,
+  mineShard,
+  type PreparePlan,
+  shardPath,
+} from "../../lib/data/prepare.ts";
+import type { Tensor2D, Tensor4D } from "../../lib/tf_types.ts";
+
+const N = 203, D = 8, K = 5;
+
+function setup() {
+  let seed = 7;
+  const bytes = Uint8Array.from({ length: N * D }, () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return (seed >>> 16) % 4; // few values: many rows tie exactly
+  });
+  const images = new ArrayImageSource("rand", bytes, [1, 1, D], "rand-fp");
+  const teacher = {
+    featureDim: D,
+    embed: (x: Tensor4D): Tensor2D => tf.reshape(x, [x.shape[0], D]),
+  };
+  return { images, teacher };
+}
+
+function plan(dir: string): PreparePlan {
+  return {
+    dir,
+    key: "k".repeat(64),
+    teacherKey: "t",
+    transformKey: "identity",
+    dataset: "rand rand-fp",
+    n: N,
+    batchSize: 8,
+    chunkSize: 16,
+    k: K,
+    needLists: true,
+    rebuild: (stage, s) => `rebuild ${stage} ${s.index}/${s.count}`,
+  };
+}
+
+Deno.test("prepare shards equal computeTeacherFeatures and mineNeighbours, any shard count", async () => {
+  await initBackend({ backend: "cpu", log: false });
+  const { images, teacher } = setup();
+  const features = await computeTeacherFeatures(teacher, images, { batchSize: 8, progress: false });
+  const want = await mineNeighbours({ features, n: N, dim: D }, {
+    k: K,
+    chunkSize: 16,
+    selection: "host",
+    progress: false,
+  });
+  const root = await Deno.makeTempDir({ dir: "tests/.tmp", prefix: "prepare-" });
+  try {
+    const before = tf.memory().numTensors;
+    for (const [embeds, mines] of [[1, 1], [3, 2], [5, 7], [30, 20]]) {
+      const p = plan(`${root}/${embeds}-${mines}`);
+      for (let i = 0; i < embeds; i++) {
+        await embedShard(p, { index: i, count: embeds }, { teacher, images });
+      }
+      for (let q = 0; q < mines; q++) await mineShard(p, { index: q, count: mines });
+      const merged = await mergePrepared(p);
+      assert.equal(merged.done, false);
+      const st = await readSafetensors(teacherCachePath(p.dir, p.key));
+      assert.deepEqual(
+        st.tensors.get("features")!.values,
+        features,
+        `${embeds}/${mines}: features`,
+      );
+      const nn = await loadNeighbours(neighbourCachePath(p.dir, p.key, K));
+      assert.deepEqual(nn.indices, want.indices, `${embeds}/${mines}: indices`);
+      assert.deepEqual(nn.similarities, want.similarities, `${embeds}/${mines}: similarities`);
+      // Done is done: a rerun of a shard or the merge writes nothing.
+      const again = await mineShard(p, { index: 0, count: mines });
+      assert.equal(again.done, true);
+      assert.equal((await mergePrepared(p)).done, true);
+    }
+    assert.equal(tf.memory().numTensors, before, "tensors leaked");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("prepare refuses a foreign or misplaced shard, naming it and its command", async () => {
+  await initBackend({ backend: "cpu", log: false });
+  const { images, teacher } = setup();
+  const root = await Deno.makeTempDir({ dir: "tests/.tmp", prefix: "prepare-" });
+  try {
+    const p = plan(root);
+    for (let i = 0; i < 2; i++) await embedShard(p, { index: i, count: 2 }, { teacher, images });
+    // A shard of another key at shard 1's name: mining refuses it.
+    const foreign = { ...plan(`${root}/other`), key: "f".repeat(64) };
+    await embedShard(foreign, { index: 1, count: 2 }, { teacher, images });
+    await Deno.rename(
+      shardPath(foreign, "embed", { index: 1, count: 2 }),
+      shardPath(p, "embed", { index: 1, count: 2 }),
+    );
+    await assert.rejects(
+      () => mineShard(p, { index: 0, count: 1 }),
+      /^Error: foreign embed shard 1\/2 ".*embed-1of2\.safetensors": key ffffffffffffffff….*; rebuild it with: rebuild embed 1\/2$/,
+    );
+    // Shard 0 of 2 copied to the name of shard 0 of 3 holds the wrong rows.
+    await Deno.copyFile(
+      shardPath(p, "embed", { index: 0, count: 2 }),
+      shardPath(p, "embed", { index: 0, count: 3 }),
+    );
+    const r = await embedShard(p, { index: 0, count: 3 }, { teacher, images });
+    assert.equal(r.done, false, "a shard of the wrong block was taken as done");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -1,0 +1,241 @@
+/**
+ * `deno task prepare` as a scheduler runs it, under its deno.json grants, on
+ * 256 Fashion-MNIST images and the small bundled teacher (64-d), with an embed
+ * batch of 32 and mining blocks of 64 so that every shard count here splits
+ * the work: sharded embed, mine and merge write the very cache files of a
+ * single-process distill (same bytes; only the `created` timestamp differs),
+ * whatever the shard count; distill afterwards is a cache hit; a finished
+ * shard is not redone; a missing or foreign shard is one line naming it and
+ * the command that rebuilds it.
+ */
+import assert from "assert";
+import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
+import { ROOT, runTask } from "../_cli.ts";
+
+const KEYED = /^(teacher|neighbours|views)-[0-9a-f]{16}(-k31)?\.safetensors$/;
+
+/** The config flags of every run here; `dir` is teacher.cacheDir. */
+const small = (dir: string, teacher = "fashion-mnist") => [
+  "--backend=wasm",
+  `--set=teacher.cacheDir=${dir}`,
+  `--set=teacher.name=${teacher}`,
+  "--set=data.subset=256",
+  "--set=data.test=null",
+  "--set=teacher.batchSize=32",
+  "--set=teacher.mineChunk=64",
+];
+
+async function prepare(dir: string, args: string[], env: Record<string, string> = {}) {
+  const r = await runTask("prepare", [...small(dir), ...args], env);
+  assert.equal(r.code, 0, `prepare ${args.join(" ")}: ${r.err}`);
+  return r;
+}
+
+/** A safetensors file as (header without `created`, data bytes); `created` must be there. */
+async function withoutCreated(path: string): Promise<[unknown, Uint8Array]> {
+  const bytes = await Deno.readFile(`${ROOT}${path}`);
+  const len = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len)));
+  assert.match(header.__metadata__.created, /^\d{4}-\d\d-\d\dT/, path);
+  delete header.__metadata__.created;
+  return [header, bytes.subarray(8 + len)];
+}
+
+/** The keyed cache files of a cache folder, by name. */
+async function cacheFiles(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(`${ROOT}${dir}`)) if (KEYED.test(e.name)) names.push(e.name);
+  return names.sort();
+}
+
+/** The cache files of `a` (`kinds` of them) are in `b` with the same bytes, up to `created`. */
+async function assertSameCache(a: string, b: string, kinds: string[]): Promise<void> {
+  const names = await cacheFiles(a);
+  assert.deepEqual(names.map((n) => n.split("-")[0]).sort(), kinds.toSorted(), `${a}: ${names}`);
+  const other = await cacheFiles(b);
+  assert.ok(names.every((n) => other.includes(n)), `${b} lacks some of ${names}: ${other}`);
+  for (const name of names) {
+    const [ha, da] = await withoutCreated(`${a}/${name}`);
+    const [hb, db] = await withoutCreated(`${b}/${name}`);
+    assert.deepEqual(ha, hb, `${name}: headers differ`);
+    assert.ok(da.length === db.length && da.every((x, i) => x === db[i]), `${name}: bytes differ`);
+  }
+}
+
+/** A refusal: exit 1 and exactly one line on stderr starting `error:`. */
+function refusal(r: { code: number; err: string }): string {
+  assert.equal(r.code, 1, r.err);
+  const errors = r.err.trim().split("\n").filter((l) => l.startsWith("error:"));
+  assert.equal(errors.length, 1, r.err);
+  return errors[0];
+}
+
+Deno.test({
+  name: "deno task prepare: shards merge into the single-process cache, bit for bit",
+  ignore: IGNORE_DEBIAN_FASHION_MNIST,
+  fn: async (t) => {
+    const runs = `runs/test-prepare-${crypto.randomUUID().slice(0, 8)}`;
+    const sharded = `${runs}/sharded`;
+    try {
+      await t.step("embed 3 shards, mine 2, merge: a one-line summary", async () => {
+        for (const i of [0, 1, 2]) {
+          const r = await prepare(sharded, ["--stage", "embed", "--shard", `${i}/3`]);
+          assert.match(r.err, new RegExp(`prepare embed ${i}/3: (96|64) images in `));
+        }
+        for (const q of [0, 1]) {
+          const r = await prepare(sharded, ["--stage=mine", `--shard=${q}/2`]);
+          assert.match(r.err, new RegExp(`prepare mine ${q}/2: 128 queries in `));
+        }
+        const r = await prepare(sharded, ["--stage", "merge"]);
+        const lines = r.err.trim().split("\n").filter((l) => l.startsWith("prepare merge"));
+        assert.equal(lines.length, 1, r.err);
+        assert.match(
+          lines[0],
+          /256 images × 64-d from 3 embed shards, 256×31 neighbours from 2 mine shards → /,
+        );
+      });
+
+      await t.step("the same files as a single-process distill", async () => {
+        const single = `${runs}/single`;
+        const d = await runTask("distill", [
+          ...small(single),
+          `--run-dir=${runs}/d-single`,
+          "--set=train.steps=1",
+          "--set=student.args.stem=imagenet",
+          "--set=student.args.width=0.125",
+        ]);
+        assert.equal(d.code, 0, d.err);
+        assert.match(d.err, /teacher cache: miss/);
+        assert.match(d.err, /neighbour cache: miss/);
+        await assertSameCache(single, sharded, ["neighbours", "teacher"]);
+      });
+
+      await t.step("distill after the merge is a cache hit and recomputes nothing", async () => {
+        const d = await runTask("distill", [
+          ...small(sharded),
+          `--run-dir=${runs}/d-sharded`,
+          "--set=train.steps=1",
+          "--set=student.args.stem=imagenet",
+          "--set=student.args.width=0.125",
+        ]);
+        assert.equal(d.code, 0, d.err);
+        assert.match(d.err, /teacher cache: hit /);
+        assert.match(d.err, /neighbour cache: hit /);
+        assert.doesNotMatch(d.err, /miss|stale|corrupt|computing|mining/);
+      });
+
+      await t.step("another shard count gives the same bytes (--workers)", async () => {
+        const other = `${runs}/other`;
+        const e = await prepare(other, ["--stage", "embed", "--workers", "2"]);
+        assert.match(e.err, /prepare embed: 2 shards done by 2 workers/);
+        const m = await prepare(other, ["--stage", "mine", "--shards", "3", "--workers", "3"]);
+        assert.match(m.err, /prepare mine: 3 shards done by 3 workers/);
+        await prepare(other, ["--stage", "merge"]);
+        await assertSameCache(`${runs}/single`, other, ["neighbours", "teacher"]);
+      });
+
+      await t.step(
+        "a finished shard exits at once, from Slurm's or Kubernetes' index",
+        async () => {
+          const path = `${ROOT}${sharded}/prepare/embed-1of3.safetensors`;
+          const before = await Deno.stat(path);
+          const slurm = await prepare(sharded, ["--stage", "embed"], {
+            SLURM_ARRAY_TASK_ID: "1",
+            SLURM_ARRAY_TASK_COUNT: "3",
+          });
+          assert.match(slurm.err, /prepare embed 1\/3: done already, ".*embed-1of3\.safetensors"/);
+          const k8s = await prepare(sharded, ["--stage", "mine", "--shards", "2"], {
+            JOB_COMPLETION_INDEX: "0",
+          });
+          assert.match(k8s.err, /prepare mine 0\/2: done already/);
+          const again = await prepare(sharded, ["--stage", "merge"]);
+          assert.match(again.err, /prepare merge: done already/);
+          assert.equal((await Deno.stat(path)).mtime?.getTime(), before.mtime?.getTime());
+        },
+      );
+
+      await t.step("a missing mine shard: merge names it and its command", async () => {
+        for (const name of await cacheFiles(sharded)) {
+          await Deno.remove(`${ROOT}${sharded}/${name}`);
+        }
+        await Deno.remove(`${ROOT}${sharded}/prepare/mine-k31-1of2.safetensors`);
+        const r = await runTask("prepare", [...small(sharded), "--stage", "merge"]);
+        const line = refusal(r);
+        assert.match(line, /missing mine shard 1\/2 \(".*mine-k31-1of2\.safetensors"\)/);
+        assert.match(line, /rebuild it with: deno task prepare .*--stage mine --shard 1\/2$/);
+        assert.deepEqual(await cacheFiles(sharded), [], "a failed merge wrote a cache file");
+      });
+
+      await t.step("a shard of another teacher is refused, naming it and its command", async () => {
+        // The default bundled teacher (128-d) writes embed shard 1/3 into this cache folder.
+        await prepare(sharded, [
+          "--set=teacher.name=fmnist-resnet18-w025",
+          "--stage",
+          "embed",
+          "--shard",
+          "1/3",
+        ]);
+        const mine = refusal(
+          await runTask("prepare", [...small(sharded), "--stage", "mine", "--shard", "1/2"]),
+        );
+        assert.match(
+          mine,
+          /foreign embed shard 1\/3 ".*embed-1of3\.safetensors": key [0-9a-f]{16}…/,
+        );
+        assert.match(mine, /rebuild it with: deno task prepare .*--stage embed --shard 1\/3$/);
+        await Deno.stat(`${ROOT}${sharded}/prepare/mine-k31-1of2.safetensors`).then(
+          () => assert.fail("a mine shard was written from a foreign embed shard"),
+          (e) => assert.ok(e instanceof Deno.errors.NotFound),
+        );
+      });
+    } finally {
+      await Deno.remove(`${ROOT}${runs}`, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "deno task prepare: the multi-view cache (teacher.views) merges into distill's views file",
+  ignore: IGNORE_DEBIAN_FASHION_MNIST,
+  fn: async () => {
+    const runs = `runs/test-prepare-views-${crypto.randomUUID().slice(0, 8)}`;
+    const views = [
+      "--set=teacher.views=2",
+      "--set=teacher.cacheDtype=float16",
+      "--set=data.sampler.kind=random",
+      "--set=data.sampler.batchSize=32",
+      "--set=data.augment=[{op: randomResizedCrop, size: 28, scale: [0.5, 1]}, " +
+      "{op: horizontalFlip, p: 0.5}, {op: normalize, mean: [0.286], std: [0.353]}]",
+    ];
+    const distill = (dir: string, run: string) =>
+      runTask("distill", [
+        ...small(dir),
+        ...views,
+        `--run-dir=${runs}/${run}`,
+        "--set=train.steps=1",
+        "--set=student.args.stem=imagenet",
+        "--set=student.args.width=0.125",
+      ]);
+    try {
+      const sharded = `${runs}/sharded`;
+      const e = await prepare(sharded, [...views, "--stage", "embed", "--workers", "3"]);
+      assert.match(e.err, /prepare embed: 3 shards done by 3 workers/);
+      const m = await prepare(sharded, [...views, "--stage", "merge"]);
+      assert.match(
+        m.err,
+        /prepare merge: 256 images × 64-d \(\+2 views each\) from 3 embed shards → /,
+      );
+      const single = `${runs}/single`;
+      const d = await distill(single, "d-single");
+      assert.equal(d.code, 0, d.err);
+      assert.match(d.err, /teacher views: miss/);
+      await assertSameCache(single, sharded, ["views"]);
+      const again = await distill(sharded, "d-sharded");
+      assert.equal(again.code, 0, again.err);
+      assert.match(again.err, /teacher views: hit /);
+      assert.doesNotMatch(again.err, /miss|stale|corrupt|computing/);
+    } finally {
+      await Deno.remove(`${ROOT}${runs}`, { recursive: true }).catch(() => {});
+    }
+  },
+});
