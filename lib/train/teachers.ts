@@ -7,6 +7,7 @@
  */
 import { loadBundledTeacher } from "../models/bundled.ts";
 import { loadSafetensorsModel } from "../models/load.ts";
+import { NonFiniteWeightsError } from "../models/_finite_weights.ts";
 import type { ModelName } from "../models/registry.ts";
 import { loadOnnxTeacher } from "../models/onnx_teacher.ts";
 import { loadTfjsTeacher } from "../models/tfjs_teacher.ts";
@@ -82,7 +83,15 @@ export async function openTeacher(
       config.architecture as ModelName,
       config.args,
       { prefix: config.prefix },
-    );
+    ).catch((e) => {
+      if (!(e instanceof NonFiniteWeightsError)) throw e;
+      // Refused at load: all-zero features would otherwise distil into a silent failure.
+      throw new Error(
+        `teacher weights "${e.file}" (teacher.path): tensor "${e.tensor}" holds non-finite ` +
+          `values (${e.kind}); re-export the teacher`,
+        { cause: e },
+      );
+    });
     return {
       teacher: model,
       description: {
