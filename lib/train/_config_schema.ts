@@ -124,6 +124,11 @@ export const DATASET_VARIANTS: Record<string, SectionSpec> = {
       verify: optional({ kind: "enum", values: ["header", "decode"], doc: "check at open" }),
       size: optional({ kind: "pair", integer: true, range: { min: 1 }, doc: "resize to [h, w]" }),
       channels: optional({ kind: "enum", values: [1, 3], doc: "output channels" }),
+      maxPixels: optional({
+        kind: "integer",
+        range: { min: 1 },
+        doc: "most pixels (h×w) an image may claim, checked before decoding (default 50e6)",
+      }),
     },
   },
   npy: {

@@ -134,7 +134,7 @@ export async function distill(
   await initBackend({ backend: config.backend, log });
   log(`config (hash ${hash.slice(0, 12)}):\n${formatConfig(config)}`);
 
-  const opened = await openDataset(config.data.train);
+  const opened = await openDataset(config.data.train, { key: "data.train" });
   const train: ImageSource = firstImages(opened.images, config.data.subset);
   const { teacher, description } = await openTeacher(config.teacher, {
     data: { mean: config.data.mean, std: config.data.std },
@@ -323,7 +323,7 @@ export async function distill(
 
   // Periodic kNN: eval.subset test images against a bank of training images.
   const testSet = config.data.test && opened.evaluation && config.train.evalEvery > 0
-    ? await openDataset(config.data.test)
+    ? await openDataset(config.data.test, { key: "data.test" })
     : undefined;
   const periodic = async () => {
     if (!testSet?.evaluation) return;

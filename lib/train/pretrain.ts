@@ -137,8 +137,8 @@ export async function pretrain(
   const c = config;
   const backend = await initBackend({ backend: c.backend, log });
   const t0 = performance.now();
-  const train = await openDataset(c.data.train);
-  const test = await openDataset(c.data.test);
+  const train = await openDataset(c.data.train, { key: "data.train" });
+  const test = await openDataset(c.data.test, { key: "data.test" });
   if (!train.evaluation || !test.evaluation) {
     throw new Error(`pretrain: ${c.data.train.name} has no labels, needed for evaluation`);
   }

@@ -83,9 +83,9 @@ export async function openEvalData(config: DistillConfig): Promise<EvalData> {
   }
   const opened: OpenedDataset[] = [];
   try {
-    const trainSet = await openDataset(config.data.train);
+    const trainSet = await openDataset(config.data.train, { key: "data.train" });
     opened.push(trainSet);
-    const testSet = await openDataset(config.data.test);
+    const testSet = await openDataset(config.data.test, { key: "data.test" });
     opened.push(testSet);
     for (const [key, set] of [["data.train", trainSet], ["data.test", testSet]] as const) {
       if (!set.evaluation) {

@@ -44,6 +44,8 @@ interface Case {
   after?: () => Promise<void>;
   /** Why the case cannot run here. */
   skip?: string;
+  /** The most seconds the command may take (startup included). */
+  maxSeconds?: number;
 }
 
 /** One `error:` line, last on stderr, no stack frame; the only line when `alone`. */
@@ -318,6 +320,29 @@ Deno.test({
           message: /Cannot decode image ".*folder\/b\/2\.png": .*\(replace or remove it/,
           absent: [`${RUNS}/new`],
         },
+        {
+          name: "a PNG decompression bomb (its header claims 20000×20000) in a folder dataset",
+          task: "distill",
+          args: dist(
+            `--set=data.train={name: folder, root: ${T}/bomb}`,
+            "--set=data.size=8",
+            "--set=data.augment=none",
+            "--set=data.mean=[0.5]",
+            "--set=data.std=[0.5]",
+          ),
+          message:
+            /^Cannot read image ".*bomb\/b\/2\.png": its header claims 20000×20000 \(h×w\) = 400000000 pixels, above the limit of 50000000 \(data\.train\.maxPixels\); raise data\.train\.maxPixels if the image is genuine, or remove it$/,
+          absent: [`${RUNS}/new`],
+          // Refused from the header: decoding it would take about 38 s and 5 GB.
+          maxSeconds: 15,
+        },
+        {
+          name: "data.train.maxPixels=0",
+          task: "distill",
+          args: dist(`--set=data.train={name: folder, root: ${T}/folder, maxPixels: 0}`),
+          message: /data\.train\.maxPixels: expected an integer ≥ 1, got 0/,
+          alone: true,
+        },
         // Teachers.
         ...(["past-end", "overlap", "dtype"] as const).map((f): Case => ({
           name: {
@@ -401,6 +426,37 @@ Deno.test({
           ),
           message: /teacher128\.safetensors" into resnet18: .*mis-shaped .*set them to match/,
           absent: [`${RUNS}/new`],
+        },
+        {
+          name: "a safetensors teacher whose weights hold Inf (refused at load)",
+          task: "distill",
+          args: dist(
+            "--set=teacher.source=safetensors",
+            `--set=teacher.path=${T}/inf.safetensors`,
+            "--set=teacher.architecture=resnet18",
+            "--set=teacher.args={stem: cifar, width: 0.25, inChannels: 1}",
+          ),
+          message:
+            /^teacher weights ".*\/inf\.safetensors" \(teacher\.path\): tensor "layer1\.0\.conv1\.weight" holds non-finite values \(Inf\); re-export the teacher$/,
+          // No feature computed: the shared teacher cache stays as it was (see `protect`).
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "eval --teacher whose weights hold Inf",
+          task: "eval",
+          args: [
+            "--student",
+            G,
+            "--teacher",
+            `${T}/inf.safetensors`,
+            "--teacher-arch=resnet18",
+            "--set=teacher.args={stem: cifar, width: 0.25, inChannels: 1}",
+            "--out",
+            `${RUNS}/eval`,
+          ],
+          message:
+            /teacher weights ".*inf\.safetensors" \(teacher\.path\): tensor "layer1\.0\.conv1\.weight" holds non-finite values \(Inf\)/,
+          absent: [`${RUNS}/eval`],
         },
         {
           name: "teacher/student width mismatch with no head (eval against a 128-d teacher)",
@@ -606,6 +662,9 @@ Deno.test({
           const line = checkStderr(c, r);
           for (const p of c.absent ?? []) assert.ok(!(await exists(p)), `"${p}" was created`);
           await c.after?.();
+          if (c.maxSeconds !== undefined) {
+            assert.ok(r.seconds < c.maxSeconds, `took ${r.seconds.toFixed(1)} s`);
+          }
           report.push([c.name, line, r.seconds]);
         } catch (e) {
           failures.push(`${c.name} (deno task ${c.task} ${c.args.join(" ")}): ${e}`);
