@@ -566,6 +566,83 @@ Deno.test({
             });
           },
         },
+        // Checks before the first expensive step (teacher features, training).
+        {
+          name: "eval.k above the final kNN bank (data.subset)",
+          task: "distill",
+          args: dist("--set=data.test={name: fashion-mnist, split: test}", "--set=eval.k=300"),
+          message:
+            /^eval\.k: 300 neighbours, but the kNN bank holds only 256 training images; set eval\.k ≤ 256 or raise data\.subset \(256\)$/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "eval.k above the periodic kNN bank (5 × eval.subset)",
+          task: "distill",
+          args: dist(
+            "--set=data.test={name: fashion-mnist, split: test}",
+            "--set=eval.k=100",
+            "--set=eval.subset=10",
+            "--set=train.evalEvery=1",
+          ),
+          message:
+            /^eval\.k: 100 neighbours, but the kNN bank holds only 50 training images; set eval\.k ≤ 50 or raise eval\.subset .*or set train\.evalEvery=0$/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "a data.test that does not open (found before training, not after)",
+          task: "distill",
+          args: dist(
+            `--set=data.test={name: fashion-mnist, split: test, dataDir: ${T}/empty, useSystemData: false, download: false}`,
+          ),
+          message: /Fashion-MNIST not found in .*\/empty/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "teacher.cacheDir outside the task's write grant",
+          task: "distill",
+          args: dist(`--set=teacher.cacheDir=${T}/cache-out`),
+          message:
+            /^Cannot use teacher cache dir ".*cache-out" \(teacher\.cacheDir\): Requires write access to ".*cache-out"; deno task distill is granted only --allow-write=runs,.*add ".*cache-out" to --allow-write in the "distill" task of deno\.json$/,
+          alone: true,
+          absent: [`${T}/cache-out`, `${RUNS}/new`],
+        },
+        {
+          name: "eval --k above the kNN bank",
+          task: "eval",
+          args: [
+            "--student",
+            G,
+            "--k",
+            "300",
+            "--set=data.test={name: fashion-mnist, split: test}",
+            "--out",
+            `${RUNS}/eval`,
+          ],
+          message:
+            /^eval\.k: 300 neighbours, but the kNN bank holds only 256 training images; set eval\.k ≤ 256/,
+          absent: [`${RUNS}/eval`],
+        },
+        {
+          name: "an evaluation that fails after training (a test image with a corrupt body)",
+          task: "distill",
+          args: [
+            ...SMALL,
+            `--run-dir=${RUNS}/late`,
+            `--set=data.test={name: folder, root: ${T}/folder, size: [28, 28], channels: 1}`,
+            "--set=train.evalEvery=0",
+            "--set=eval.linear.epochs=0",
+            "--set=eval.cost=false",
+          ],
+          message:
+            /^Cannot decode image ".*folder\/b\/2\.png": .*; training finished and the student is saved: evaluate it again, without training, with deno task eval --student runs\/.*\/late --set eval\.…=…$/,
+          after: async () => {
+            // The trained student is kept for that evaluation.
+            assert.deepEqual(await checkpointStep(`${RUNS}/late/checkpoint.safetensors`), {
+              step: 2,
+              finite: true,
+            });
+          },
+        },
         // compare.
         {
           name: "compare: YAML syntax error",
