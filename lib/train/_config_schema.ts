@@ -162,7 +162,7 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
     kind: "enum",
     values: ["auto", "webgpu", "wasm", "cpu"],
     default: "auto",
-    doc: "tfjs backend; auto: a real GPU's webgpu, else wasm, else cpu",
+    doc: "tfjs backend; auto: COSS_BACKEND when set, else a real GPU's webgpu, else wasm, else cpu",
   },
   runDir: {
     kind: "string",

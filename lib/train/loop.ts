@@ -21,6 +21,7 @@ import type { BatchSampler } from "../data/sampler.ts";
 import { firstImages } from "../data/subset.ts";
 import type { ImageSource } from "../data/types.ts";
 import { exportStudent } from "../models/export.ts";
+import { createModel, type ModelName } from "../models/registry.ts";
 import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
 import { configHash, type DistillConfig, formatConfig, stringifyConfig } from "./config.ts";
 import { quickKnn } from "./evaluate.ts";
@@ -159,8 +160,15 @@ export async function distill(
   if (config.teacher.cache || needLists || config.data.test !== null) {
     await checkCacheDir(config.teacher.cacheDir);
   }
-  await initBackend({ backend: config.backend, log });
+  // "auto" (the default) leaves the choice to COSS_BACKEND when it is set, as documented.
+  await initBackend({ backend: config.backend === "auto" ? undefined : config.backend, log });
   log(`config (hash ${hash.slice(0, 12)}):\n${formatConfig(config)}`);
+  // A student argument its model refuses fails here, not after the teacher's features.
+  try {
+    createModel(config.student.architecture as ModelName, config.student.args).dispose();
+  } catch (e) {
+    throw new Error(`student.args: ${(e as Error).message}`, { cause: e });
+  }
 
   const opened = await openDataset(config.data.train, { key: "data.train" });
   const train: ImageSource = firstImages(opened.images, config.data.subset);

@@ -135,7 +135,11 @@ export async function pretrain(
 ): Promise<PretrainResult> {
   const log = options.log ?? ((l: string) => console.error(l));
   const c = config;
-  const backend = await initBackend({ backend: c.backend, log });
+  // "auto" (the default) leaves the choice to COSS_BACKEND when it is set, as documented.
+  const backend = await initBackend({
+    backend: c.backend === "auto" ? undefined : c.backend,
+    log,
+  });
   const t0 = performance.now();
   const train = await openDataset(c.data.train, { key: "data.train" });
   const test = await openDataset(c.data.test, { key: "data.test" });
