@@ -179,7 +179,8 @@ export async function openFolder(
   try {
     top = await sortedEntries(root);
   } catch (e) {
-    throw new Error(`Cannot list image folder "${root}": ${reason(e)} (check data.root)`, {
+    const key = options.key ? `${options.key}.root` : "the path";
+    throw new Error(`Cannot list image folder "${root}": ${reason(e)} (check ${key})`, {
       cause: e,
     });
   }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { BUNDLED_TEACHERS } from "../models/bundled.ts";
 import { listModels } from "../models/registry.ts";
 import type { DistillConfig } from "./_config_types.ts";
 import { show } from "./_config_spec.ts";
@@ -79,6 +80,16 @@ export const crossChecks: readonly Check[] = [
     return {
       path: "teacher.path",
       problem: `required when teacher.source is "${teacher.source}" (${file})`,
+      also: ["teacher.source"],
+    };
+  },
+  ({ teacher }) => {
+    if (teacher.source !== "bundled" || BUNDLED_TEACHERS.includes(teacher.name)) return;
+    return {
+      path: "teacher.name",
+      problem: `expected a bundled teacher (${BUNDLED_TEACHERS.join(", ")}), got ${
+        show(teacher.name)
+      }`,
       also: ["teacher.source"],
     };
   },

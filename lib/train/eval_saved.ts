@@ -5,9 +5,15 @@
  *
  * @module
  */
-import { initBackend } from "../backend.ts";
+import { BACKEND_CHOICES, type BackendChoice, initBackend } from "../backend.ts";
 import type { ReportRun } from "../eval/report.ts";
-import { DEFAULT_CONFIG, type DistillConfig, parseConfig, stringifyConfig } from "./config.ts";
+import {
+  ConfigError,
+  DEFAULT_CONFIG,
+  type DistillConfig,
+  parseConfig,
+  stringifyConfig,
+} from "./config.ts";
 import { evaluateStudent, openEvalData } from "./report_run.ts";
 import { locateSaved, openSavedStudent } from "./saved.ts";
 import { openTeacher } from "./teachers.ts";
@@ -67,6 +73,11 @@ export async function evaluateSaved(
   // run's config: the weights must be on a backend before the config inside them is read.
   const backend = (options.overrides ?? []).filter((o) => o.startsWith("backend="))
     .map((o) => o.slice("backend=".length)).pop();
+  if (backend !== undefined && !BACKEND_CHOICES.includes(backend as BackendChoice)) {
+    throw new ConfigError(
+      `--backend ${backend}: backend: expected one of ${BACKEND_CHOICES.join(", ")}`,
+    );
+  }
   await initBackend({ backend: backend as DistillConfig["backend"] | undefined, log });
   const saved = await openSavedStudent(where);
   try {

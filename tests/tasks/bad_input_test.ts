@@ -166,6 +166,8 @@ Deno.test({
       const G = `${RUNS}/good`;
       const T = TMP;
       const dist = (...a: string[]) => [...SMALL, `--run-dir=${RUNS}/new`, ...a];
+      /** `dist` without its `--backend` flag, so that COSS_BACKEND decides. */
+      const distEnv = (...a: string[]) => dist(...a).filter((x) => !x.startsWith("--backend"));
       const cases: Case[] = [
         // Config files and keys.
         {
@@ -240,7 +242,194 @@ Deno.test({
           message: /--learning-rate: unknown flag.*valid flags: --config/,
           alone: true,
         },
+        {
+          name: "a --config file that does not exist",
+          task: "distill",
+          args: dist(`--config=${T}/nope.yaml`),
+          message: /nope\.yaml: no such file \(check the --config path\)/,
+          alone: true,
+        },
+        {
+          name: "--set without a value (--set optim.lr)",
+          task: "distill",
+          args: dist("--set=optim.lr"),
+          message: /^--set optim\.lr: expected <key>=<value>, e\.g\. --set optim\.lr=0\.01$/,
+          alone: true,
+        },
+        {
+          name: "an infinite learning rate (optim.lr=.inf)",
+          task: "distill",
+          args: dist("--set=optim.lr=.inf"),
+          message: /optim\.lr: expected a number > 0, got Infinity/,
+          alone: true,
+        },
+        {
+          name: "a NaN learning rate (optim.lr=.nan)",
+          task: "distill",
+          args: dist("--set=optim.lr=.nan"),
+          message: /optim\.lr: expected a number > 0, got \.nan/,
+          alone: true,
+        },
+        {
+          name: "a negative subset (data.subset=-5)",
+          task: "distill",
+          args: dist("--set=data.subset=-5"),
+          message: /data\.subset: expected null or an integer ≥ 1, got -5/,
+          alone: true,
+        },
+        {
+          name: "an input size below the smallest (data.size=4)",
+          task: "distill",
+          args: dist("--set=data.size=4"),
+          message: /data\.size: expected an integer ≥ 8, got 4/,
+          alone: true,
+        },
+        {
+          name: "a zero normalisation std (data.std=[0])",
+          task: "distill",
+          args: dist("--set=data.std=[0]"),
+          message: /data\.std: expected a non-empty list of numbers > 0, got \[0\]/,
+          alone: true,
+        },
+        {
+          name: "an unknown augmentation preset (data.augment=mocov3)",
+          task: "distill",
+          args: dist("--set=data.augment=mocov3"),
+          message: /data\.augment: expected a preset .*got "mocov3" \(did you mean "mocov2"\?\)/,
+          alone: true,
+        },
+        {
+          name: "an augmentation step with size 0",
+          task: "distill",
+          args: dist("--set=data.augment=[{op: randomResizedCrop, size: 0}]"),
+          message: /data\.augment\[0\]\.size: expected a positive integer/,
+          alone: true,
+        },
+        {
+          name: "more sampled neighbours than the pool (data.sampler.neighbours=40)",
+          task: "distill",
+          args: dist("--set=data.sampler.kind=neighbour", "--set=data.sampler.neighbours=40"),
+          message:
+            /data\.sampler\.neighbours: expected an integer ≤ data\.sampler\.pool \(31\), got 40/,
+          alone: true,
+        },
+        {
+          name: "a final learning rate above the initial one (schedule.minLr=10)",
+          task: "distill",
+          args: dist("--set=schedule.minLr=10"),
+          message: /schedule\.minLr: expected a number ≤ optim\.lr \(.*\), got 10/,
+          alone: true,
+        },
+        {
+          name: "an unknown bundled teacher (teacher.name=nope)",
+          task: "distill",
+          args: dist("--set=teacher.name=nope"),
+          message:
+            /teacher\.name: expected a bundled teacher \(fashion-mnist, fmnist-resnet18-w025\), got "nope"/,
+          alone: true,
+        },
+        {
+          name: "a student argument of another model (student.args.depth)",
+          task: "distill",
+          args: dist("--set=student.args.depth=19"),
+          message: /student\.args\.depth: unknown key for student\.architecture "resnet18"/,
+          alone: true,
+        },
+        {
+          name: "a student argument its model refuses (student.args.width=-1)",
+          task: "distill",
+          args: dist("--set=student.args.width=-1"),
+          // Before the teacher's features (the shared cache stays as it was).
+          message: /^student\.args: resnet18: width must be a positive number, got -1$/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "an empty --run-dir",
+          task: "distill",
+          args: [...SMALL, "--run-dir="],
+          message: /runDir: expected a non-empty string, got ""/,
+          alone: true,
+        },
+        // Environment variables.
+        {
+          name: "COSS_BACKEND=tpu",
+          task: "distill",
+          args: distEnv(),
+          env: { COSS_BACKEND: "tpu" },
+          message:
+            /Unknown backend "tpu" \(from COSS_BACKEND\): expected one of auto, webgpu, wasm, cpu/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "COSS_WASM_THREADS=abc",
+          task: "distill",
+          args: dist(),
+          env: { COSS_WASM_THREADS: "abc" },
+          message:
+            /^COSS_WASM_THREADS must be a positive integer, got "abc": unset it or use e\.g\. 1 or 2$/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "COSS_WASM_THREADS=0",
+          task: "distill",
+          args: dist(),
+          env: { COSS_WASM_THREADS: "0" },
+          message: /^COSS_WASM_THREADS must be a positive integer, got "0"/,
+          absent: [`${RUNS}/new`],
+        },
         // Flags.
+        {
+          name: "--seed abc",
+          task: "distill",
+          args: dist("--seed=abc"),
+          message: /seed: expected an integer ≥ 0, got "abc"/,
+          alone: true,
+        },
+        {
+          name: "--seed -1 (a negative value given as a separate argument)",
+          task: "distill",
+          args: dist("--seed", "-1"),
+          message: /^--seed -1: a value starting with "-" must be attached: --seed=-1$/,
+          alone: true,
+        },
+        {
+          name: "eval --t -1 (a negative value given as a separate argument)",
+          task: "eval",
+          args: ["--student", G, "--t", "-1"],
+          message: /^--t -1: a value starting with "-" must be attached: --t=-1$/,
+          alone: true,
+        },
+        {
+          name: "eval --t=-1",
+          task: "eval",
+          args: ["--student", G, "--t=-1", "--out", `${RUNS}/eval`],
+          message: /--set eval\.t=-1: eval\.t: expected a number > 0, got -1/,
+          absent: [`${RUNS}/eval`],
+        },
+        {
+          name: "eval --backend tpu",
+          task: "eval",
+          args: ["--student", G, "--backend", "tpu", "--out", `${RUNS}/eval`],
+          message: /^--backend tpu: backend: expected one of auto, webgpu, wasm, cpu$/,
+          alone: true,
+          absent: [`${RUNS}/eval`],
+        },
+        {
+          name: "eval --out outside the task's write grant",
+          task: "eval",
+          args: ["--student", G, "--out", `${T}/eval-out`],
+          message:
+            /^--out .*eval-out: Requires write access to ".*eval-out"; deno task eval is granted only --allow-write=runs,.*"eval" task of deno\.json$/,
+          alone: true,
+          absent: [`${T}/eval-out`],
+        },
+        {
+          name: "eval without --student or --compare",
+          task: "eval",
+          args: [],
+          message: /^--student: required \(a run dir, checkpoint or export dir\)$/,
+          alone: true,
+        },
         {
           name: "--resume with --no-resume",
           task: "distill",
@@ -318,6 +507,14 @@ Deno.test({
             "--set=data.std=[0.5]",
           ),
           message: /Cannot decode image ".*folder\/b\/2\.png": .*\(replace or remove it/,
+          absent: [`${RUNS}/new`],
+        },
+        {
+          name: "a folder dataset whose root does not exist",
+          task: "distill",
+          args: dist(`--set=data.train={name: folder, root: ${T}/no-folder}`),
+          message:
+            /Cannot list image folder ".*no-folder": No such file .*\(check data\.train\.root\)$/,
           absent: [`${RUNS}/new`],
         },
         {
@@ -681,6 +878,21 @@ Deno.test({
             /run dir ".*cmp\/coss-s0" holds a run of another config; delete it or change runDir/,
           alone: true,
         },
+        {
+          name: "compare: a --config file that does not exist",
+          task: "compare",
+          args: [`--config=${T}/nope.yaml`],
+          message:
+            /nope\.yaml: cannot read \(No such file or directory.*\); check the --config path$/,
+          alone: true,
+        },
+        {
+          name: "compare: an unknown key in --set (seeds is a compare-file key)",
+          task: "compare",
+          args: ["--set=seeds=abc"],
+          message: /--set seeds=abc: seeds: unknown key \(did you mean "seed"\?\)/,
+          alone: true,
+        },
         // pretrain.
         {
           name: "pretrain: unknown key in --set",
@@ -716,6 +928,30 @@ Deno.test({
           args: ["--epochs=3"],
           message: /--epochs: unknown flag.*see deno task pretrain --help/,
           alone: true,
+        },
+        {
+          name: "pretrain: an unknown method",
+          task: "pretrain",
+          args: [...PRETRAIN, "--set=method=byol"],
+          message: /--set method=byol: method: expected one of supervised, simclr, got "byol"/,
+          alone: true,
+        },
+        {
+          name: "pretrain: a --config file that does not exist",
+          task: "pretrain",
+          args: [`--config=${T}/nope.yaml`],
+          message:
+            /Cannot read config ".*nope\.yaml": No such file or directory.*; check the --config path$/,
+          alone: true,
+        },
+        {
+          name: "pretrain: --out outside the task's write grant",
+          task: "pretrain",
+          args: [...PRETRAIN, `--out=${T}/pt-out`],
+          message:
+            /out: .*pt-out: Requires write access to ".*pt-out"; deno task pretrain is granted only --allow-write=runs,.*"pretrain" task of deno\.json$/,
+          alone: true,
+          absent: [`${T}/pt-out`],
         },
         {
           name: "pretrain: a run dir written by another config",
@@ -775,7 +1011,7 @@ Deno.test({
         `\n${report.length} bad inputs in ${((performance.now() - t0) / 1000).toFixed(0)} s:\n` +
           report.map(([n, l, s]) => `- ${n} (${s.toFixed(1)} s)\n    error: ${l}`).join("\n"),
       );
-      assert.ok(cases.length >= 25);
+      assert.ok(cases.length >= 60, `${cases.length} cases`);
       assert.deepEqual(failures, []);
     } finally {
       for (const m of mounted.reverse()) await sh("umount", [m]);
