@@ -106,6 +106,7 @@ export async function writeFixtures(dir: string): Promise<void> {
     `${dir}/inf.safetensors`,
     "layer1.0.conv1.weight",
   );
+  await tfjsTeacherWithNaN(`${dir}/nan-tfjs`);
   await onnxFixtures(dir);
 }
 
@@ -165,6 +166,25 @@ async function wideTeacher(path: string): Promise<void> {
   } finally {
     model.dispose();
   }
+}
+
+/** A tfjs layers teacher (conv, ReLU, pool) whose conv bias holds a NaN. */
+async function tfjsTeacherWithNaN(dir: string): Promise<void> {
+  const tf = await import("@tensorflow/tfjs");
+  const { fileSystemHandler } = await import("../../lib/io/tfjs_files.ts");
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, name: "conv" }),
+      tf.layers.reLU({ name: "feat" }),
+      tf.layers.globalAveragePooling2d({ name: "gap" }),
+    ],
+  });
+  const [kernel] = model.getLayer("conv").getWeights();
+  const bias = tf.tensor1d([0, NaN, 0, 0]);
+  model.getLayer("conv").setWeights([kernel, bias]);
+  bias.dispose();
+  await model.save(fileSystemHandler(dir));
+  model.dispose();
 }
 
 /** A copy of safetensors file `from` with +Inf written over the first float of `tensor`. */

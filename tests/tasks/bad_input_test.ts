@@ -639,6 +639,14 @@ Deno.test({
           absent: [`${RUNS}/new`],
         },
         {
+          name: "a tfjs teacher whose weights hold NaN (refused at load)",
+          task: "distill",
+          args: dist("--set=teacher.source=tfjs", `--set=teacher.path=${T}/nan-tfjs/model.json`),
+          message:
+            /^teacher weights ".*nan-tfjs\/model\.json" \(teacher\.path\): tensor "conv\/bias" holds non-finite values \(NaN\); re-export the teacher$/,
+          absent: [`${RUNS}/new`],
+        },
+        {
           name: "eval --teacher whose weights hold Inf",
           task: "eval",
           args: [
