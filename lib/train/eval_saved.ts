@@ -16,6 +16,7 @@ import {
 } from "./config.ts";
 import { evaluateStudent, openEvalData } from "./report_run.ts";
 import { locateSaved, openSavedStudent } from "./saved.ts";
+import { checkCacheDir } from "./_run_dir.ts";
 import { openTeacher } from "./teachers.ts";
 
 /** Options for {@linkcode evaluateSaved}. */
@@ -96,6 +97,9 @@ export async function evaluateSaved(
       source: `${path} (config)`,
       overrides: options.overrides ?? [],
     });
+    // The teacher's training features go through the cache: a dir outside the grant
+    // would fail only once they are computed.
+    await checkCacheDir(config.teacher.cacheDir);
     const { teacher, description } = await openTeacher(config.teacher, {
       data: { mean: config.data.mean, std: config.data.std },
     });

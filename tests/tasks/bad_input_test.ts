@@ -812,6 +812,14 @@ Deno.test({
           absent: [`${T}/cache-out`, `${RUNS}/new`],
         },
         {
+          name: "eval: teacher.cacheDir outside the task's write grant",
+          task: "eval",
+          args: ["--student", G, `--set=teacher.cacheDir=${T}/eval-cache`, "--out", `${RUNS}/eval`],
+          message:
+            /^Cannot use teacher cache dir ".*eval-cache" \(teacher\.cacheDir\): Requires write access to ".*eval-cache"; deno task eval is granted only --allow-write=runs,.*"eval" task of deno\.json$/,
+          absent: [`${T}/eval-cache`, `${RUNS}/eval`],
+        },
+        {
           name: "eval --k above the kNN bank",
           task: "eval",
           args: [
