@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { checkEvalK } from "./report_run.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
 import { initBackend } from "../backend.ts";
@@ -146,6 +147,15 @@ export async function pretrain(
   if (!train.evaluation || !test.evaluation) {
     throw new Error(`pretrain: ${c.data.train.name} has no labels, needed for evaluation`);
   }
+  // The kNN bank of the final evaluation: refuse an eval.k it cannot serve before training.
+  const bank = Math.min(c.eval.trainImages ?? train.images.length, train.images.length);
+  checkEvalK(
+    c.eval.k,
+    bank,
+    c.eval.trainImages === null || c.eval.trainImages >= train.images.length
+      ? "the training split's size (data.train)"
+      : `eval.trainImages (${c.eval.trainImages})`,
+  );
   const classes = train.evaluation.classNames.length;
   const n = Math.min(c.data.subset ?? train.images.length, train.images.length);
   const model = createModel(

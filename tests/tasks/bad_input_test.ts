@@ -946,6 +946,19 @@ Deno.test({
           alone: true,
         },
         {
+          name: "pretrain: eval.k above the kNN bank (eval.trainImages)",
+          task: "pretrain",
+          args: [
+            ...PRETRAIN,
+            `--run-dir=${RUNS}/pt-k`,
+            `--out=${RUNS}/pt-k/teacher`,
+            "--set=eval.k=100",
+          ],
+          message:
+            /^eval\.k: 100 neighbours, but the kNN bank holds only 64 training images; set eval\.k ≤ 64 or raise eval\.trainImages \(64\)$/,
+          absent: [`${RUNS}/pt-k`],
+        },
+        {
           name: "pretrain: an unknown method",
           task: "pretrain",
           args: [...PRETRAIN, "--set=method=byol"],
