@@ -121,7 +121,15 @@ function parse(argv: string[]): { values: Values; positionals: string[] } {
       throw new ConfigError(`${flag}: unknown flag; see deno task eval --help`);
     }
     if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      throw new ConfigError(`${flag}: missing value; see deno task eval --help`);
+      const name = flag.replace(/[= ].*$/, "");
+      const next = argv[argv.indexOf(name) + 1];
+      if (argv.includes(name) && next !== undefined && /^-[\d.]/.test(next)) {
+        // parseArgs reads "-1" as a flag: the value is there, but must be attached.
+        throw new ConfigError(
+          `${name} ${next}: a value starting with "-" must be attached: ${name}=${next}`,
+        );
+      }
+      throw new ConfigError(`${name}: missing value; see deno task eval --help`);
     }
     throw e;
   }

@@ -84,6 +84,30 @@ export async function readImageHeader(path: string): Promise<ImageHeader> {
   }
 }
 
+/** The default pixel limit of an image file (height × width): 50 megapixels, 200 MB decoded. */
+export const DEFAULT_MAX_PIXELS = 50_000_000;
+
+/** An image whose header claims more pixels than allowed: refused before decoding. */
+export class PixelLimitError extends RangeError {
+  /**
+   * @param height The header's height.
+   * @param width The header's width.
+   * @param limit The limit it exceeds.
+   */
+  constructor(readonly height: number, readonly width: number, readonly limit: number) {
+    super(
+      `its header claims ${height}×${width} (h×w) = ${height * width} pixels, ` +
+        `above the limit of ${limit}`,
+    );
+    this.name = "PixelLimitError";
+  }
+}
+
+/** Throw {@linkcode PixelLimitError} when `height × width` exceeds `limit`. */
+export function checkPixels(height: number, width: number, limit: number): void {
+  if (height * width > limit) throw new PixelLimitError(height, width, limit);
+}
+
 /** A decoded image, 8-bit RGB, row-major HWC. */
 export interface DecodedImage {
   height: number;
@@ -95,10 +119,18 @@ export interface DecodedImage {
  * Decode PNG or JPEG bytes to RGB. PNG alpha is dropped (not composited);
  * 16-bit PNGs are scaled to 8 bits by pngjs; grey images are repeated to RGB.
  *
+ * The header's size is checked against `maxPixels` before any pixel is
+ * inflated: a small PNG can claim 20000×20000 pixels (a decompression bomb).
+ *
+ * @throws {PixelLimitError} When the header claims more than `maxPixels` pixels.
  * @throws {Error} On a corrupt file; the message is the decoder's reason.
  */
-export function decodeImage(bytes: Uint8Array): DecodedImage {
+export function decodeImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): DecodedImage {
   if (PNG_SIGNATURE.every((b, i) => bytes[i] === b)) {
+    if (bytes.length >= 24) {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      checkPixels(view.getUint32(20), view.getUint32(16), maxPixels);
+    }
     const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
     const n = png.width * png.height;
     const rgb = new Uint8Array(n * 3);
@@ -115,6 +147,7 @@ export function decodeImage(bytes: Uint8Array): DecodedImage {
       useTArray: true,
       formatAsRGBA: false,
       tolerantDecoding: false,
+      maxResolutionInMP: maxPixels / 1e6,
     });
     return { height: img.height, width: img.width, rgb: img.data };
   }

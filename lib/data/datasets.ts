@@ -127,6 +127,12 @@ export interface FolderSpec {
    * @default {3}
    */
   channels?: 1 | 3;
+  /**
+   * The most pixels (height × width) an image may have, checked in its
+   * header at open, before decoding (a PNG decompression bomb is refused).
+   * @default {50_000_000}
+   */
+  maxPixels?: number;
 }
 
 /** Images in a `.npy` file, `[N, H, W, C]` or `[N, H, W]`. */
@@ -186,6 +192,11 @@ export interface OpenDatasetOptions {
    * @default {console.warn}
    */
   onWarning?: (line: string) => void;
+  /**
+   * The config key of the spec (e.g. `data.train`), named in errors about its keys.
+   * @default {undefined}
+   */
+  key?: string;
 }
 
 /**
@@ -233,7 +244,11 @@ export async function openDataset(
         : await resolveIdx(spec.name, spec, hooks);
     }
     case "folder":
-      return await openFolder(spec.root, { ...spec, onWarning: options.onWarning });
+      return await openFolder(spec.root, {
+        ...spec,
+        onWarning: options.onWarning,
+        key: options.key,
+      });
     case "npy":
       if ((spec.kind ?? "images") === "features") {
         throw new TypeError(

@@ -11,7 +11,14 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { checkIndices } from "./_array_source.ts";
 import { join, reason, sha256Text } from "./_bytes.ts";
-import { decodeImage, readImageHeader, toUnitFloat } from "./_image.ts";
+import {
+  checkPixels,
+  decodeImage,
+  DEFAULT_MAX_PIXELS,
+  PixelLimitError,
+  readImageHeader,
+  toUnitFloat,
+} from "./_image.ts";
 import type { ImageShape, ImageSource, OpenedDataset } from "./types.ts";
 
 /** Options for {@linkcode openFolder}. */
@@ -60,6 +67,22 @@ export interface OpenFolderOptions {
    * @default {8}
    */
   concurrency?: number;
+  /**
+   * The most pixels (height × width) an image may have, read from its header
+   * at open, before anything is decoded: a small PNG can claim 20000×20000
+   * pixels and cost gigabytes per batch. A larger image is unreadable
+   * (`onBadImage` decides).
+   *
+   * @default {50_000_000}
+   */
+  maxPixels?: number;
+  /**
+   * The config key of this dataset, named in the pixel-limit error
+   * (e.g. `data.train` gives `data.train.maxPixels`).
+   *
+   * @default {undefined}
+   */
+  key?: string;
   /**
    * Receives one-line warnings (skipped files, images outside class folders).
    *
@@ -144,6 +167,11 @@ export async function openFolder(
   if (channels !== 1 && channels !== 3) {
     throw new RangeError(`Folder "${root}": channels must be 1 or 3, got ${channels}`);
   }
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const limitKey = options.key ? `${options.key}.maxPixels` : "maxPixels";
+  if (!(Number.isSafeInteger(maxPixels) && maxPixels >= 1)) {
+    throw new RangeError(`${limitKey}: expected an integer ≥ 1, got ${maxPixels}`);
+  }
   const classNames: string[] = [];
   const files: { path: string; label: number }[] = [];
   let loose = 0;
@@ -151,7 +179,8 @@ export async function openFolder(
   try {
     top = await sortedEntries(root);
   } catch (e) {
-    throw new Error(`Cannot list image folder "${root}": ${reason(e)} (check data.root)`, {
+    const key = options.key ? `${options.key}.root` : "the path";
+    throw new Error(`Cannot list image folder "${root}": ${reason(e)} (check ${key})`, {
       cause: e,
     });
   }
@@ -177,12 +206,19 @@ export async function openFolder(
   const checked = await mapLimited(files, 16, async (f): Promise<Entry | undefined> => {
     try {
       const h = await readImageHeader(f.path);
+      checkPixels(h.height, h.width, maxPixels);
       if (options.verify === "decode") {
-        const img = decodeImage(await Deno.readFile(f.path));
+        const img = decodeImage(await Deno.readFile(f.path), maxPixels);
         if (img.height !== h.height || img.width !== h.width) throw new Error("header disagrees");
       }
       return { ...f, height: h.height, width: h.width, stamp: `${f.path}:${h.size}:${h.mtime}` };
     } catch (e) {
+      if (e instanceof PixelLimitError && options.onBadImage !== "skip") {
+        throw new Error(
+          `Cannot read image "${f.path}": ${e.message} (${limitKey}); raise ${limitKey} ` +
+            `if the image is genuine, or remove it`,
+        );
+      }
       bad.push({ path: f.path, why: reason(e) });
       return undefined;
     }
@@ -224,7 +260,14 @@ export async function openFolder(
   const name = `folder/${root.split("/").filter(Boolean).pop() ?? root}`;
   const fingerprint = `${name}|folder|${root}|${entries.length} files|sha256 ${digest}`;
   return {
-    images: new FolderImageSource(name, entries, shape, fingerprint, options.concurrency ?? 8),
+    images: new FolderImageSource(
+      name,
+      entries,
+      shape,
+      fingerprint,
+      options.concurrency ?? 8,
+      maxPixels,
+    ),
     evaluation: { labels: Int32Array.from(entries, (e) => e.label), classNames },
   };
 }
@@ -240,6 +283,7 @@ class FolderImageSource implements ImageSource {
     readonly imageShape: ImageShape,
     readonly fingerprint: string,
     readonly concurrency: number,
+    readonly maxPixels: number,
   ) {
     this.length = entries.length;
     this.#files = entries.map(({ path, height, width }) => ({ path, height, width }));
@@ -254,7 +298,7 @@ class FolderImageSource implements ImageSource {
     const wanted = Array.from(indices, (i) => files[i]);
     const images = await mapLimited(wanted, this.concurrency, async (f) => {
       try {
-        const img = decodeImage(await Deno.readFile(f.path));
+        const img = decodeImage(await Deno.readFile(f.path), this.maxPixels);
         const pixels = new Float32Array(img.height * img.width * c);
         toUnitFloat(img.rgb, c as 1 | 3, pixels, 0);
         return { height: img.height, width: img.width, pixels };

@@ -13,6 +13,7 @@ import { parseSafetensors } from "../io/safetensors.ts";
 import type { Backbone } from "./backbone.ts";
 import { createModel, type ModelName } from "./registry.ts";
 import { loadTorchWeights } from "./torch_weights.ts";
+import { checkFiniteWeights } from "./_finite_weights.ts";
 
 /** The names {@linkcode loadBundledTeacher} accepts. */
 export const BUNDLED_TEACHERS: readonly string[] = ["fashion-mnist", "fmnist-resnet18-w025"];
@@ -159,6 +160,7 @@ export async function loadBundledTeacher(
   }
   const weightsUrl = new URL(card.weights ?? "model.safetensors", dir);
   const st = parseSafetensors(await readAsset(weightsUrl), { source: weightsUrl.href });
+  checkFiniteWeights(weightsUrl.href, st.tensors);
   const model = createModel(card.architecture as ModelName, card.args as never);
   try {
     loadTorchWeights(model, st.tensors, { source: weightsUrl.href });

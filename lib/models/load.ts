@@ -5,6 +5,7 @@
  */
 import { readSafetensors } from "../io/safetensors.ts";
 import type { Backbone } from "./backbone.ts";
+import { checkFiniteWeights } from "./_finite_weights.ts";
 import { createModel, type ModelArgsMap, type ModelName } from "./registry.ts";
 import { loadTorchWeights, type LoadTorchWeightsOptions } from "./torch_weights.ts";
 
@@ -25,6 +26,7 @@ import { loadTorchWeights, type LoadTorchWeightsOptions } from "./torch_weights.
  * @param args Its arguments.
  * @param options Prefix and strictness, as {@linkcode loadTorchWeights}.
  * @returns The loaded model; the caller disposes it.
+ * @throws {RangeError} When a tensor (under `options.prefix`) holds NaN or Inf, before the model is built.
  */
 export async function loadSafetensorsModel<K extends ModelName>(
   path: string,
@@ -33,6 +35,7 @@ export async function loadSafetensorsModel<K extends ModelName>(
   options: LoadTorchWeightsOptions = {},
 ): Promise<Backbone> {
   const st = await readSafetensors(path);
+  checkFiniteWeights(path, st.tensors, options.prefix);
   const model = createModel(name, args);
   try {
     loadTorchWeights(model, st.tensors, { source: path, ...options });

@@ -22,6 +22,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { fileSystemHandler } from "../io/tfjs_files.ts";
+import { NonFiniteWeightsError } from "./_finite_weights.ts";
 import type { Embedder, EmbedOptions } from "./types.ts";
 import type {
   GraphModel,
@@ -317,6 +318,39 @@ function graphTeacher(
 }
 
 /**
+ * Refuse weights holding NaN or Inf before the model is built: they would
+ * give all-zero or NaN features that distil into a silent failure.
+ */
+async function checkFiniteArtifacts(artifacts: tf.io.ModelArtifacts, file: string): Promise<void> {
+  if (!artifacts.weightData || !artifacts.weightSpecs?.length) return;
+  const named = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
+  try {
+    for (const [name, t] of Object.entries(named)) {
+      if (t.dtype !== "float32") continue;
+      const values = await t.data() as Float32Array;
+      let nan = false;
+      let inf = false;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v - v !== 0) {
+          if (v !== v) nan = true;
+          else inf = true;
+        }
+      }
+      if (nan || inf) {
+        throw new NonFiniteWeightsError(
+          file,
+          name,
+          nan && inf ? "NaN and Inf" : nan ? "NaN" : "Inf",
+        );
+      }
+    }
+  } finally {
+    tf.dispose(Object.values(named));
+  }
+}
+
+/**
  * Load a frozen teacher from a tfjs `model.json` (path or directory) on the
  * local file system.
  *
@@ -353,6 +387,7 @@ export async function loadTfjsTeacher(
   }
   const artifacts = await fileSystemHandler(path).load!();
   const format = detectFormat(artifacts, requested, path);
+  await checkFiniteArtifacts(artifacts, path);
   const memory = { load: () => Promise.resolve(artifacts) };
   if (format === "layers") {
     const model = await tf.loadLayersModel(memory);

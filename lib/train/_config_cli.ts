@@ -82,6 +82,13 @@ function cliError(e: Error & { code?: string }, argv: readonly string[]): Config
       if (/does not take an argument/.test(e.message)) {
         return new ConfigError(`${name}: takes no value (use --resume or --no-resume)`);
       }
+      const next = argv[argv.indexOf(name) + 1];
+      if (argv.includes(name) && next !== undefined && /^-[\d.]/.test(next)) {
+        // parseArgs reads "-1" as a flag: the value is there, but must be attached.
+        return new ConfigError(
+          `${name} ${next}: a value starting with "-" must be attached: ${name}=${next}`,
+        );
+      }
       return new ConfigError(`${name}: missing value (e.g. ${name}=<value>)`);
     }
     default:

@@ -4,6 +4,7 @@
  * @module
  */
 import { augmentPreset, type AugmentPresetName, type AugmentStep } from "../data/augment.ts";
+import { BUNDLED_TEACHERS } from "../models/bundled.ts";
 import { listModels } from "../models/registry.ts";
 import type { DistillConfig } from "./_config_types.ts";
 import { show } from "./_config_spec.ts";
@@ -165,6 +166,16 @@ export const crossChecks: readonly Check[] = [
     return {
       path: "teacher.path",
       problem: `required when teacher.source is "${teacher.source}" (${file})`,
+      also: ["teacher.source"],
+    };
+  },
+  ({ teacher }) => {
+    if (teacher.source !== "bundled" || BUNDLED_TEACHERS.includes(teacher.name)) return;
+    return {
+      path: "teacher.name",
+      problem: `expected a bundled teacher (${BUNDLED_TEACHERS.join(", ")}), got ${
+        show(teacher.name)
+      }`,
       also: ["teacher.source"],
     };
   },

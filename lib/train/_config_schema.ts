@@ -124,6 +124,11 @@ export const DATASET_VARIANTS: Record<string, SectionSpec> = {
       verify: optional({ kind: "enum", values: ["header", "decode"], doc: "check at open" }),
       size: optional({ kind: "pair", integer: true, range: { min: 1 }, doc: "resize to [h, w]" }),
       channels: optional({ kind: "enum", values: [1, 3], doc: "output channels" }),
+      maxPixels: optional({
+        kind: "integer",
+        range: { min: 1 },
+        doc: "most pixels (h×w) an image may claim, checked before decoding (default 50e6)",
+      }),
     },
   },
   npy: {
@@ -157,7 +162,7 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
     kind: "enum",
     values: ["auto", "webgpu", "wasm", "cpu"],
     default: "auto",
-    doc: "tfjs backend; auto: a real GPU's webgpu, else wasm, else cpu",
+    doc: "tfjs backend; auto: COSS_BACKEND when set, else a real GPU's webgpu, else wasm, else cpu",
   },
   runDir: {
     kind: "string",

@@ -28,7 +28,7 @@ export interface PretrainConfig {
    */
   seed: number;
   /**
-   * `auto`, `webgpu`, `wasm` or `cpu`.
+   * `auto` (`COSS_BACKEND` when set, else the automatic choice), `webgpu`, `wasm` or `cpu`.
    * @default {"auto"}
    */
   backend: "auto" | "webgpu" | "wasm" | "cpu";
@@ -464,7 +464,10 @@ export async function loadPretrainConfig(
     try {
       text = await Deno.readTextFile(path);
     } catch (e) {
-      throw new PretrainConfigError(`Cannot read config "${path}": ${(e as Error).message}`);
+      const why = (e as Error).message.replace(/: \w+ '[^']*'$/, "");
+      throw new PretrainConfigError(
+        `Cannot read config "${path}": ${why}; check the --config path`,
+      );
     }
   }
   return parsePretrainConfig(text, { source: path ?? "defaults", overrides });

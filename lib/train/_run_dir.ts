@@ -76,8 +76,26 @@ export async function checkRunDir(
       );
     }
   }
-  await checkWritable(paths.dir);
+  await checkWritable(paths.dir, `run dir "${paths.dir}"`, "choose another --run-dir");
   return hasCheckpoint && resume !== false;
+}
+
+/**
+ * Check, before any feature is computed, that the teacher cache dir
+ * (`teacher.cacheDir`) lies inside the task's grants and can be written,
+ * as {@linkcode checkRunDir} does for the run dir. Nothing is created.
+ */
+export async function checkCacheDir(dir: string): Promise<void> {
+  const what = `teacher cache dir "${dir}" (teacher.cacheDir)`;
+  for (const name of ["read", "write"] as const) {
+    if ((await permission({ name, path: dir })) !== "granted") {
+      throw new Error(
+        `Cannot use ${what}: Requires ${name} access to "${dir}", ` +
+          `run again with the --allow-${name} flag`,
+      );
+    }
+  }
+  await checkWritable(dir, what, "choose another teacher.cacheDir");
 }
 
 /** A permission's state; in a terminal, Deno's prompt asks first, as the operation itself would. */
@@ -96,7 +114,7 @@ export async function permission(
  * into the outermost missing folder the grant covers, created for the probe
  * and removed again, so that only what the task may write is ever checked.
  */
-async function checkWritable(dir: string): Promise<void> {
+async function checkWritable(dir: string, what: string, choose: string): Promise<void> {
   let at = dir.replace(/\/+$/, "") || "/";
   const missing: string[] = [];
   while (!(await exists(at))) {
@@ -124,10 +142,7 @@ async function checkWritable(dir: string): Promise<void> {
   } catch (e) {
     const where = at === dir ? "" : ` (its parent "${at}")`;
     const reason = (e as Error).message.replace(/: \w+ '[^']*'$/, ""); // not the probe's name
-    throw new Error(
-      `Cannot write run dir "${dir}"${where}: ${reason}; ` +
-        "choose another --run-dir or make it writable",
-    );
+    throw new Error(`Cannot write ${what}${where}: ${reason}; ${choose} or make it writable`);
   } finally {
     if (created) await Deno.remove(created).catch(() => {});
   }

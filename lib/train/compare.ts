@@ -92,7 +92,8 @@ export async function loadComparison(
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    throw new ConfigError(`${path}: cannot read (${(e as Error).message.split("\n")[0]})`);
+    const why = (e as Error).message.split("\n")[0].replace(/: \w+ '[^']*'$/, "");
+    throw new ConfigError(`${path}: cannot read (${why}); check the --config path`);
   }
   const doc = (parseYaml(text, path) ?? {}) as Record<string, unknown>;
   if (typeof doc !== "object" || Array.isArray(doc)) {

@@ -5,11 +5,18 @@
  *
  * @module
  */
-import { initBackend } from "../backend.ts";
+import { BACKEND_CHOICES, type BackendChoice, initBackend } from "../backend.ts";
 import type { ReportRun } from "../eval/report.ts";
-import { DEFAULT_CONFIG, type DistillConfig, parseConfig, stringifyConfig } from "./config.ts";
+import {
+  ConfigError,
+  DEFAULT_CONFIG,
+  type DistillConfig,
+  parseConfig,
+  stringifyConfig,
+} from "./config.ts";
 import { evaluateStudent, openEvalData } from "./report_run.ts";
 import { locateSaved, openSavedStudent } from "./saved.ts";
+import { checkCacheDir } from "./_run_dir.ts";
 import { openTeacher } from "./teachers.ts";
 
 /** Options for {@linkcode evaluateSaved}. */
@@ -67,6 +74,11 @@ export async function evaluateSaved(
   // run's config: the weights must be on a backend before the config inside them is read.
   const backend = (options.overrides ?? []).filter((o) => o.startsWith("backend="))
     .map((o) => o.slice("backend=".length)).pop();
+  if (backend !== undefined && !BACKEND_CHOICES.includes(backend as BackendChoice)) {
+    throw new ConfigError(
+      `--backend ${backend}: backend: expected one of ${BACKEND_CHOICES.join(", ")}`,
+    );
+  }
   await initBackend({ backend: backend as DistillConfig["backend"] | undefined, log });
   const saved = await openSavedStudent(where);
   try {
@@ -85,6 +97,9 @@ export async function evaluateSaved(
       source: `${path} (config)`,
       overrides: options.overrides ?? [],
     });
+    // The teacher's training features go through the cache: a dir outside the grant
+    // would fail only once they are computed.
+    await checkCacheDir(config.teacher.cacheDir);
     const { teacher, description } = await openTeacher(config.teacher, {
       data: { mean: config.data.mean, std: config.data.std },
     });

@@ -21,13 +21,21 @@ import type { BatchSampler } from "../data/sampler.ts";
 import { firstImages } from "../data/subset.ts";
 import type { ImageSource } from "../data/types.ts";
 import { exportStudent } from "../models/export.ts";
+import { createModel, type ModelName } from "../models/registry.ts";
 import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
 import { configHash, type DistillConfig, formatConfig, stringifyConfig } from "./config.ts";
 import { quickKnn } from "./evaluate.ts";
-import { evalTransform, evaluateStudent, openEvalData } from "./report_run.ts";
+import {
+  bankLimit,
+  checkEvalK,
+  evalTransform,
+  evaluateStudent,
+  openEvalData,
+} from "./report_run.ts";
 import { type ReportRun, writeReport } from "../eval/report.ts";
 import { openTeacher } from "./teachers.ts";
 import {
+  checkCacheDir,
   checkpointVariables,
   checkRunDir,
   MetricsLog,
@@ -111,6 +119,21 @@ async function firstNonFinite(tensors: Record<string, tf.Tensor>): Promise<strin
 }
 
 /**
+ * An evaluation error after training finished: the trained student is saved,
+ * so the line says how to evaluate it again rather than train it again.
+ */
+function evaluationFailed(e: unknown, runDir: string): Error {
+  const message = e instanceof Error ? e.message : String(e);
+  const key = message.match(/^((?:eval|data)\.[\w.]+):/)?.[1];
+  const set = key ? `--set ${key}=…` : "--set eval.…=…";
+  return new Error(
+    `${message}; training finished and the student is saved: evaluate it again, without ` +
+      `training, with deno task eval --student ${runDir} ${set}`,
+    { cause: e },
+  );
+}
+
+/**
  * Distil a student from a teacher as `config` says, in `config.runDir`.
  *
  * @example
@@ -131,11 +154,41 @@ export async function distill(
   // Refuse a run dir of another config before anything starts; write to it only once the
   // data and the teacher have opened.
   const resuming = await checkRunDir(paths, hash, options.resume ?? "auto");
-  await initBackend({ backend: config.backend, log });
+  const needLists = config.data.sampler.kind === "neighbour" || config.loss.name === "bingo";
+  // The teacher cache dir too: a dir outside the grant would fail only once every
+  // teacher feature is computed.
+  if (config.teacher.cache || needLists || config.data.test !== null) {
+    await checkCacheDir(config.teacher.cacheDir);
+  }
+  // "auto" (the default) leaves the choice to COSS_BACKEND when it is set, as documented.
+  await initBackend({ backend: config.backend === "auto" ? undefined : config.backend, log });
   log(`config (hash ${hash.slice(0, 12)}):\n${formatConfig(config)}`);
+  // A student argument its model refuses fails here, not after the teacher's features.
+  try {
+    createModel(config.student.architecture as ModelName, config.student.args).dispose();
+  } catch (e) {
+    throw new Error(`student.args: ${(e as Error).message}`, { cause: e });
+  }
 
-  const opened = await openDataset(config.data.train);
+  const opened = await openDataset(config.data.train, { key: "data.train" });
   const train: ImageSource = firstImages(opened.images, config.data.subset);
+  // Checks that need the data, before the first expensive step: a test split that does
+  // not open, or an eval.k the kNN banks cannot serve, would otherwise fail after training.
+  if (config.data.test && opened.evaluation) {
+    const test = await openDataset(config.data.test, { key: "data.test" });
+    const testLength = test.images.length;
+    test.images.close();
+    checkEvalK(config.eval.k, train.length, bankLimit(config));
+    if (config.train.evalEvery > 0) {
+      const bank = Math.min(train.length, 5 * Math.min(config.eval.subset, testLength));
+      checkEvalK(
+        config.eval.k,
+        bank,
+        `eval.subset (${config.eval.subset}; periodic evals use a bank of 5 × eval.subset ` +
+          "training images), or set train.evalEvery=0",
+      );
+    }
+  }
   const { teacher, description } = await openTeacher(config.teacher, {
     data: { mean: config.data.mean, std: config.data.std },
     log,
@@ -144,7 +197,6 @@ export async function distill(
 
   // Teacher features (eval view): the cache, and the neighbour lists mined from it.
   // BINGO's bags are teacher-space neighbour lists too.
-  const needLists = config.data.sampler.kind === "neighbour" || config.loss.name === "bingo";
   const multiView = config.teacher.cache && config.teacher.views > 0;
   const needFeatures = (config.teacher.cache && !multiView) || needLists;
   const features = needFeatures
@@ -326,7 +378,7 @@ export async function distill(
 
   // Periodic kNN: eval.subset test images against a bank of training images.
   const testSet = config.data.test && opened.evaluation && config.train.evalEvery > 0
-    ? await openDataset(config.data.test)
+    ? await openDataset(config.data.test, { key: "data.test" })
     : undefined;
   const periodic = async () => {
     if (!testSet?.evaluation) return;
@@ -451,7 +503,9 @@ export async function distill(
   let table: string | undefined;
   let report: ReportRun | undefined;
   if (config.data.test && opened.evaluation) {
-    const data = await openEvalData(config);
+    const data = await openEvalData(config).catch((e) => {
+      throw evaluationFailed(e, paths.dir);
+    });
     try {
       const { run, table: text } = await evaluateStudent({
         config,
@@ -487,6 +541,8 @@ export async function distill(
       log(`report: "${files.markdown}" (${files.plots.map((f) => f.split("/").pop()).join(", ")})`);
       table = text;
       report = run;
+    } catch (e) {
+      throw evaluationFailed(e, paths.dir);
     } finally {
       data.close();
     }

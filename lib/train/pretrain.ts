@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { checkEvalK } from "./report_run.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
 import { initBackend } from "../backend.ts";
@@ -135,13 +136,26 @@ export async function pretrain(
 ): Promise<PretrainResult> {
   const log = options.log ?? ((l: string) => console.error(l));
   const c = config;
-  const backend = await initBackend({ backend: c.backend, log });
+  // "auto" (the default) leaves the choice to COSS_BACKEND when it is set, as documented.
+  const backend = await initBackend({
+    backend: c.backend === "auto" ? undefined : c.backend,
+    log,
+  });
   const t0 = performance.now();
-  const train = await openDataset(c.data.train);
-  const test = await openDataset(c.data.test);
+  const train = await openDataset(c.data.train, { key: "data.train" });
+  const test = await openDataset(c.data.test, { key: "data.test" });
   if (!train.evaluation || !test.evaluation) {
     throw new Error(`pretrain: ${c.data.train.name} has no labels, needed for evaluation`);
   }
+  // The kNN bank of the final evaluation: refuse an eval.k it cannot serve before training.
+  const bank = Math.min(c.eval.trainImages ?? train.images.length, train.images.length);
+  checkEvalK(
+    c.eval.k,
+    bank,
+    c.eval.trainImages === null || c.eval.trainImages >= train.images.length
+      ? "the training split's size (data.train)"
+      : `eval.trainImages (${c.eval.trainImages})`,
+  );
   const classes = train.evaluation.classNames.length;
   const n = Math.min(c.data.subset ?? train.images.length, train.images.length);
   const model = createModel(

@@ -20,6 +20,42 @@ import { type EvaluatedModel, evaluateRun, PixelEmbedder } from "./evaluate.ts";
 import type { Tensor2D, Tensor4D } from "../tf_types.ts";
 
 /**
+ * Refuse an `eval.k` the kNN bank cannot serve, in config terms, before any
+ * feature is computed (the kNN search would refuse it only after).
+ *
+ * @example
+ * ```ts
+ * import { checkEvalK } from "./report_run.ts";
+ *
+ * checkEvalK(10, 256, "data.subset"); // fine
+ * try {
+ *   checkEvalK(300, 256, "data.subset (256)");
+ * } catch (e) {
+ *   console.log((e as Error).message); // eval.k: 300 neighbours, but the kNN bank holds only 256 …
+ * }
+ * ```
+ *
+ * @param k The config's `eval.k`.
+ * @param bank The images in the bank.
+ * @param raise What to raise instead, in config terms (e.g. `data.subset (256)`).
+ * @throws {RangeError} When `k` exceeds `bank`.
+ */
+export function checkEvalK(k: number, bank: number, raise: string): void {
+  if (k <= bank) return;
+  throw new RangeError(
+    `eval.k: ${k} neighbours, but the kNN bank holds only ${bank} training images; ` +
+      `set eval.k ≤ ${bank} or raise ${raise}`,
+  );
+}
+
+/** What bounds the final kNN bank, for {@linkcode checkEvalK}: `data.subset` or the split. */
+export function bankLimit(config: DistillConfig): string {
+  return config.data.subset === null
+    ? "the training split's size (data.train)"
+    : `data.subset (${config.data.subset})`;
+}
+
+/**
  * The deterministic eval transform of a config: normalisation only.
  *
  * @example
@@ -83,9 +119,9 @@ export async function openEvalData(config: DistillConfig): Promise<EvalData> {
   }
   const opened: OpenedDataset[] = [];
   try {
-    const trainSet = await openDataset(config.data.train);
+    const trainSet = await openDataset(config.data.train, { key: "data.train" });
     opened.push(trainSet);
-    const testSet = await openDataset(config.data.test);
+    const testSet = await openDataset(config.data.test, { key: "data.test" });
     opened.push(testSet);
     for (const [key, set] of [["data.train", trainSet], ["data.test", testSet]] as const) {
       if (!set.evaluation) {
@@ -193,6 +229,7 @@ export async function evaluateStudent(
 ): Promise<{ run: ReportRun; table: string }> {
   const { config, data } = input;
   const log = input.log ?? (() => {});
+  checkEvalK(config.eval.k, data.train.length, bankLimit(config));
   const { transform, key } = evalTransform(config);
   // The teacher's training features: the run's own, else through the cache the run used.
   const teacherTrain = input.teacherTrain ?? await loadOrComputeFeatures({

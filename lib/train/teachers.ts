@@ -7,6 +7,7 @@
  */
 import { loadBundledTeacher } from "../models/bundled.ts";
 import { loadSafetensorsModel } from "../models/load.ts";
+import { NonFiniteWeightsError } from "../models/_finite_weights.ts";
 import type { ModelName } from "../models/registry.ts";
 import { loadOnnxTeacher } from "../models/onnx_teacher.ts";
 import { loadTfjsTeacher } from "../models/tfjs_teacher.ts";
@@ -82,7 +83,7 @@ export async function openTeacher(
       config.architecture as ModelName,
       config.args,
       { prefix: config.prefix },
-    );
+    ).catch(refuseNonFinite);
     return {
       teacher: model,
       description: {
@@ -95,11 +96,23 @@ export async function openTeacher(
     };
   }
   if (config.source === "onnx") return await openOnnx(config, config.path, options);
-  const teacher = await loadTfjsTeacher(config.path, { output: config.output ?? undefined });
+  const teacher = await loadTfjsTeacher(config.path, { output: config.output ?? undefined })
+    .catch(refuseNonFinite);
   return {
     teacher,
     description: { source: "tfjs", path: config.path, output: teacher.outputName },
   };
+}
+
+/** Rethrow a non-finite weight as the teacher's, in config terms; anything else as it is. */
+function refuseNonFinite(e: unknown): never {
+  if (!(e instanceof NonFiniteWeightsError)) throw e;
+  // Refused at load: all-zero features would otherwise distil into a silent failure.
+  throw new Error(
+    `teacher weights "${e.file}" (teacher.path): tensor "${e.tensor}" holds non-finite ` +
+      `values (${e.kind}); re-export the teacher`,
+    { cause: e },
+  );
 }
 
 async function openOnnx(

@@ -239,6 +239,11 @@ Deno.test("openDataset: paths that do not exist are named, with the fix", async 
   );
   await assert.rejects(
     openDataset({ name: "folder", root: "/nonexistent/pets" }),
-    /^Error: Cannot list image folder "\/nonexistent\/pets": .*No such file.* \(check data\.root\)$/,
+    /^Error: Cannot list image folder "\/nonexistent\/pets": .*No such file.* \(check the path\)$/,
+  );
+  // Opened for a config key, the error names the key to fix.
+  await assert.rejects(
+    openDataset({ name: "folder", root: "/nonexistent/pets" }, { key: "data.test" }),
+    /^Error: Cannot list image folder "\/nonexistent\/pets": .*No such file.* \(check data\.test\.root\)$/,
   );
 });

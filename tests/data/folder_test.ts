@@ -10,6 +10,8 @@ import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { assertClose, backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
 import { openFolder } from "../../lib/data/folder.ts";
+import { decodeImage, PixelLimitError } from "../../lib/data/_image.ts";
+import { pngBomb } from "../_png.ts";
 import { openDataset, prefetchBatches } from "../../lib/data/datasets.ts";
 import type { ImageSource } from "../../lib/data/types.ts";
 
@@ -152,6 +154,42 @@ Deno.test("folder: unreadable images fail with the count, or are skipped and rep
       `Folder "${root}": skipped 2 unreadable image(s) of 6: "${root}/bird/broken.png" (neither PNG nor JPEG ` +
         `(starts with 64 65 66 69)), "${root}/zebra/trunc.jpg" (a JPEG without a readable frame header (truncated?))`,
     );
+  });
+});
+
+Deno.test("folder: a PNG whose header claims 20000×20000 is refused at open, fast, naming the key", async () => {
+  await withTempDir("folder_bomb", async (root) => {
+    await writeTree(root);
+    const bomb = pngBomb(20000, 20000);
+    await Deno.writeFile(`${root}/bird/bomb.png`, bomb);
+    const t0 = performance.now();
+    await assert.rejects(
+      openFolder(root, { key: "data.train", onWarning: () => {} }),
+      (e: Error) =>
+        e.message ===
+          `Cannot read image "${root}/bird/bomb.png": its header claims 20000×20000 (h×w) = ` +
+            `400000000 pixels, above the limit of 50000000 (data.train.maxPixels); raise ` +
+            `data.train.maxPixels if the image is genuine, or remove it`,
+    );
+    // The decoder never runs on it: a full decode takes about 38 s and 5 GB.
+    assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
+    // Skipped like any unreadable file; a raised limit accepts a large image.
+    const warnings: string[] = [];
+    const skipped = await openFolder(root, {
+      onBadImage: "skip",
+      onWarning: (l) => warnings.push(l),
+    });
+    assert.equal(skipped.images.length, 4);
+    assert.match(warnings.at(-1)!, /bomb\.png" \(its header claims 20000×20000/);
+    await assert.rejects(
+      openFolder(root, { maxPixels: 63, onWarning: () => {} }),
+      /above the limit of 63 \(maxPixels\); raise maxPixels/,
+    );
+    await assert.rejects(openFolder(root, { maxPixels: 0 }), /maxPixels: expected an integer ≥ 1/);
+    // The batch decoder checks again (a file replaced after open), before inflating.
+    const t1 = performance.now();
+    assert.throws(() => decodeImage(bomb), PixelLimitError);
+    assert.ok(performance.now() - t1 < 2000, `${performance.now() - t1} ms`);
   });
 });
 

@@ -352,3 +352,30 @@ Deno.test("loadTfjsTeacher: format detection, forced formats, bad ranks", async 
     );
   });
 });
+
+backendTest(
+  "loadTfjsTeacher refuses weights holding NaN or Inf, naming the file and the weight",
+  async () => {
+    await withTempDir("tfjs_teacher_nonfinite", async (dir) => {
+      const model = tf.sequential({
+        layers: [tf.layers.dense({ inputShape: [4], units: 2, name: "fc" })],
+      });
+      const [w] = model.getLayer("fc").getWeights(); // the variable itself: not disposed here
+      const bad = tf.tensor1d([0, NaN]);
+      model.getLayer("fc").setWeights([w, bad]);
+      bad.dispose();
+      await model.save(fileSystemHandler(dir));
+      model.dispose();
+      const before = tf.memory().numTensors;
+      await assert.rejects(
+        loadTfjsTeacher(dir),
+        (e: Error) =>
+          e.message ===
+            `Cannot load weights "${dir}": tensor "fc/bias" holds non-finite values (NaN); ` +
+              "re-export the weights from a finite model",
+      );
+      assert.equal(tf.memory().numTensors, before, "no tensor leaked");
+    });
+  },
+  { backends: ["cpu"] },
+);

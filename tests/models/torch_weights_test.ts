@@ -4,8 +4,12 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { backendTest, readAndDispose } from "../_helpers.ts";
-import { readSafetensors, type SafetensorsTensor } from "../../lib/io/safetensors.ts";
+import { backendTest, readAndDispose, withTempDir } from "../_helpers.ts";
+import {
+  readSafetensors,
+  type SafetensorsTensor,
+  writeSafetensors,
+} from "../../lib/io/safetensors.ts";
 import { loadSafetensorsModel } from "../../lib/models/load.ts";
 import { createModel } from "../../lib/models/registry.ts";
 import { loadTorchWeights } from "../../lib/models/torch_weights.ts";
@@ -109,6 +113,43 @@ backendTest(
     assert.equal(model.featureDim, 64);
     model.dispose();
     await Deno.remove(dir, { recursive: true });
+  },
+  { backends: ["cpu"] },
+);
+
+backendTest(
+  "loadSafetensorsModel refuses NaN or Inf at load, naming the file and the tensor",
+  async () => {
+    await withTempDir("torch_weights_nonfinite", async (dir) => {
+      const st = await readSafetensors(fixture);
+      type Plain = { shape: number[]; values: Float32Array | Int32Array };
+      const plain = (v: SafetensorsTensor): Plain => ({ shape: v.shape, values: v.values.slice() });
+      const poisoned: Record<string, Plain> = Object.fromEntries(
+        [...st.tensors].map(([k, v]) => [k, plain(v)]),
+      );
+      poisoned["layer1.0.conv1.weight"].values[3] = Infinity;
+      poisoned["layer2.0.bn1.bias"].values[0] = NaN;
+      const path = `${dir}/inf.safetensors`;
+      await writeSafetensors(path, poisoned);
+      const before = tf.memory().numTensors;
+      await assert.rejects(
+        loadSafetensorsModel(path, "resnet18", ARGS),
+        (e: Error) =>
+          e.message ===
+            `Cannot load weights "${path}": tensor "layer1.0.conv1.weight" holds non-finite ` +
+              "values (Inf); re-export the weights from a finite model",
+      );
+      // Refused before the model is built: nothing allocated.
+      assert.equal(tf.memory().numTensors, before);
+      // Outside the prefix, a non-finite tensor is not loaded, so not refused.
+      const prefixed: Record<string, Plain> = Object.fromEntries(
+        Object.entries(poisoned).map(([k, v]) => [`other.${k}`, v]),
+      );
+      for (const [k, v] of st.tensors) prefixed[`module.${k}`] = plain(v);
+      await writeSafetensors(path, prefixed);
+      const model = await loadSafetensorsModel(path, "resnet18", ARGS, { prefix: "module." });
+      model.dispose();
+    });
   },
   { backends: ["cpu"] },
 );

@@ -3,6 +3,7 @@
  * configs, data and weight files, written under one scratch folder, plus the
  * file-tree snapshots that show nothing was changed or left behind.
  */
+import { pngBomb } from "../_png.ts";
 import { writeSafetensors } from "../../lib/io/safetensors.ts";
 
 const FMNIST = "/usr/share/datasets/fashion-mnist";
@@ -68,6 +69,14 @@ export async function writeFixtures(dir: string): Promise<void> {
   }
   const good = await Deno.readFile(`${dir}/folder/a/0.png`);
   await Deno.writeFile(`${dir}/folder/b/2.png`, good.subarray(0, 40));
+  // The same classes with a decompression bomb: a PNG whose header claims 20000×20000 pixels.
+  for (const c of ["a", "b"]) {
+    await Deno.mkdir(`${dir}/bomb/${c}`, { recursive: true });
+    for (const i of [0, 1]) {
+      await Deno.copyFile(`${dir}/folder/${c}/${i}.png`, `${dir}/bomb/${c}/${i}.png`);
+    }
+  }
+  await Deno.writeFile(`${dir}/bomb/b/2.png`, pngBomb(20000, 20000));
 
   // Safetensors teachers whose headers lie.
   const f32 = (shape: number[], offsets: number[]) => ({
@@ -91,6 +100,13 @@ export async function writeFixtures(dir: string): Promise<void> {
   await Deno.writeFile(`${dir}/teacher.pth`, new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0]));
   // A well-formed state dict of a 128-d teacher, for a 64-d student without a head.
   await wideTeacher(`${dir}/teacher128.safetensors`);
+  // The same with an Inf in one conv weight: refused at load, before any feature is computed.
+  await writeNonFinite(
+    `${dir}/teacher128.safetensors`,
+    `${dir}/inf.safetensors`,
+    "layer1.0.conv1.weight",
+  );
+  await tfjsTeacherWithNaN(`${dir}/nan-tfjs`);
   await onnxFixtures(dir);
 }
 
@@ -150,6 +166,35 @@ async function wideTeacher(path: string): Promise<void> {
   } finally {
     model.dispose();
   }
+}
+
+/** A tfjs layers teacher (conv, ReLU, pool) whose conv bias holds a NaN. */
+async function tfjsTeacherWithNaN(dir: string): Promise<void> {
+  const tf = await import("@tensorflow/tfjs");
+  const { fileSystemHandler } = await import("../../lib/io/tfjs_files.ts");
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, name: "conv" }),
+      tf.layers.reLU({ name: "feat" }),
+      tf.layers.globalAveragePooling2d({ name: "gap" }),
+    ],
+  });
+  const [kernel] = model.getLayer("conv").getWeights();
+  const bias = tf.tensor1d([0, NaN, 0, 0]);
+  model.getLayer("conv").setWeights([kernel, bias]);
+  bias.dispose();
+  await model.save(fileSystemHandler(dir));
+  model.dispose();
+}
+
+/** A copy of safetensors file `from` with +Inf written over the first float of `tensor`. */
+async function writeNonFinite(from: string, to: string, tensor: string): Promise<void> {
+  const bytes = await Deno.readFile(from);
+  const view = new DataView(bytes.buffer);
+  const n = Number(view.getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  view.setFloat32(8 + n + header[tensor].data_offsets[0], Infinity, true);
+  await Deno.writeFile(to, bytes);
 }
 
 /** Every file under `dir` (relative path → size, mtime and a SHA-256 of its bytes). */

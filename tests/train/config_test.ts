@@ -267,6 +267,7 @@ Deno.test("overrides: every form, applied after the file and before validation",
     "data.std=[0.25]",
     "teacher.prefix=",
     "runDir=2024",
+    "teacher.source=tfjs", // a name that is no bundled teacher is fine for another source
     "teacher.name=true",
     "teacher.cacheDir=runs/#1: @x",
     "teacher.output=null",
@@ -393,7 +394,7 @@ Deno.test("datasets: known names only; folder and npy specs pass; kind changes d
   assert.equal(
     fails("data: {train: {name: folder, root: x, split: test}}"),
     'fmnist.yaml: data.train.split: unknown key for name "folder" ' +
-      "(valid keys: root, extensions, onBadImage, verify, size, channels)",
+      "(valid keys: root, extensions, onBadImage, verify, size, channels, maxPixels)",
   );
   assert.equal(
     fails("data: {train: {name: mnist, spilt: test}}"),
