@@ -17,6 +17,7 @@ const USAGE =
   `usage: deno task compare [--config file.yaml] [--only m1,m2] [--seeds 0,1] [--set key=value ...]
 Without --config, tasks/configs/compare-fmnist.yaml is used (Fashion-MNIST, the bundled teacher,
 8 methods × 3 seeds). --set overrides a key of every run (e.g. --set backend=wasm).
+--only takes row names separated by commas, or one row per --only (for names with a comma in them).
 --seeds runs and tabulates only those of the file's seeds (runs go seed by seed: every row of the
 first seed, then the next). Rerunning skips finished runs and resumes an interrupted one.`;
 
@@ -38,7 +39,7 @@ async function main(): Promise<number> {
       args: Deno.args,
       options: {
         config: { type: "string" },
-        only: { type: "string" },
+        only: { type: "string", multiple: true },
         seeds: { type: "string" },
         set: { type: "string", multiple: true },
         verbose: { type: "boolean" },
@@ -56,8 +57,7 @@ async function main(): Promise<number> {
   }
   const comparison = await loadComparison(values.config ?? DEFAULT, {
     overrides: values.set ?? [],
-    only: (values.only as string | undefined)?.split(",").map((s: string) => s.trim())
-      .filter(Boolean),
+    only: values.only as string[] | undefined,
     seeds: parseSeeds(values.seeds as string | undefined),
   });
   console.error(

@@ -63,7 +63,8 @@ export interface LoadComparisonOptions {
    */
   overrides?: readonly string[];
   /**
-   * Only these rows.
+   * Only these rows. Each entry is a row name, or row names separated by
+   * commas (an entry that is itself a row name is never split).
    * @default {every method}
    */
   only?: readonly string[];
@@ -150,10 +151,15 @@ export async function loadComparison(
     fail(path, "reference", `expected one of the rows (${Object.keys(methods).join(", ")})`);
   }
   if (options.only) {
-    for (const o of options.only) if (!(o in methods)) fail(path, "methods", `no row "${o}"`);
-    methods = Object.fromEntries(
-      Object.entries(methods).filter(([k]) => options.only!.includes(k)),
+    const only = options.only.flatMap((o) =>
+      o in methods ? [o] : o.split(",").map((x) => x.trim()).filter(Boolean)
     );
+    for (const o of only) {
+      if (!(o in methods)) {
+        fail(path, "methods", `no row "${o}"; rows: ${Object.keys(methods).join(" | ")}`);
+      }
+    }
+    methods = Object.fromEntries(Object.entries(methods).filter(([k]) => only.includes(k)));
   }
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "";
   const basePath = dir + str("base");

@@ -33,7 +33,17 @@ methods:
 `,
       );
       // --seeds 0 first: every row of seed 0, in the file's row order, and a one-seed table.
-      const part = await compare(["--config", `${dir}/compare.yaml`, "--seeds", "0"]);
+      // (--only: a row per flag for a name with a comma, or names separated by commas.)
+      const part = await compare([
+        "--config",
+        `${dir}/compare.yaml`,
+        "--seeds",
+        "0",
+        "--only",
+        "coss, random batches",
+        "--only",
+        "rkd,coss",
+      ]);
       assert.equal(part.code, 0, part.err);
       assert.match(part.err, /compare: 3 methods × 1 seeds, 256 image passes per run/);
       assert.match(part.err, /\[1\/3\] coss seed 0: 4 steps[^]*\[2\/3\] rkd seed 0: 4 steps/);
@@ -153,6 +163,9 @@ Deno.test("deno task compare: a bad comparison file is one line naming the key",
     }
     const ok = "base: b.yaml\nrunDir: x\nseeds: [0, 1]\nimages: 10\nmethods: {a: {name: coss}}\n";
     await Deno.writeTextFile(`${ROOT}${dir}/ok.yaml`, ok);
+    const only = await compare(["--config", `${dir}/ok.yaml`, "--only", "a,b"]);
+    assert.notEqual(only.code, 0);
+    assert.match(only.err.trim(), /^error: .*ok\.yaml: methods: no row "b"; rows: a$/);
     for (
       const [seeds, pattern] of [
         ["5", /ok\.yaml: seeds: no seed 5; the file's seeds are 0, 1$/],
