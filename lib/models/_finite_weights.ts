@@ -31,17 +31,21 @@ export function checkFiniteWeights(
 ): void {
   for (const [name, { values }] of tensors) {
     if (!(values instanceof Float32Array) || !name.startsWith(prefix)) continue;
-    let nan = false;
-    let inf = false;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v - v !== 0) {
-        if (v !== v) nan = true;
-        else inf = true;
-      }
-    }
-    if (nan || inf) {
-      throw new NonFiniteWeightsError(file, name, nan && inf ? "NaN and Inf" : nan ? "NaN" : "Inf");
+    const kind = nonFiniteKind(values);
+    if (kind) throw new NonFiniteWeightsError(file, name, kind);
+  }
+}
+
+/** `NaN`, `Inf` or `NaN and Inf` for what `values` holds that is not finite; `""` if all is finite. */
+export function nonFiniteKind(values: Float32Array): string {
+  let nan = false;
+  let inf = false;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v - v !== 0) {
+      if (v !== v) nan = true;
+      else inf = true;
     }
   }
+  return nan && inf ? "NaN and Inf" : nan ? "NaN" : inf ? "Inf" : "";
 }

@@ -22,7 +22,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { fileSystemHandler } from "../io/tfjs_files.ts";
-import { NonFiniteWeightsError } from "./_finite_weights.ts";
+import { nonFiniteKind, NonFiniteWeightsError } from "./_finite_weights.ts";
 import type { Embedder, EmbedOptions } from "./types.ts";
 import type {
   GraphModel,
@@ -327,23 +327,8 @@ async function checkFiniteArtifacts(artifacts: tf.io.ModelArtifacts, file: strin
   try {
     for (const [name, t] of Object.entries(named)) {
       if (t.dtype !== "float32") continue;
-      const values = await t.data() as Float32Array;
-      let nan = false;
-      let inf = false;
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (v - v !== 0) {
-          if (v !== v) nan = true;
-          else inf = true;
-        }
-      }
-      if (nan || inf) {
-        throw new NonFiniteWeightsError(
-          file,
-          name,
-          nan && inf ? "NaN and Inf" : nan ? "NaN" : "Inf",
-        );
-      }
+      const kind = nonFiniteKind(await t.data() as Float32Array);
+      if (kind) throw new NonFiniteWeightsError(file, name, kind);
     }
   } finally {
     tf.dispose(Object.values(named));

@@ -11,18 +11,10 @@ import { cossLoss } from "../../lib/losses/mod.ts";
 import type { Backbone } from "../../lib/models/backbone.ts";
 import { createProjectionHead } from "../../lib/models/head.ts";
 import { createModel, listModels, type ModelName } from "../../lib/models/registry.ts";
+import { ONNX_ZOO } from "./_onnx_zoo.ts";
 
 /** Small configurations of every registry entry, with the input size each gets. */
-const SMALL: [ModelName, Record<string, unknown>, number][] = [
-  ["resnet18", { stem: "cifar", width: 0.125, inChannels: 1 }, 28],
-  ["resnet34", { stem: "imagenet", width: 0.0625, inChannels: 3 }, 32],
-  ["resnet50", { stem: "imagenet", width: 0.0625, inChannels: 3 }, 32],
-  ["mobilenet_v2", { width: 0.25, inChannels: 1, stemStride: 1 }, 28],
-  ["efficientnet_b0", { width: 0.25, inChannels: 3 }, 32],
-  ["vit", { dim: 24, depth: 1, heads: 2, patchSize: 7, imageSize: 28, inChannels: 1 }, 28],
-  ["vit_tiny", { depth: 1, patchSize: 8, imageSize: 32 }, 32],
-  ["vit_small", { depth: 1, patchSize: 16, imageSize: 32 }, 32],
-];
+const SMALL = ONNX_ZOO;
 
 function build(i: number): { model: Backbone; x: tf.Tensor4D } {
   const [name, args, size] = SMALL[i];
