@@ -15,6 +15,7 @@ import {
 } from "../lib/data/prepare.ts";
 import { sweepStaleTemps } from "../lib/io/atomic.ts";
 import { openPrepare } from "../lib/train/prepare.ts";
+import { shardEnv } from "./_shard_env.ts";
 
 /** `deno task prepare --help`. */
 export const USAGE =
@@ -56,12 +57,6 @@ function count(flag: string, value: string | undefined): number | undefined {
     throw new RangeError(`--${flag} "${value}" is not a positive integer`);
   }
   return n;
-}
-
-/** The scheduler variables a shard index may come from (each granted by name in deno.json). */
-function shardEnv(): Record<string, string | undefined> {
-  const names = ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX"];
-  return Object.fromEntries(names.map((n) => [n, Deno.env.get(n)]));
 }
 
 /** Run shards 0..N-1 of `stage` as child `deno task prepare` processes, `workers` at a time. */

@@ -255,27 +255,58 @@ export interface RunComparisonOptions {
    * @default {console.error}
    */
   log?: (line: string) => void;
+  /**
+   * Run only the cells (method, seed) of this shard: those whose index in
+   * `c.runs` (seed-major) is `index` modulo `count`, and write no table
+   * (`mergeComparison` writes it once every cell has finished).
+   * @default {every cell, then the table}
+   */
+  shard?: { index: number; count: number };
+}
+
+/**
+ * The indices into `c.runs` of shard `index` of `count`: every `count`-th
+ * cell from `index` (strided rather than contiguous, so that each shard gets
+ * a mix of methods and seeds and shards finish at about the same time).
+ *
+ * @example
+ * ```ts ignore
+ * shardCells(comparison, { index: 1, count: 3 }); // [1, 4, 7, ...]
+ * ```
+ */
+export function shardCells(c: Comparison, shard: { index: number; count: number }): number[] {
+  return c.runs.map((_, i) => i).filter((i) => i % shard.count === shard.index);
+}
+
+/** A cell's finished run, read back from its run dir; undefined while it has no report.json. */
+async function finishedCell(
+  dir: string,
+): Promise<{ run: ReportRun; seconds: number } | undefined> {
+  const report = await readReport(`${dir}/report.json`).catch(() => undefined);
+  if (!report) return undefined;
+  const wall = await Deno.readTextFile(`${dir}/wall.json`).catch(() => "{}");
+  return { run: report.runs[0], seconds: JSON.parse(wall).seconds ?? 0 };
 }
 
 /**
  * Run (or resume) every run of `c`, skipping finished ones, then write
  * `runDir/results.md`, `results.json` and the report of seed `seeds[0]`.
+ * With `options.shard`, run only that shard's cells and write no table.
  */
 export async function runComparison(
   c: Comparison,
   options: RunComparisonOptions = {},
 ): Promise<{ rows: ComparisonRow[]; table: string }> {
   const log = options.log ?? ((l: string) => console.error(l));
-  const done: Map<string, { run: ReportRun; seconds: number }> = new Map();
-  for (const [i, { method, seed, config }] of c.runs.entries()) {
+  const cells = options.shard ? shardCells(c, options.shard) : c.runs.map((_, i) => i);
+  for (const i of cells) {
+    const { method, seed, config } = c.runs[i];
     const dir = config.runDir;
     const tag = `[${i + 1}/${c.runs.length}] ${method} seed ${seed}`;
     const wallFile = `${dir}/wall.json`;
     const before = JSON.parse(await Deno.readTextFile(wallFile).catch(() => "{}")).seconds ?? 0;
-    const report = await readReport(`${dir}/report.json`).catch(() => undefined);
-    if (report) {
+    if (await finishedCell(dir)) {
       log(`${tag}: finished earlier, skipped`);
-      done.set(`${method}/${seed}`, { run: report.runs[0], seconds: before });
       continue;
     }
     log(`${tag}: ${config.train.steps} steps → "${dir}"`);
@@ -294,10 +325,38 @@ export async function runComparison(
       const seconds = before + (performance.now() - t0) / 1000;
       await writeFileAtomic(wallFile, enc.encode(JSON.stringify({ seconds }) + "\n"));
       if (!result.report) throw new Error(`${tag}: the run has no test split to evaluate on`);
-      done.set(`${method}/${seed}`, { run: result.report, seconds });
     } finally {
       logFile.close();
     }
+  }
+  if (options.shard) return { rows: [], table: "" };
+  return await mergeComparison(c);
+}
+
+/**
+ * Write `runDir/results.md`, `results.json` and the report of seed
+ * `seeds[0]` from the finished cells of `c` (each run dir's report.json),
+ * running nothing: the merge step after `runComparison` with shards.
+ *
+ * @throws {Error} One line naming every missing cell (index in `c.runs`, row, seed); no table
+ * is written then, since a row over fewer seeds would not be paired with the others.
+ */
+export async function mergeComparison(
+  c: Comparison,
+): Promise<{ rows: ComparisonRow[]; table: string }> {
+  const done: Map<string, { run: ReportRun; seconds: number }> = new Map();
+  const missing: string[] = [];
+  for (const [i, { method, seed, config }] of c.runs.entries()) {
+    const cell = await finishedCell(config.runDir);
+    if (cell) done.set(`${method}/${seed}`, cell);
+    else missing.push(`[${i + 1}] ${method} seed ${seed}`);
+  }
+  if (missing.length) {
+    throw new Error(
+      `${c.source}: ${missing.length} of ${c.runs.length} cells have no report.json: ` +
+        `${missing.join("; ")}; run them (deno task compare --shard i/N runs cell [k] when ` +
+        `(k − 1) mod N = i), or tabulate the finished ones with --only/--seeds`,
+    );
   }
   const measures = (method: string) => {
     const runs = c.seeds.map((s) => done.get(`${method}/${s}`)!);

@@ -56,12 +56,14 @@ const ENV_READERS: Record<string, string> = {
   LOG_STREAM: "npm:yaml (compose/composer.js reads it on every parse)",
 };
 
-/** prepare's shard index may come from the scheduler: these variables, read where named. */
+/** prepare's and compare's shard index may come from the scheduler: these variables, read where named. */
 const SHARD_ENV: Record<string, string> = {
-  SLURM_ARRAY_TASK_ID: "tasks/_prepare_cli.ts",
-  SLURM_ARRAY_TASK_COUNT: "tasks/_prepare_cli.ts",
-  JOB_COMPLETION_INDEX: "tasks/_prepare_cli.ts",
+  SLURM_ARRAY_TASK_ID: "tasks/_shard_env.ts",
+  SLURM_ARRAY_TASK_COUNT: "tasks/_shard_env.ts",
+  JOB_COMPLETION_INDEX: "tasks/_shard_env.ts",
 };
+/** The tasks that run as array jobs (their shard from SHARD_ENV). */
+const SHARDED = ["prepare", "compare"];
 
 async function yamlSource(): Promise<string> {
   const dir = `${ROOT}node_modules/.deno`;
@@ -105,7 +107,7 @@ Deno.test("deno.json: every task's grants are scoped, and net is only for datase
     assert.deepEqual(g.get("--allow-write"), write, `${task}: --allow-write`);
     const env = [
       ...Object.keys(ENV_READERS),
-      ...(task === "prepare" ? Object.keys(SHARD_ENV) : []),
+      ...(SHARDED.includes(task) ? Object.keys(SHARD_ENV) : []),
     ];
     assert.deepEqual(g.get("--allow-env")?.toSorted(), env.sort(), task);
     // prepare --workers starts its shards as `deno task prepare` children, and nothing else.
