@@ -65,9 +65,6 @@ function sameChannels(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-const FOLLOW =
-  "or use a preset (mocov2, eval, none), which follows data.size, data.mean and data.std";
-
 /** Every cross-key check, in the order they run. */
 export const crossChecks: readonly Check[] = [
   ({ data }) => {
