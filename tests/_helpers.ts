@@ -163,14 +163,23 @@ export function testInOtherWasmBuild(name: string, fileUrl: string, passes: numb
     fn: async () => {
       const info = await initBackend({ backend: "wasm", log: false });
       const threads = info.wasmThreads === 1 ? "2" : "1";
-      const { code, stdout, stderr } = await new Deno.Command("deno", {
-        args: ["test", "--allow-read", "--allow-env", new URL(fileUrl).pathname],
-        env: { [OTHER_BUILD_CHILD]: "1", COSS_WASM_THREADS: threads, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(300_000),
-      }).output();
-      const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+      const child = async () => {
+        const { code, stdout, stderr } = await new Deno.Command("deno", {
+          args: ["test", "--allow-read", "--allow-env", new URL(fileUrl).pathname],
+          env: { [OTHER_BUILD_CHILD]: "1", COSS_WASM_THREADS: threads, NO_COLOR: "1" },
+          stdout: "piped",
+          stderr: "piped",
+          signal: AbortSignal.timeout(300_000),
+        }).output();
+        return { code, out: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr) };
+      };
+      let { code, out } = await child();
+      // Deno once aborted (134, glibc "corrupted size vs. prev_size") while exiting, after every
+      // test had passed; not reproduced in 12 reruns. Such an exit is rerun once, and said.
+      if (code === 134 && /corrupted size/.test(out) && /\| 0 failed/.test(out)) {
+        console.error(`rerunning: the child aborted at exit after its tests passed:\n${out}`);
+        ({ code, out } = await child());
+      }
       assert.equal(code, 0, `COSS_WASM_THREADS=${threads}:\n${out}`);
       assert.match(
         out,
