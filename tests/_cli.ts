@@ -75,3 +75,31 @@ export const SMALL_PRETRAIN: readonly string[] = [
   "--set=eval.testImages=64",
   "--set=eval.linear.epochs=0",
 ];
+
+/**
+ * A tiny comparison file (`deno task compare`) over `base.yaml` beside it: coss and rkd × seeds 0
+ * and 1, 4 steps each on 512 images, run dirs under `dir/runDir`, then any `extraMethods` rows
+ * (YAML lines indented by two spaces).
+ */
+export function tinyComparison(dir: string, runDir: string, extraMethods = ""): string {
+  return `base: base.yaml
+runDir: ${dir}/${runDir}
+seeds: [0, 1]
+images: 256
+set: [data.subset=512, eval.testSubset=100, eval.linear.epochs=3, eval.mapPoints=50,
+  eval.baselines=false, teacher.cacheDir=${dir}/cache, train.evalEvery=0]
+reference: coss
+methods:
+  coss: { name: coss }
+  rkd: { name: rkd }
+${extraMethods}`;
+}
+
+/** A fresh `runs/<prefix>-<id>` holding `base.yaml`, a copy of the default config; its path. */
+export async function comparisonRoot(prefix: string): Promise<string> {
+  const dir = `runs/${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(`${ROOT}${dir}`, { recursive: true });
+  const base = await Deno.readTextFile(`${ROOT}tasks/configs/default.yaml`);
+  await Deno.writeTextFile(`${ROOT}${dir}/base.yaml`, base);
+  return dir;
+}

@@ -6,7 +6,7 @@
  */
 import assert from "assert";
 import { testNeeding } from "../_optional.ts";
-import { ROOT, runTask } from "../_cli.ts";
+import { comparisonRoot, ROOT, runTask, tinyComparison } from "../_cli.ts";
 
 const compare = (args: string[], env: Record<string, string> = {}) => runTask("compare", args, env);
 
@@ -16,30 +16,13 @@ function rows(md: string): string[] {
     .map((l) => l.replace(/ \d+ \|$/, " |"));
 }
 
-function comparisonFile(dir: string, runDir: string): string {
-  return `base: base.yaml
-runDir: ${dir}/${runDir}
-seeds: [0, 1]
-images: 256
-set: [data.subset=512, eval.testSubset=100, eval.linear.epochs=3, eval.mapPoints=50,
-  eval.baselines=false, teacher.cacheDir=${dir}/cache, train.evalEvery=0]
-reference: coss
-methods:
-  coss: { name: coss }
-  rkd: { name: rkd }
-`;
-}
-
 await testNeeding(["fashion-mnist"], {
   name: "deno task compare --shard i/N, then --merge: the single run's table; missing cells named",
   fn: async () => {
-    const dir = `runs/test-compare-shard-${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.mkdir(`${ROOT}${dir}`, { recursive: true });
+    const dir = await comparisonRoot("test-compare-shard");
     try {
-      const base = await Deno.readTextFile(`${ROOT}tasks/configs/default.yaml`);
-      await Deno.writeTextFile(`${ROOT}${dir}/base.yaml`, base);
-      await Deno.writeTextFile(`${ROOT}${dir}/sharded.yaml`, comparisonFile(dir, "sharded"));
-      await Deno.writeTextFile(`${ROOT}${dir}/single.yaml`, comparisonFile(dir, "single"));
+      await Deno.writeTextFile(`${ROOT}${dir}/sharded.yaml`, tinyComparison(dir, "sharded"));
+      await Deno.writeTextFile(`${ROOT}${dir}/single.yaml`, tinyComparison(dir, "single"));
       const sharded = ["--config", `${dir}/sharded.yaml`];
 
       // Cells, seed-major: [1] coss s0, [2] rkd s0, [3] coss s1, [4] rkd s1; shard i takes k mod 2 = i.

@@ -5,32 +5,22 @@
  */
 import assert from "assert";
 import { testNeeding } from "../_optional.ts";
-import { ROOT, runTask } from "../_cli.ts";
+import { comparisonRoot, ROOT, runTask, tinyComparison } from "../_cli.ts";
 
 const compare = (args: string[]) => runTask("compare", args);
 
 await testNeeding(["fashion-mnist"], {
   name: "deno task compare: methods × seeds, a mean ± std table, finished runs skipped",
   fn: async () => {
-    const dir = `runs/test-compare-${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.mkdir(`${ROOT}${dir}`, { recursive: true });
+    const dir = await comparisonRoot("test-compare");
     try {
-      const base = await Deno.readTextFile(`${ROOT}tasks/configs/default.yaml`);
-      await Deno.writeTextFile(`${ROOT}${dir}/base.yaml`, base);
       await Deno.writeTextFile(
         `${ROOT}${dir}/compare.yaml`,
-        `base: base.yaml
-runDir: ${dir}/runs
-seeds: [0, 1]
-images: 256
-set: [data.subset=512, eval.testSubset=100, eval.linear.epochs=3, eval.mapPoints=50,
-  eval.baselines=false, teacher.cacheDir=${dir}/cache, train.evalEvery=0]
-reference: coss
-methods:
-  coss: { name: coss }
-  rkd: { name: rkd }
-  coss, random batches: { name: coss, set: [data.sampler.kind=random, data.sampler.batchSize=64] }
-`,
+        tinyComparison(
+          dir,
+          "runs",
+          "  coss, random batches: { name: coss, set: [data.sampler.kind=random, data.sampler.batchSize=64] }\n",
+        ),
       );
       // --seeds 0 first: every row of seed 0, in the file's row order, and a one-seed table.
       // (--only: a row per flag for a name with a comma, or names separated by commas.)
