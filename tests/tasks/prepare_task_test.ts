@@ -25,6 +25,17 @@ const small = (dir: string, teacher = "fashion-mnist") => [
   "--set=teacher.mineChunk=64",
 ];
 
+/** One distillation step on the cache in `dir`, run dir `runDir`, with `extra` flags. */
+const oneStep = (dir: string, runDir: string, extra: string[] = []) =>
+  runTask("distill", [
+    ...small(dir),
+    ...extra,
+    `--run-dir=${runDir}`,
+    "--set=train.steps=1",
+    "--set=student.args.stem=imagenet",
+    "--set=student.args.width=0.125",
+  ]);
+
 async function prepare(dir: string, args: string[], env: Record<string, string> = {}) {
   const r = await runTask("prepare", [...small(dir), ...args], env);
   assert.equal(r.code, 0, `prepare ${args.join(" ")}: ${r.err}`);
@@ -97,13 +108,7 @@ Deno.test({
 
       await t.step("the same files as a single-process distill", async () => {
         const single = `${runs}/single`;
-        const d = await runTask("distill", [
-          ...small(single),
-          `--run-dir=${runs}/d-single`,
-          "--set=train.steps=1",
-          "--set=student.args.stem=imagenet",
-          "--set=student.args.width=0.125",
-        ]);
+        const d = await oneStep(single, `${runs}/d-single`);
         assert.equal(d.code, 0, d.err);
         assert.match(d.err, /teacher cache: miss/);
         assert.match(d.err, /neighbour cache: miss/);
@@ -111,13 +116,7 @@ Deno.test({
       });
 
       await t.step("distill after the merge is a cache hit and recomputes nothing", async () => {
-        const d = await runTask("distill", [
-          ...small(sharded),
-          `--run-dir=${runs}/d-sharded`,
-          "--set=train.steps=1",
-          "--set=student.args.stem=imagenet",
-          "--set=student.args.width=0.125",
-        ]);
+        const d = await oneStep(sharded, `${runs}/d-sharded`);
         assert.equal(d.code, 0, d.err);
         assert.match(d.err, /teacher cache: hit /);
         assert.match(d.err, /neighbour cache: hit /);
@@ -207,15 +206,7 @@ Deno.test({
       "--set=data.augment=[{op: randomResizedCrop, size: 28, scale: [0.5, 1]}, " +
       "{op: horizontalFlip, p: 0.5}, {op: normalize, mean: [0.286], std: [0.353]}]",
     ];
-    const distill = (dir: string, run: string) =>
-      runTask("distill", [
-        ...small(dir),
-        ...views,
-        `--run-dir=${runs}/${run}`,
-        "--set=train.steps=1",
-        "--set=student.args.stem=imagenet",
-        "--set=student.args.width=0.125",
-      ]);
+    const distill = (dir: string, run: string) => oneStep(dir, `${runs}/${run}`, views);
     try {
       const sharded = `${runs}/sharded`;
       const e = await prepare(sharded, [...views, "--stage", "embed", "--workers", "3"]);
