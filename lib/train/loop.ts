@@ -119,6 +119,15 @@ async function firstNonFinite(tensors: Record<string, tf.Tensor>): Promise<strin
 }
 
 /**
+ * A periodic kNN's sizes: the first `eval.subset` test images (at most the
+ * split) against a bank of the first 5× as many training images.
+ */
+function periodicSizes(subset: number, trainLength: number, testLength: number) {
+  const test = Math.min(subset, testLength);
+  return { test, bank: Math.min(trainLength, 5 * test) };
+}
+
+/**
  * An evaluation error after training finished: the trained student is saved,
  * so the line says how to evaluate it again rather than train it again.
  */
@@ -180,10 +189,9 @@ export async function distill(
     test.images.close();
     checkEvalK(config.eval.k, train.length, bankLimit(config));
     if (config.train.evalEvery > 0) {
-      const bank = Math.min(train.length, 5 * Math.min(config.eval.subset, testLength));
       checkEvalK(
         config.eval.k,
-        bank,
+        periodicSizes(config.eval.subset, train.length, testLength).bank,
         `eval.subset (${config.eval.subset}; periodic evals use a bank of 5 × eval.subset ` +
           "training images), or set train.evalEvery=0",
       );
@@ -382,8 +390,9 @@ export async function distill(
     : undefined;
   const periodic = async () => {
     if (!testSet?.evaluation) return;
-    const n = Math.min(config.eval.subset, testSet.images.length);
-    const bank = firstImages(train, Math.min(train.length, 5 * n));
+    const sizes = periodicSizes(config.eval.subset, train.length, testSet.images.length);
+    const n = sizes.test;
+    const bank = firstImages(train, sizes.bank);
     const r = await quickKnn({
       model: student,
       train: bank,
