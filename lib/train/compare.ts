@@ -303,12 +303,13 @@ export async function runComparison(
     const { method, seed, config } = c.runs[i];
     const dir = config.runDir;
     const tag = `[${i + 1}/${c.runs.length}] ${method} seed ${seed}`;
-    const wallFile = `${dir}/wall.json`;
-    const before = JSON.parse(await Deno.readTextFile(wallFile).catch(() => "{}")).seconds ?? 0;
     if (await finishedCell(dir)) {
       log(`${tag}: finished earlier, skipped`);
       continue;
     }
+    // An interrupted run resumes: its wall time so far is added to.
+    const wallFile = `${dir}/wall.json`;
+    const before = JSON.parse(await Deno.readTextFile(wallFile).catch(() => "{}")).seconds ?? 0;
     log(`${tag}: ${config.train.steps} steps → "${dir}"`);
     await Deno.mkdir(dir, { recursive: true });
     const logFile = await Deno.open(`${dir}/distill.log`, { append: true, create: true });
