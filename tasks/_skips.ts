@@ -29,6 +29,8 @@ export const OPTIONAL_TOOLS = {
   "fashion-mnist": { label: "Fashion-MNIST", apt: ["dataset-fashion-mnist"] },
   xz: { label: "xz", apt: ["xz-utils"] },
   root: { label: "root (unshare -n)", apt: [], then: "run as root" },
+  // A one-node cluster on this machine: the script installs Debian's packages and starts the daemons.
+  slurm: { label: "Slurm", apt: [], then: "sudo bash .ci/slurm-up" },
 } as const satisfies Record<string, OptionalTool>;
 
 /** The name of an optional piece. */
@@ -100,11 +102,20 @@ export function skipSummary(records: readonly SkipRecord[]): string | undefined 
   if (tests.size === 0) return undefined;
   const ordered = (Object.keys(OPTIONAL_TOOLS) as OptionalPiece[]).filter((p) => pieces.has(p));
   const tools: OptionalTool[] = ordered.map((p) => OPTIONAL_TOOLS[p]);
+  const count = tests.size === 1 ? "1 test needs" : `${tests.size} tests need`;
+  const steps = installSteps(tools).join("; ");
+  return `skipped: ${count} ${tools.map((t) => t.label).join(", ")} (install: ${steps})`;
+}
+
+/**
+ * The commands that install `tools`: one `sudo apt-get install` for all their
+ * packages, then each tool's own step, e.g. `["sudo apt-get install chromium",
+ * "sudo bash .ci/slurm-up"]`.
+ */
+export function installSteps(tools: readonly OptionalTool[]): string[] {
   const apt = tools.flatMap((t) => t.apt);
-  const steps = [
+  return [
     ...(apt.length > 0 ? [`sudo apt-get install ${apt.join(" ")}`] : []),
     ...tools.flatMap((t) => t.then ? [t.then] : []),
   ];
-  const count = tests.size === 1 ? "1 test needs" : `${tests.size} tests need`;
-  return `skipped: ${count} ${tools.map((t) => t.label).join(", ")} (install: ${steps.join("; ")})`;
 }

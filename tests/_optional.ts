@@ -1,12 +1,13 @@
 /**
  * Tests that need an optional tool (PyTorch, Chromium, a Vulkan driver,
- * Fashion-MNIST, ...). Where the tool is missing and `CI` is not `true`, the
- * test is skipped, says why in its name, and records itself for the summary
+ * Fashion-MNIST, a Slurm cluster, ...). Where the tool is missing and `CI` is
+ * not `true`, the test is skipped, says why in its name, and records itself for the summary
  * line `deno task test` ends with (tasks/test_skips.ts). Under `CI=true` the
  * test fails instead, naming what CI should have installed.
  */
 import assert from "assert";
 import {
+  installSteps,
   OPTIONAL_TOOLS,
   type OptionalPiece,
   recordSkip,
@@ -58,7 +59,29 @@ const PROBE: Record<OptionalPiece, () => Promise<boolean>> = {
       return false;
     }
   },
+  slurm: hasSlurmNode,
 };
+
+/**
+ * Whether Slurm can take a job here: `sbatch` on PATH and a controller whose
+ * `sinfo` lists a responding node that is up (idle, mixed or busy). Without a
+ * controller sinfo retries for a while, so it gets 20 s.
+ */
+async function hasSlurmNode(): Promise<boolean> {
+  if (!(await onPath("sbatch"))) return false;
+  try {
+    const { success, stdout } = await new Deno.Command("sinfo", {
+      args: ["--noheader", "--responding", "--format=%T"],
+      stdout: "piped",
+      stderr: "null",
+      signal: AbortSignal.timeout(20_000),
+    }).output();
+    return success &&
+      /^(idle|mixed|allocated|completing)$/m.test(new TextDecoder().decode(stdout));
+  } catch {
+    return false;
+  }
+}
 
 /** Whether `piece` is present here (probed once per process). */
 export function hasOptional(piece: OptionalPiece): Promise<boolean> {
@@ -73,12 +96,12 @@ export async function missingOptional(pieces: readonly OptionalPiece[]): Promise
   return pieces.filter((_, i) => !have[i]);
 }
 
-/** `PyTorch, Chromium (sudo apt-get install ...)` for a failure message. */
+/** `PyTorch, Slurm (sudo apt-get install ...; sudo bash .ci/slurm-up)` for a failure message. */
 function describe(missing: readonly OptionalPiece[]): string {
   const tools = missing.map((m) => OPTIONAL_TOOLS[m]);
-  const apt = tools.flatMap((t) => t.apt);
+  const steps = installSteps(tools);
   return `${tools.map((t) => t.label).join(", ")}` +
-    (apt.length > 0 ? ` (sudo apt-get install ${apt.join(" ")})` : "");
+    (steps.length > 0 ? ` (${steps.join("; ")})` : "");
 }
 
 /**

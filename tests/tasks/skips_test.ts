@@ -8,7 +8,7 @@ import assert from "assert";
 import { parseSkips, recordSkip, type SkipRecord, skipSummary } from "../../tasks/_skips.ts";
 import { skipFor } from "../_optional.ts";
 import { withTempDir } from "../_helpers.ts";
-import { runCommand } from "../_cli.ts";
+import { ROOT, runCommand } from "../_cli.ts";
 
 const RECORDS: SkipRecord[] = [
   { test: "export loads into PyTorch", needs: ["pytorch"] },
@@ -73,6 +73,37 @@ Deno.test("skipFor: skipped and recorded outside CI, a failure naming the packag
       else Deno.env.set("CI", saved);
     }
   });
+});
+
+Deno.test("Slurm: its hint is the script .ci/run starts the cluster with, before the suite", async () => {
+  assert.equal(
+    skipSummary([{ test: "a Slurm chain", needs: ["slurm"] }]),
+    "skipped: 1 test needs Slurm (install: sudo bash .ci/slurm-up)",
+  );
+  assert.equal(
+    skipSummary([{ test: "t", needs: ["slurm", "fashion-mnist"] }]),
+    "skipped: 1 test needs Fashion-MNIST, Slurm (install: sudo apt-get install " +
+      "dataset-fashion-mnist; sudo bash .ci/slurm-up)",
+  );
+  const saved = Deno.env.get("CI");
+  try {
+    Deno.env.set("CI", "true");
+    const failing = skipFor({ name: "t", fn: () => {} }, ["slurm"]);
+    assert.throws(
+      () => (failing.fn as () => void)(),
+      /this test needs Slurm \(sudo bash \.ci\/slurm-up\), which CI installs/,
+    );
+  } finally {
+    if (saved === undefined) Deno.env.delete("CI");
+    else Deno.env.set("CI", saved);
+  }
+  const ci = await Deno.readTextFile(`${ROOT}.ci/run`);
+  const up = ci.indexOf("bash .ci/slurm-up");
+  assert.ok(
+    up > 0 && up < ci.indexOf("deno task test 2>&1"),
+    ".ci/run starts Slurm before the suite",
+  );
+  assert.match(await Deno.readTextFile(`${ROOT}.ci/slurm-up`), /^#!\/usr\/bin\/env bash\n/);
 });
 
 Deno.test("tasks/test_skips.ts prints the one line and clears the log; prints nothing when empty", async () => {
