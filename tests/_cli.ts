@@ -103,3 +103,15 @@ export async function comparisonRoot(prefix: string): Promise<string> {
   await Deno.writeTextFile(`${ROOT}${dir}/base.yaml`, base);
   return dir;
 }
+
+/** A comparison table's rows (`results.md`) without the wall-seconds column, which differs by run. */
+export function tableRows(md: string): string[] {
+  return md.split("\n").filter((l) => l.startsWith("| ") && !/^\| (method|---) /.test(l))
+    .map((l) => l.replace(/ \d+ \|$/, " |"));
+}
+
+/** The rows of a comparison's `results.json` in run dir `runDir` (from the root), without wall seconds. */
+export async function resultRows(runDir: string): Promise<Record<string, unknown>[]> {
+  const json = JSON.parse(await Deno.readTextFile(`${ROOT}${runDir}/results.json`));
+  return json.rows.map((r: Record<string, unknown>) => ({ ...r, seconds: undefined }));
+}

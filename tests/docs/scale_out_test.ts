@@ -2,9 +2,9 @@
  * docs/scale-out.md and the scripts and manifests of docs/scale-out/: each
  * file is included verbatim in the guide; the Kubernetes manifests hold only
  * fields of the batch/v1 Job API, with the Indexed-Job rules; the sbatch
- * arrays are 0-(N-1) so that the task's shard count is N; the submit script
- * chains afterok; and every `deno task` command names a real task and flags
- * its `--help` lists.
+ * arrays are 0-(N-1) so that the task's shard count is N, and every script
+ * passes its arguments on to the task; the submit script chains afterok; and
+ * every `deno task` command names a real task and flags its `--help` lists.
  */
 import assert from "assert";
 import { parse } from "yaml";
@@ -186,6 +186,8 @@ Deno.test("docs/scale-out: sbatch arrays are 0-(N-1) and take their shard from S
     assert.equal(commands.length, 1, `${file}: one deno task command`);
     const words = commands[0];
     assert.equal(words[words.indexOf("task") + (words.includes("--quiet") ? 2 : 1)], want.task);
+    // `sbatch script.sbatch --set=...` reaches the task (tests/scale/slurm_test.ts relies on it).
+    assert.equal(words.at(-1), '"$@"', `${file}: arguments after the script go to the task`);
     if (want.stage) assert.equal(words[words.indexOf("--stage") + 1], want.stage, file);
     if (want.merge !== undefined) assert.equal(words.includes("--merge"), want.merge, file);
     const shard = words.indexOf("--shard");

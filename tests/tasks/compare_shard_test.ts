@@ -6,15 +6,16 @@
  */
 import assert from "assert";
 import { testNeeding } from "../_optional.ts";
-import { comparisonRoot, ROOT, runTask, tinyComparison } from "../_cli.ts";
+import {
+  comparisonRoot,
+  resultRows,
+  ROOT,
+  runTask,
+  tableRows as rows,
+  tinyComparison,
+} from "../_cli.ts";
 
 const compare = (args: string[], env: Record<string, string> = {}) => runTask("compare", args, env);
-
-/** The table's rows without the wall-seconds column (timings differ between runs). */
-function rows(md: string): string[] {
-  return md.split("\n").filter((l) => l.startsWith("| ") && !/^\| (method|---) /.test(l))
-    .map((l) => l.replace(/ \d+ \|$/, " |"));
-}
 
 await testNeeding(["fashion-mnist"], {
   name: "deno task compare --shard i/N, then --merge: the single run's table; missing cells named",
@@ -67,11 +68,7 @@ await testNeeding(["fashion-mnist"], {
       const one = await Deno.readTextFile(`${ROOT}${dir}/single/results.md`);
       assert.equal(rows(md).length, 2);
       assert.deepEqual(rows(md), rows(one));
-      const json = (p: string) =>
-        Deno.readTextFile(`${ROOT}${dir}/${p}/results.json`).then((t) =>
-          JSON.parse(t).rows.map((r: Record<string, unknown>) => ({ ...r, seconds: undefined }))
-        );
-      assert.deepEqual(await json("sharded"), await json("single"));
+      assert.deepEqual(await resultRows(`${dir}/sharded`), await resultRows(`${dir}/single`));
     } finally {
       await Deno.remove(`${ROOT}${dir}`, { recursive: true }).catch(() => {});
     }

@@ -11,66 +11,24 @@
 import assert from "assert";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { ROOT, runTask } from "../_cli.ts";
-
-const KEYED = /^(teacher|neighbours|views)-[0-9a-f]{16}(-k31)?\.safetensors$/;
+import {
+  assertSameCache,
+  cacheFiles,
+  preparedFlags,
+  shortDistillFlags,
+} from "../_prepare_cache.ts";
 
 /** The config flags of every run here; `dir` is teacher.cacheDir. */
-const small = (dir: string, teacher = "fashion-mnist") => [
-  "--backend=wasm",
-  `--set=teacher.cacheDir=${dir}`,
-  `--set=teacher.name=${teacher}`,
-  "--set=data.subset=256",
-  "--set=data.test=null",
-  "--set=teacher.batchSize=32",
-  "--set=teacher.mineChunk=64",
-];
+const small = (dir: string, teacher = "fashion-mnist") => preparedFlags(dir, { teacher });
 
 /** One distillation step on the cache in `dir`, run dir `runDir`, with `extra` flags. */
 const oneStep = (dir: string, runDir: string, extra: string[] = []) =>
-  runTask("distill", [
-    ...small(dir),
-    ...extra,
-    `--run-dir=${runDir}`,
-    "--set=train.steps=1",
-    "--set=student.args.stem=imagenet",
-    "--set=student.args.width=0.125",
-  ]);
+  runTask("distill", [...small(dir), ...extra, ...shortDistillFlags(runDir)]);
 
 async function prepare(dir: string, args: string[], env: Record<string, string> = {}) {
   const r = await runTask("prepare", [...small(dir), ...args], env);
   assert.equal(r.code, 0, `prepare ${args.join(" ")}: ${r.err}`);
   return r;
-}
-
-/** A safetensors file as (header without `created`, data bytes); `created` must be there. */
-async function withoutCreated(path: string): Promise<[unknown, Uint8Array]> {
-  const bytes = await Deno.readFile(`${ROOT}${path}`);
-  const len = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len)));
-  assert.match(header.__metadata__.created, /^\d{4}-\d\d-\d\dT/, path);
-  delete header.__metadata__.created;
-  return [header, bytes.subarray(8 + len)];
-}
-
-/** The keyed cache files of a cache folder, by name. */
-async function cacheFiles(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(`${ROOT}${dir}`)) if (KEYED.test(e.name)) names.push(e.name);
-  return names.sort();
-}
-
-/** The cache files of `a` (`kinds` of them) are in `b` with the same bytes, up to `created`. */
-async function assertSameCache(a: string, b: string, kinds: string[]): Promise<void> {
-  const names = await cacheFiles(a);
-  assert.deepEqual(names.map((n) => n.split("-")[0]).sort(), kinds.toSorted(), `${a}: ${names}`);
-  const other = await cacheFiles(b);
-  assert.ok(names.every((n) => other.includes(n)), `${b} lacks some of ${names}: ${other}`);
-  for (const name of names) {
-    const [ha, da] = await withoutCreated(`${a}/${name}`);
-    const [hb, db] = await withoutCreated(`${b}/${name}`);
-    assert.deepEqual(ha, hb, `${name}: headers differ`);
-    assert.ok(da.length === db.length && da.every((x, i) => x === db[i]), `${name}: bytes differ`);
-  }
 }
 
 /** A refusal: exit 1 and exactly one line on stderr starting `error:`. */
