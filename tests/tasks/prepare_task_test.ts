@@ -11,19 +11,9 @@
 import assert from "assert";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { ROOT, runTask } from "../_cli.ts";
+import { assertSameFile, small } from "./_prepare.ts";
 
 const KEYED = /^(teacher|neighbours|views)-[0-9a-f]{16}(-k31)?\.safetensors$/;
-
-/** The config flags of every run here; `dir` is teacher.cacheDir. */
-const small = (dir: string, teacher = "fashion-mnist") => [
-  "--backend=wasm",
-  `--set=teacher.cacheDir=${dir}`,
-  `--set=teacher.name=${teacher}`,
-  "--set=data.subset=256",
-  "--set=data.test=null",
-  "--set=teacher.batchSize=32",
-  "--set=teacher.mineChunk=64",
-];
 
 /** One distillation step on the cache in `dir`, run dir `runDir`, with `extra` flags. */
 const oneStep = (dir: string, runDir: string, extra: string[] = []) =>
@@ -42,16 +32,6 @@ async function prepare(dir: string, args: string[], env: Record<string, string> 
   return r;
 }
 
-/** A safetensors file as (header without `created`, data bytes); `created` must be there. */
-async function withoutCreated(path: string): Promise<[unknown, Uint8Array]> {
-  const bytes = await Deno.readFile(`${ROOT}${path}`);
-  const len = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len)));
-  assert.match(header.__metadata__.created, /^\d{4}-\d\d-\d\dT/, path);
-  delete header.__metadata__.created;
-  return [header, bytes.subarray(8 + len)];
-}
-
 /** The keyed cache files of a cache folder, by name. */
 async function cacheFiles(dir: string): Promise<string[]> {
   const names: string[] = [];
@@ -65,12 +45,7 @@ async function assertSameCache(a: string, b: string, kinds: string[]): Promise<v
   assert.deepEqual(names.map((n) => n.split("-")[0]).sort(), kinds.toSorted(), `${a}: ${names}`);
   const other = await cacheFiles(b);
   assert.ok(names.every((n) => other.includes(n)), `${b} lacks some of ${names}: ${other}`);
-  for (const name of names) {
-    const [ha, da] = await withoutCreated(`${a}/${name}`);
-    const [hb, db] = await withoutCreated(`${b}/${name}`);
-    assert.deepEqual(ha, hb, `${name}: headers differ`);
-    assert.ok(da.length === db.length && da.every((x, i) => x === db[i]), `${name}: bytes differ`);
-  }
+  for (const name of names) await assertSameFile(`${a}/${name}`, `${b}/${name}`);
 }
 
 /** A refusal: exit 1 and exactly one line on stderr starting `error:`. */
