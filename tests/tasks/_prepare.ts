@@ -1,8 +1,8 @@
 /**
  * Shared by the `deno task prepare` tests (prepare_task_test.ts,
  * prepare_faults_test.ts): the small job's flags, the task's own command
- * line from deno.json, and safetensors files compared up to their `created`
- * timestamp.
+ * line from deno.json, safetensors files compared up to their `created`
+ * timestamp, and one-line refusals.
  */
 import assert from "assert";
 import { ROOT } from "../_cli.ts";
@@ -49,4 +49,12 @@ export async function assertSameFile(a: string, b: string): Promise<void> {
   const [hb, db] = await withoutCreated(b);
   assert.deepEqual(ha, hb, `${a} and ${b}: headers differ`);
   assert.ok(da.length === db.length && da.every((x, i) => x === db[i]), `${a}, ${b}: bytes differ`);
+}
+
+/** A refusal: exit 1 and exactly one line on stderr starting `error:`; that line. */
+export function refusal(r: { code: number; err: string }): string {
+  assert.equal(r.code, 1, r.err);
+  const errors = r.err.trim().split("\n").filter((l) => l.startsWith("error:"));
+  assert.equal(errors.length, 1, r.err);
+  return errors[0];
 }

@@ -5,12 +5,15 @@
  * whole array is run again. Only shard 1 is rebuilt (the others exit at
  * once, their files untouched), the killed writer's temporary file is
  * swept, and the shards and the merged cache are the bytes of an
- * uninterrupted run.
+ * uninterrupted run. And a dataset changed under finished shards: one
+ * edited image changes the key (the manifest hashes every image), so the
+ * old shards are refused as foreign and rebuilt; touched files do not.
  */
 import assert from "assert";
+import { PNG } from "pngjs";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { ROOT, runTask } from "../_cli.ts";
-import { assertSameFile, small, taskRunArgs } from "./_prepare.ts";
+import { assertSameFile, refusal, small, taskRunArgs } from "./_prepare.ts";
 
 /** Merge without mining: a random sampler needs no neighbour lists. */
 const flags = (dir: string) => [...small(dir), "--set=data.sampler.kind=random"];
@@ -119,6 +122,71 @@ Deno.test({
       );
       assert.ok(a.length === b.length && a.every((x, i) => x === b[i]), "shard 1 differs");
       await assertSameFile(teacher, `${runs}/clean/${teacher.split("/").pop()}`);
+    } finally {
+      await Deno.remove(`${ROOT}${runs}`, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** A 28×28 grey PNG whose pixels are a function of `i` (and `edit`, for an edited copy). */
+function png(i: number, edit = 0): Uint8Array {
+  const img = new PNG({ width: 28, height: 28 });
+  for (let p = 0; p < 28 * 28; p++) {
+    const v = (p * 7 + i * 31 + (p === 100 ? edit : 0)) % 256;
+    img.data.set([v, v, v, 255], p * 4);
+  }
+  return new Uint8Array(PNG.sync.write(img));
+}
+
+Deno.test({
+  name:
+    "deno task prepare: an edited image changes the key, its old shards are refused and rebuilt",
+  ignore: IGNORE_DEBIAN_FASHION_MNIST,
+  fn: async () => {
+    const runs = `runs/test-prepare-edit-${crypto.randomUUID().slice(0, 8)}`;
+    const root = `${runs}/images`;
+    const dir = `${runs}/cache`;
+    const data = [
+      `--set=data.train={name: folder, root: ${root}, channels: 1}`,
+      "--set=data.subset=null",
+    ];
+    const run = (args: string[]) => runTask("prepare", [...flags(dir), ...data, ...args]);
+    const ok = async (args: string[]) => {
+      const r = await run(args);
+      assert.equal(r.code, 0, r.err);
+      return r.err;
+    };
+    try {
+      for (const [c, name] of ["a", "b"].entries()) {
+        await Deno.mkdir(`${ROOT}${root}/${name}`, { recursive: true });
+        for (let i = 0; i < 32; i++) {
+          await Deno.writeFile(`${ROOT}${root}/${name}/${i}.png`, png(32 * c + i));
+        }
+      }
+      const first = await ok(["--stage", "embed", "--workers", "2"]);
+      assert.match(first, /dataset manifest: hashed 64 images in /);
+      assert.match(first, /prepare embed 1\/2: 32 images in /);
+
+      // Every file touched, no pixel changed: a new fingerprint, the same manifest key.
+      const later = new Date(Date.now() + 60_000);
+      for (const name of ["a", "b"]) {
+        for (let i = 0; i < 32; i++) {
+          await Deno.utime(`${ROOT}${root}/${name}/${i}.png`, later, later);
+        }
+      }
+      const touched = await ok(["--stage", "embed", "--shard", "1/2"]);
+      assert.match(touched, /dataset manifest: hashed 64 images in /);
+      assert.match(touched, /prepare embed 1\/2: done already/);
+
+      // One pixel of one image in shard 0's block: every key changes.
+      await Deno.writeFile(`${ROOT}${root}/a/5.png`, png(5, 1));
+      const line = refusal(await run(["--stage", "mine", "--shard", "0/1"]));
+      assert.match(line, /foreign embed shard 0\/2 ".*embed-0of2\.safetensors": key [0-9a-f]{16}…/);
+      for (const i of [0, 1]) {
+        const again = await ok(["--stage", "embed", "--shard", `${i}/2`]);
+        assert.match(again, new RegExp(`prepare embed ${i}/2: 32 images in `), again);
+      }
+      await ok(["--stage", "mine", "--shard", "0/1"]);
     } finally {
       await Deno.remove(`${ROOT}${runs}`, { recursive: true }).catch(() => {});
     }

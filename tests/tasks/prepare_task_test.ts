@@ -11,7 +11,7 @@
 import assert from "assert";
 import { IGNORE_DEBIAN_FASHION_MNIST } from "../_helpers.ts";
 import { ROOT, runTask } from "../_cli.ts";
-import { assertSameFile, small } from "./_prepare.ts";
+import { assertSameFile, refusal, small } from "./_prepare.ts";
 
 const KEYED = /^(teacher|neighbours|views)-[0-9a-f]{16}(-k31)?\.safetensors$/;
 
@@ -46,14 +46,6 @@ async function assertSameCache(a: string, b: string, kinds: string[]): Promise<v
   const other = await cacheFiles(b);
   assert.ok(names.every((n) => other.includes(n)), `${b} lacks some of ${names}: ${other}`);
   for (const name of names) await assertSameFile(`${a}/${name}`, `${b}/${name}`);
-}
-
-/** A refusal: exit 1 and exactly one line on stderr starting `error:`. */
-function refusal(r: { code: number; err: string }): string {
-  assert.equal(r.code, 1, r.err);
-  const errors = r.err.trim().split("\n").filter((l) => l.startsWith("error:"));
-  assert.equal(errors.length, 1, r.err);
-  return errors[0];
 }
 
 Deno.test({
