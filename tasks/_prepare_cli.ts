@@ -133,9 +133,14 @@ export async function prepareMain(args: string[], defaultConfig: string): Promis
       console.error(`${what}: done already, "${r.path}" (key ${opened.plan.key.slice(0, 16)}…)`);
     } else {
       const rate = (r.rows / Math.max(r.seconds, 1e-9)).toFixed(1);
+      // A mine task's peak sizes --mem for the real run: it grows with the query block and
+      // the largest embed shard, not with the number of shards.
+      const held = stage === "mine"
+        ? `, held ${(r.peakBytes / 2 ** 20).toFixed(2)} MiB at most`
+        : "";
       console.error(
         `${what}: ${r.rows} ${stage === "embed" ? "images" : "queries"} in ` +
-          `${r.seconds.toFixed(2)} s (${rate}/s) → "${r.path}"`,
+          `${r.seconds.toFixed(2)} s (${rate}/s${held}) → "${r.path}"`,
       );
     }
     return 0;

@@ -1,8 +1,9 @@
 /**
  * The small `deno task prepare` / `deno task distill` runs the scale-out tests
- * share (a Fashion-MNIST subset and the small bundled teacher, 64-d), and the
+ * share (a Fashion-MNIST subset and the small bundled teacher, 64-d), the
  * check that two teacher-cache folders hold the same files, byte for byte
- * but for the `created` timestamp in each header.
+ * but for the `created` timestamp in each header, a task's own command line
+ * from deno.json, and one-line refusals.
  */
 import assert from "assert";
 import { ROOT } from "./_cli.ts";
@@ -71,12 +72,35 @@ export async function assertSameCache(a: string, b: string, kinds: string[]): Pr
   assert.deepEqual(names.map((n) => n.split("-")[0]).sort(), kinds.toSorted(), `${a}: ${names}`);
   const other = await cacheFiles(b);
   assert.ok(names.every((n) => other.includes(n)), `${b} lacks some of ${names}: ${other}`);
-  for (const name of names) {
-    const [ha, da] = await withoutCreated(`${a}/${name}`);
-    const [hb, db] = await withoutCreated(`${b}/${name}`);
-    assert.deepEqual(ha, hb, `${name}: headers differ`);
-    assert.ok(sameBytes(da, db), `${name}: bytes differ`);
-  }
+  for (const name of names) await assertSameFile(`${a}/${name}`, `${b}/${name}`);
+}
+
+/** Files `a` and `b` (paths from the root) hold the same tensors and metadata, up to `created`. */
+export async function assertSameFile(a: string, b: string): Promise<void> {
+  const [ha, da] = await withoutCreated(a);
+  const [hb, db] = await withoutCreated(b);
+  assert.deepEqual(ha, hb, `${a} and ${b}: headers differ`);
+  assert.ok(sameBytes(da, db), `${a}, ${b}: bytes differ`);
+}
+
+/**
+ * `deno run <flags> <script>` of deno.json's task `name` ($HOME expanded), for a child
+ * that must be the task's process itself (`deno task` runs it as a grandchild, which a
+ * test cannot signal without full run permission).
+ */
+export async function taskRunArgs(name: string): Promise<string[]> {
+  const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
+  const words = String(tasks[name]).replaceAll("$HOME", Deno.env.get("HOME") ?? "").split(/\s+/);
+  assert.deepEqual(words.slice(0, 2), ["deno", "run"], `task ${name}: ${tasks[name]}`);
+  return words.slice(1);
+}
+
+/** A refusal: exit 1 and exactly one line on stderr starting `error:`; that line. */
+export function refusal(r: { code: number; err: string }): string {
+  assert.equal(r.code, 1, r.err);
+  const errors = r.err.trim().split("\n").filter((l) => l.startsWith("error:"));
+  assert.equal(errors.length, 1, r.err);
+  return errors[0];
 }
 
 /** Whether two byte arrays are equal. */

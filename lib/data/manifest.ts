@@ -4,10 +4,16 @@
  * split of the manifest into contiguous shard blocks aligned to the embed
  * batch, so that a sharded embed batches exactly like the single-process one.
  *
+ * The manifest's key covers the images' content and shape only, not the
+ * files' paths or times: the teacher caches keyed by it (see
+ * {@linkcode keyedByManifest}) follow what the teacher sees, so a changed
+ * image changes every key, and a dataset copied or touched keeps them.
+ *
  * @module
  */
-import { cacheKey, sha256 } from "./_teacher_key.ts";
-import type { ImageSource } from "./types.ts";
+import { createHash } from "node:crypto";
+import { cacheKey } from "./_teacher_key.ts";
+import type { ImageShape, ImageSource } from "./types.ts";
 
 /** One image of a {@linkcode Manifest}. */
 export interface ManifestEntry {
@@ -21,11 +27,16 @@ export interface ManifestEntry {
 export interface Manifest {
   /** The source's name. */
   name: string;
-  /** The source's fingerprint. */
+  /** The source's fingerprint when the manifest was built (paths, sizes, times). */
   fingerprint: string;
-  /** One entry per image, in global-index order. */
-  entries: ManifestEntry[];
-  /** SHA-256 (hex) over the format, fingerprint and every entry. */
+  /** The shape of every image. */
+  imageShape: ImageShape;
+  /**
+   * The images' SHA-256 digests in global-index order: image `i`'s are bytes
+   * `[32 i, 32 i + 32)` (of its float32 pixels as the source returns them).
+   */
+  hashes: Uint8Array;
+  /** SHA-256 (hex) over the format, the image shape and every digest, in order. */
   key: string;
 }
 
@@ -38,19 +49,53 @@ export interface BuildManifestOptions {
   batchSize?: number;
 }
 
+const FORMAT = "coss/manifest/2";
+
+/**
+ * The key over an image shape and the images' digests (32 bytes each, in order).
+ *
+ * @example
+ * ```ts
+ * import { manifestKey } from "./manifest.ts";
+ * console.log(manifestKey([2, 2, 1], new Uint8Array(64)).length); // 64
+ * ```
+ */
+export function manifestKey(imageShape: ImageShape, hashes: Uint8Array): string {
+  if (hashes.length % 32 !== 0) {
+    throw new RangeError(`manifestKey: ${hashes.length} bytes is not a whole number of digests`);
+  }
+  return createHash("sha256")
+    .update(`${FORMAT} ${imageShape.join("x")} ${hashes.length / 32}\n`)
+    .update(hashes)
+    .digest("hex");
+}
+
+/** Entry `index` of `manifest`: its global index and digest, as hex. */
+export function manifestEntry(manifest: Manifest, index: number): ManifestEntry {
+  const n = manifest.hashes.length / 32;
+  if (!(Number.isInteger(index) && index >= 0 && index < n)) {
+    throw new RangeError(`manifestEntry: index ${index} is not in [0, ${n})`);
+  }
+  const hash = Array.from(
+    manifest.hashes.subarray(index * 32, index * 32 + 32),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return { index, hash };
+}
+
 /**
  * Reads every image of `source` once and returns its manifest.
  *
  * @example
  * ```ts
  * import { initBackend } from "../backend.ts";
- * import { buildManifest } from "./manifest.ts";
+ * import { buildManifest, manifestEntry } from "./manifest.ts";
  * import { ArrayImageSource } from "./_array_source.ts";
  *
  * await initBackend({ backend: "cpu", log: false });
  * const src = new ArrayImageSource("t", new Uint8Array(8), [2, 2, 1], "fp");
  * const m = await buildManifest(src);
- * console.log(m.entries.length); // 2
+ * console.log(m.hashes.length / 32, manifestEntry(m, 1).index); // 2 1
  * ```
  */
 export async function buildManifest(
@@ -61,26 +106,61 @@ export async function buildManifest(
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`buildManifest: batchSize must be a positive integer, got ${batchSize}`);
   }
-  const [h, w, c] = source.imageShape;
-  const size = h * w * c;
-  const entries: ManifestEntry[] = [];
+  const imageShape: ImageShape = [...source.imageShape];
+  const [h, w, c] = imageShape;
+  const bytes = h * w * c * 4;
+  const hashes = new Uint8Array(source.length * 32);
   for (let start = 0; start < source.length; start += batchSize) {
     const n = Math.min(batchSize, source.length - start);
-    const idx = Array.from({ length: n }, (_, i) => start + i);
-    const t = await source.batch(idx);
-    const data = new Float32Array(await t.data());
-    t.dispose();
+    const t = await source.batch(Array.from({ length: n }, (_, i) => start + i));
+    let data: Float32Array;
+    try {
+      data = await t.data() as Float32Array;
+    } finally {
+      t.dispose();
+    }
+    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     for (let i = 0; i < n; i++) {
-      const bytes = new Uint8Array(data.buffer, i * size * 4, size * 4);
-      entries.push({ index: start + i, hash: await sha256(bytes) });
+      const digest = createHash("sha256").update(raw.subarray(i * bytes, (i + 1) * bytes));
+      hashes.set(digest.digest(), (start + i) * 32);
     }
   }
-  const key = await sha256(JSON.stringify({
-    format: "coss/manifest/1",
+  return {
+    name: source.name,
     fingerprint: source.fingerprint,
-    hashes: entries.map((e) => e.hash),
-  }));
-  return { name: source.name, fingerprint: source.fingerprint, entries, key };
+    imageShape,
+    hashes,
+    key: manifestKey(imageShape, hashes),
+  };
+}
+
+/**
+ * `source` as the teacher caches see it: the same images, identified by
+ * `manifest:<key>` instead of its files' fingerprint, so that every cache key
+ * built from it (teacher features, views, neighbours) covers the images'
+ * content. Closing it leaves `source` open.
+ *
+ * @example
+ * ```ts ignore
+ * const keyed = keyedByManifest(images, await buildManifest(images));
+ * console.log(keyed.fingerprint); // "manifest:…"
+ * ```
+ */
+export function keyedByManifest(source: ImageSource, manifest: Manifest): ImageSource {
+  if (manifest.hashes.length !== source.length * 32) {
+    throw new RangeError(
+      `keyedByManifest: the manifest lists ${manifest.hashes.length / 32} images, ` +
+        `"${source.name}" has ${source.length}`,
+    );
+  }
+  return {
+    name: source.name,
+    length: source.length,
+    imageShape: source.imageShape,
+    fingerprint: `manifest:${manifest.key}`,
+    batch: (indices) => source.batch(indices),
+    close() {},
+  };
 }
 
 /** A shard `i` of `count` (0-based). */
@@ -159,31 +239,45 @@ export interface PreparedKeyParts {
   teacher: string;
   /** The preprocessing's identity: a canonical JSON of its steps. */
   transform: string;
-  /** The views' identity (plan and count), or `""` for clean features only. */
-  views: string;
+  /**
+   * The views' identity (plan and count), folded into the transform's; `""`
+   * for the clean features, whose key is then the teacher-cache key of the
+   * {@linkcode keyedByManifest} images.
+   *
+   * @default {""}
+   */
+  views?: string;
 }
 
 /**
- * The key every shard and the merged cache carry: the teacher-cache key
- * (see cache.ts) with the manifest as the dataset identity and the views
- * folded into the transform identity.
+ * The key every embed shard and the merged teacher cache carry: the
+ * teacher-cache key (see cache.ts) with `manifest:<key>` as the dataset
+ * identity, exactly what `loadOrComputeFeatures` computes for the
+ * {@linkcode keyedByManifest} images; with views, folded into the transform
+ * identity.
  *
  * @example
  * ```ts
  * import { preparedKey } from "./manifest.ts";
- * const k = await preparedKey({ manifest: "m", teacher: "t", transform: "[]", views: "" });
+ * const k = await preparedKey({ manifest: "m", teacher: "t", transform: "[]" });
  * console.log(k.length); // 64
  * ```
  */
 export async function preparedKey(parts: PreparedKeyParts): Promise<string> {
-  for (const name of ["manifest", "teacher", "transform", "views"] as const) {
+  for (const name of ["manifest", "teacher", "transform"] as const) {
     if (typeof parts?.[name] !== "string") {
       throw new TypeError(`preparedKey: ${name} must be a string, got ${typeof parts?.[name]}`);
     }
   }
+  const views = parts.views ?? "";
+  if (typeof views !== "string") {
+    throw new TypeError(`preparedKey: views must be a string, got ${typeof views}`);
+  }
   return await cacheKey({
     teacher: parts.teacher,
     dataset: `manifest:${parts.manifest}`,
-    transform: JSON.stringify({ transform: parts.transform, views: parts.views }),
+    transform: views === ""
+      ? parts.transform
+      : JSON.stringify({ transform: parts.transform, views }),
   });
 }

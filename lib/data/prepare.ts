@@ -18,7 +18,9 @@
  *
  * Memory of a mine task: its query block (normalised), one embedding shard,
  * one `[chunkSize, dim]` column block and the query block's `k` lists; never
- * the `N × N` matrix.
+ * the `N × N` matrix. `mineShard` counts these where it allocates them and
+ * reports the peak (`StageResult.peakBytes`), so that the bound is checked
+ * (tests/data/prepare_test.ts) and a task's memory can be sized from a small run.
  *
  * @module
  */
@@ -64,6 +66,25 @@ export interface StageResult {
   rows: number;
   /** Wall time, seconds. */
   seconds: number;
+  /**
+   * Mine: the most bytes of feature rows, similarity blocks and top-k lists
+   * the task held at once, counted where it allocates them (an embed shard
+   * counts whole, as it is read whole). 0 for embed, and when done already.
+   */
+  peakBytes: number;
+}
+
+/** The bytes a mine task holds, added and dropped where it allocates and lets go. */
+class Held {
+  now = 0;
+  peak = 0;
+  add(bytes: number): void {
+    this.now += bytes;
+    this.peak = Math.max(this.peak, this.now);
+  }
+  drop(bytes: number): void {
+    this.now -= bytes;
+  }
 }
 
 function shardMeta(plan: PreparePlan, shard: ShardSpec, start: number, end: number) {
@@ -110,7 +131,7 @@ export async function embedShard(
   const t0 = performance.now();
   const path = shardPath(plan, "embed", shard);
   if (await readShard(plan, "embed", shard, "undefined")) {
-    return { path, done: true, rows: 0, seconds: (performance.now() - t0) / 1000 };
+    return { path, done: true, rows: 0, seconds: (performance.now() - t0) / 1000, peakBytes: 0 };
   }
   const [start, end] = shardRows(plan, "embed", shard);
   let dim = 0;
@@ -167,7 +188,8 @@ export async function embedShard(
     "coss.views": plan.views?.key ?? "",
     dim: String(dim),
   });
-  return { path, done: false, rows: end - start, seconds: (performance.now() - t0) / 1000 };
+  const seconds = (performance.now() - t0) / 1000;
+  return { path, done: false, rows: end - start, seconds, peakBytes: 0 };
 }
 
 /** Normalised rows `[start, start + rows)` on the global chunk grid, streamed shard by shard. */
@@ -179,13 +201,15 @@ interface Chunk {
 
 /**
  * The normalised feature rows of `[from, to)` in chunks of `chunk` rows on
- * the global grid (row `from` must be on it), reading one embed shard at a time.
+ * the global grid (row `from` must be on it), reading one embed shard at a
+ * time. Each chunk is counted in `held` until its consumer drops it.
  */
 async function* chunks(
   plan: PreparePlan,
   count: number,
   from: number,
   to: number,
+  held: Held,
 ): AsyncGenerator<Chunk & { dim: number }> {
   const chunk = plan.chunkSize;
   let dim = 0;
@@ -201,6 +225,7 @@ async function* chunks(
     if (dim === 0) {
       dim = f.shape[1];
       pending = new Float32Array(chunk * dim);
+      held.add(pending.byteLength);
     } else if (f.shape[1] !== dim) {
       throw new Error(
         `embed shard ${index}/${count} has ${f.shape[1]}-d features, the others ${dim}-d; ` +
@@ -218,21 +243,28 @@ async function* chunks(
       "prepare mine",
       `embed shard ${index}/${count}`,
     );
+    let fileBytes = normed.byteLength;
+    for (const t of file.tensors.values()) fileBytes += t.values.byteLength;
+    held.add(fileBytes);
     for (let r = 0; r < hi - lo;) {
       const take = Math.min(chunk - filled, hi - lo - r);
       pending.set(normed.subarray(r * dim, (r + take) * dim), filled * dim);
       filled += take;
       r += take;
       if (filled === chunk) {
+        held.add(pending.byteLength);
         yield { start: chunkStart, rows: chunk, normed: pending.slice(), dim };
         chunkStart += chunk;
         filled = 0;
       }
     }
+    held.drop(fileBytes);
   }
   if (filled > 0) {
+    held.add(filled * dim * 4);
     yield { start: chunkStart, rows: filled, normed: pending.slice(0, filled * dim), dim };
   }
+  held.drop(pending.byteLength);
 }
 
 /**
@@ -249,7 +281,7 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
   const t0 = performance.now();
   const path = shardPath(plan, "mine", shard);
   if (await readShard(plan, "mine", shard, "undefined")) {
-    return { path, done: true, rows: 0, seconds: (performance.now() - t0) / 1000 };
+    return { path, done: true, rows: 0, seconds: (performance.now() - t0) / 1000, peakBytes: 0 };
   }
   const { n, k } = plan;
   if (!(Number.isInteger(k) && k >= 1 && k <= n - 1)) {
@@ -257,11 +289,13 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
   }
   const embeds = await findShardSet(plan, "embed");
   const [q0, q1] = shardRows(plan, "mine", shard);
+  const held = new Held();
   const lists = new TopKLists(q1 - q0, k);
+  held.add(lists.sims.byteLength + lists.indices.byteLength);
   // The query block's chunks as both operands: Q_I and Q_Iᵀ.
   const queries: { start: number; rows: number; q: tf.Tensor2D; qT: tf.Tensor2D }[] = [];
   try {
-    for await (const c of chunks(plan, embeds.count, q0, q1)) {
+    for await (const c of chunks(plan, embeds.count, q0, q1, held)) {
       const q = tf.tensor2d(c.normed, [c.rows, c.dim]);
       queries.push({
         start: c.start,
@@ -269,17 +303,22 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
         q,
         qT: columnBlock(c.normed, c.rows, c.dim),
       });
+      // The chunk lives on as Q_I (the backend may keep its array), plus Q_Iᵀ.
+      held.add(c.normed.byteLength);
     }
     // An empty query block (a trailing shard) reads no columns.
-    for await (const col of queries.length > 0 ? chunks(plan, embeds.count, 0, n) : []) {
+    for await (const col of queries.length > 0 ? chunks(plan, embeds.count, 0, n, held) : []) {
       let colQ: tf.Tensor2D | undefined;
       let colT: tf.Tensor2D | undefined;
+      const block = col.normed.byteLength;
       try {
         for (const qb of queries) {
           if (col.start >= qb.start) {
             // Pair (I, J), I ≤ J: Q_I · Q_Jᵀ, read by row.
+            if (!colT) held.add(block);
             colT ??= columnBlock(col.normed, col.rows, col.dim);
             const v = await similarityBlock(qb.q, colT);
+            held.add(v.byteLength);
             for (let i = 0; i < qb.rows; i++) {
               const row = qb.start + i;
               const local = row - q0;
@@ -291,10 +330,13 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
                 }
               }
             }
+            held.drop(v.byteLength);
           } else {
             // Pair (J, I), J < I: Q_J · Q_Iᵀ as mineNeighbours computes it, read by column.
+            if (!colQ) held.add(block);
             colQ ??= tf.tensor2d(col.normed, [col.rows, col.dim]);
             const v = await similarityBlock(colQ, qb.qT);
+            held.add(v.byteLength);
             for (let j = 0; j < col.rows; j++) {
               for (let i = 0; i < qb.rows; i++) {
                 const x = v[j * qb.rows + i];
@@ -302,11 +344,13 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
                 if (x >= lists.sims[local * k + k - 1]) lists.offer(local, x, col.start + j);
               }
             }
+            held.drop(v.byteLength);
           }
         }
       } finally {
         colQ?.dispose();
         colT?.dispose();
+        held.drop(block * (1 + Number(colQ !== undefined) + Number(colT !== undefined)));
       }
     }
   } finally {
@@ -324,7 +368,8 @@ export async function mineShard(plan: PreparePlan, shard: ShardSpec): Promise<St
       values: Int32Array.from({ length: q1 - q0 }, (_, i) => q0 + i),
     },
   }, { "coss.cache": shardKind("mine"), ...shardMeta(plan, shard, q0, q1), k: String(k) });
-  return { path, done: false, rows: q1 - q0, seconds: (performance.now() - t0) / 1000 };
+  const seconds = (performance.now() - t0) / 1000;
+  return { path, done: false, rows: q1 - q0, seconds, peakBytes: held.peak };
 }
 
 /** What {@linkcode mergePrepared} did. */

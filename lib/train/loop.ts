@@ -15,6 +15,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend.ts";
 import { CachedTeacher, loadOrComputeFeatures } from "../data/cache.ts";
 import { loadOrComputeViews } from "../data/view_cache.ts";
+import { keyedImages } from "../data/manifest_cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import { loadOrMineNeighbours } from "../data/knn.ts";
 import type { BatchSampler } from "../data/sampler.ts";
@@ -207,11 +208,15 @@ export async function distill(
   // BINGO's bags are teacher-space neighbour lists too.
   const multiView = config.teacher.cache && config.teacher.views > 0;
   const needFeatures = (config.teacher.cache && !multiView) || needLists;
+  // The caches key the images by their content (the manifest), as deno task prepare does.
+  const keyed = needFeatures || multiView
+    ? await keyedImages(train, config.teacher.cacheDir, { log })
+    : train;
   const features = needFeatures
     ? await loadOrComputeFeatures({
       dir: config.teacher.cacheDir,
       teacher,
-      images: train,
+      images: keyed,
       transform,
       transformKey,
       batchSize: config.teacher.batchSize,
@@ -226,7 +231,7 @@ export async function distill(
     ? await loadOrComputeViews({
       dir: config.teacher.cacheDir,
       teacher,
-      images: train,
+      images: keyed,
       steps: augmentSteps(config),
       views: config.teacher.views,
       seed: config.seed,

@@ -7,11 +7,12 @@
  * @module
  */
 import { initBackend } from "../backend.ts";
-import { cacheKey, teacherFingerprint } from "../data/cache.ts";
+import { teacherFingerprint } from "../data/cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import { firstImages } from "../data/subset.ts";
 import type { PreparePlan, ShardStage } from "../data/prepare.ts";
-import type { ShardSpec } from "../data/manifest.ts";
+import { keyedByManifest, preparedKey, type ShardSpec } from "../data/manifest.ts";
+import { loadOrBuildManifest } from "../data/manifest_cache.ts";
 import type { ImageSource } from "../data/types.ts";
 import type { Embedder } from "../models/types.ts";
 import type { Tensor4D } from "../tf_types.ts";
@@ -37,8 +38,9 @@ export interface OpenedPrepare {
 
 /**
  * Open what a prepare stage needs from `config`; the cache key is the one
- * `loadOrComputeFeatures` computes for the same config, so the merged files
- * are the distill's cache files.
+ * `loadOrComputeFeatures` computes for the same config (both key the images
+ * by their manifest, read or built in `teacher.cacheDir`), so the merged
+ * files are the distill's cache files.
  *
  * @example
  * ```ts ignore
@@ -61,9 +63,12 @@ export async function openPrepare(
   });
   const { transform, key: transformKey } = evalTransform(config);
   const teacherKey = await teacherFingerprint(teacher);
-  const key = await cacheKey({
+  const manifest = await loadOrBuildManifest(images, config.teacher.cacheDir, { log });
+  // The images as distill hands them to its caches: named by the manifest's key.
+  const keyed = keyedByManifest(images, manifest);
+  const key = await preparedKey({
+    manifest: manifest.key,
     teacher: teacherKey,
-    dataset: images.fingerprint,
     transform: transformKey,
   });
   // The multi-view cache exactly as distill would open it (same steps, seed, storage type).
@@ -76,7 +81,7 @@ export async function openPrepare(
       seed: config.seed,
       dtype: config.teacher.cacheDtype,
     };
-    views = { ...id, count: id.views, key: await viewCacheKey(teacherKey, images, id) };
+    views = { ...id, count: id.views, key: await viewCacheKey(teacherKey, keyed, id) };
   }
   const plan: PreparePlan = {
     views,
@@ -84,7 +89,7 @@ export async function openPrepare(
     key,
     teacherKey,
     transformKey,
-    dataset: `${images.name} ${images.fingerprint}`,
+    dataset: `${keyed.name} ${keyed.fingerprint}`,
     n: images.length,
     batchSize: config.teacher.batchSize,
     chunkSize: config.teacher.mineChunk,

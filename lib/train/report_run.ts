@@ -7,6 +7,7 @@
  */
 import { Augmenter, augmentPreset } from "../data/augment.ts";
 import { loadOrComputeFeatures } from "../data/cache.ts";
+import { keyedImages } from "../data/manifest_cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import { firstImages } from "../data/subset.ts";
 import type { FeatureMatrix } from "../data/knn.ts";
@@ -235,7 +236,7 @@ export async function evaluateStudent(
   const teacherTrain = input.teacherTrain ?? await loadOrComputeFeatures({
     dir: config.teacher.cacheDir,
     teacher: input.teacher,
-    images: data.train,
+    images: await keyedImages(data.train, config.teacher.cacheDir, { log }),
     transform,
     transformKey: key,
     batchSize: config.teacher.batchSize,

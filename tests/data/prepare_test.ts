@@ -4,7 +4,8 @@
  * batch 8, mining blocks of 16, k = 5. Embed shards equal
  * `computeTeacherFeatures`, and the merged neighbours equal `mineNeighbours`
  * exactly, for several shard counts, including counts that leave empty
- * shards; no tensors leak.
+ * shards; no tensors leak. A mine task's memory (its own count and tfjs's
+ * tensor peak) does not grow with the number of embed shards.
  */
 import assert from "assert";
 import * as tf from "@tensorflow/tfjs-core";
@@ -120,6 +121,53 @@ Deno.test("prepare refuses a foreign or misplaced shard, naming it and its comma
     );
     const r = await embedShard(p, { index: 0, count: 3 }, { teacher, images });
     assert.equal(r.done, false, "a shard of the wrong block was taken as done");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("prepare mine: memory does not grow with the number of embed shards", async () => {
+  await initBackend({ backend: "cpu", log: false });
+  const { images, teacher } = setup();
+  const root = await Deno.makeTempDir({ dir: "tests/.tmp", prefix: "prepare-mem-" });
+  try {
+    const mine = { index: 0, count: 2 };
+    const B = 112, C = 16; // mine shard 0 of 2: 7 blocks of 16 queries
+    const peaks: { embeds: number; host: number; tensors: number; shard: number }[] = [];
+    for (const embeds of [1, 2, 6]) {
+      const p = plan(`${root}/${embeds}`);
+      for (let i = 0; i < embeds; i++) {
+        await embedShard(p, { index: i, count: embeds }, { teacher, images });
+      }
+      // The largest embed shard as a mine task holds it: read whole, plus its rows normalised.
+      let shard = 0;
+      for (let i = 0; i < embeds; i++) {
+        const st = await readSafetensors(shardPath(p, "embed", { index: i, count: embeds }));
+        let bytes = st.tensors.get("features")!.values.byteLength;
+        for (const t of st.tensors.values()) bytes += t.values.byteLength;
+        shard = Math.max(shard, bytes);
+      }
+      let host = 0;
+      // tfjs's own count of the tensor bytes alive at once, beside the task's count.
+      const { peakBytes: tensors } = await tf.profile(async () => {
+        const r = await mineShard(p, mine);
+        assert.equal(r.rows, B);
+        host = r.peakBytes;
+      });
+      peaks.push({ embeds, host, tensors, shard });
+      // The bound: the query block (features twice, as Q and Qᵀ; its k-lists), one embed
+      // shard, and a few [C, D] column blocks with their [C, C] similarities.
+      const fixed = B * K * 8 + 2 * B * D * 4 + 5 * C * D * 4 + C * C * 4;
+      assert.ok(host <= fixed + shard, `${embeds} shards: ${host} > ${fixed} + ${shard}`);
+      assert.ok(host >= B * K * 8 + 2 * B * D * 4 + shard, `${embeds} shards: ${host} counts less`);
+    }
+    const [one, two, six] = peaks;
+    assert.ok(six.host < two.host && two.host < one.host, JSON.stringify(peaks));
+    // Beyond the shard it reads, the task holds the same whatever the shard count.
+    assert.equal(two.host - two.shard, six.host - six.shard, JSON.stringify(peaks));
+    assert.equal(one.host - one.shard, six.host - six.shard, JSON.stringify(peaks));
+    // The tensors (query block, column blocks, similarities) are on the global block grid.
+    assert.ok(peaks.every((x) => x.tensors === one.tensors), JSON.stringify(peaks));
   } finally {
     await Deno.remove(root, { recursive: true });
   }

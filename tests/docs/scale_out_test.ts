@@ -1,14 +1,16 @@
 /**
  * docs/scale-out.md and the scripts and manifests of docs/scale-out/: each
  * file is included verbatim in the guide; the Kubernetes manifests hold only
- * fields of the batch/v1 Job API, with the Indexed-Job rules; the sbatch
- * arrays are 0-(N-1) so that the task's shard count is N, and every script
- * passes its arguments on to the task; the submit script chains afterok; and
- * every `deno task` command names a real task and flags its `--help` lists.
+ * fields of the batch/v1 Job API, with the Indexed-Job rules (the compare
+ * Job with one index per cell of its comparison); the sbatch arrays are
+ * 0-(N-1) so that the task's shard count is N, and every script passes its
+ * arguments on to the task; the submit script chains afterok; and every
+ * `deno task` command names a real task and flags its `--help` lists.
  */
 import assert from "assert";
 import { parse } from "yaml";
 import { ROOT, runTask } from "../_cli.ts";
+import { loadComparison } from "../../lib/train/compare.ts";
 
 const DIR = `${ROOT}docs/scale-out`;
 const GUIDE = `${ROOT}docs/scale-out.md`;
@@ -19,11 +21,20 @@ async function files(ext: string): Promise<string[]> {
   return names.sort();
 }
 
-/** The Job's sharded stages: file → [stage, shard count]; merge-job.yaml is a plain Job. */
-const JOBS: Record<string, { stage: string; shards?: number }> = {
-  "embed-job.yaml": { stage: "embed", shards: 8 },
-  "mine-job.yaml": { stage: "mine", shards: 4 },
-  "merge-job.yaml": { stage: "merge" },
+/**
+ * Each Job: its task, its prepare stage or compare --merge, and its shard count (Indexed
+ * Jobs); the merges are plain Jobs. compare-job.yaml has one index per cell (24: 8 methods ×
+ * 3 seeds of compare-fmnist.yaml, checked against the file).
+ */
+const JOBS: Record<
+  string,
+  { task: "prepare" | "compare"; stage?: string; merge?: boolean; shards?: number }
+> = {
+  "embed-job.yaml": { task: "prepare", stage: "embed", shards: 8 },
+  "mine-job.yaml": { task: "prepare", stage: "mine", shards: 4 },
+  "merge-job.yaml": { task: "prepare", stage: "merge" },
+  "compare-job.yaml": { task: "compare", merge: false, shards: 24 },
+  "compare-merge-job.yaml": { task: "compare", merge: true },
 };
 
 // The fields the Kubernetes batch/v1 Job API (and the core/v1 PodSpec and Container it holds)
@@ -85,7 +96,7 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 Deno.test("docs/scale-out: the Kubernetes manifests are batch/v1 Jobs, Indexed where sharded", async () => {
   assert.deepEqual(await files(".yaml"), Object.keys(JOBS).sort());
-  for (const [file, { stage, shards }] of Object.entries(JOBS)) {
+  for (const [file, { task, stage, merge, shards }] of Object.entries(JOBS)) {
     // deno-lint-ignore no-explicit-any
     const job = parse(await Deno.readTextFile(`${DIR}/${file}`)) as any;
     onlyKeys(job, JOB_KEYS, file);
@@ -126,7 +137,9 @@ Deno.test("docs/scale-out: the Kubernetes manifests are batch/v1 Jobs, Indexed w
       }
       const line = [...c.command, ...c.args];
       assert.deepEqual(c.command.slice(0, 2), ["deno", "task"], file);
-      assert.equal(line[line.indexOf("--stage") + 1], stage, `${file}: --stage`);
+      assert.equal(line.filter((w) => w !== "--quiet")[2], task, `${file}: the task`);
+      if (stage) assert.equal(line[line.indexOf("--stage") + 1], stage, `${file}: --stage`);
+      if (merge !== undefined) assert.equal(line.includes("--merge"), merge, `${file}: --merge`);
       assert.ok(!line.includes("--shard"), `${file}: the shard comes from JOB_COMPLETION_INDEX`);
       if (shards === undefined) {
         assert.ok(
@@ -140,6 +153,12 @@ Deno.test("docs/scale-out: the Kubernetes manifests are batch/v1 Jobs, Indexed w
         assert.equal(spec.completions, shards, `${file}: completions`);
         // JOB_COMPLETION_INDEX runs 0..completions-1: the count the task needs is --shards.
         assert.equal(Number(line[line.indexOf("--shards") + 1]), spec.completions, file);
+        if (task === "compare") {
+          // One index per cell: every pod runs exactly one (method, seed).
+          const config = line[line.indexOf("--config") + 1];
+          const cells = (await loadComparison(`${ROOT}${config}`)).runs.length;
+          assert.equal(spec.completions, cells, `${file}: completions = the ${cells} cells`);
+        }
       }
     }
   }

@@ -15,6 +15,7 @@ import {
   assertSameCache,
   cacheFiles,
   preparedFlags,
+  refusal,
   shortDistillFlags,
 } from "../_prepare_cache.ts";
 
@@ -29,14 +30,6 @@ async function prepare(dir: string, args: string[], env: Record<string, string> 
   const r = await runTask("prepare", [...small(dir), ...args], env);
   assert.equal(r.code, 0, `prepare ${args.join(" ")}: ${r.err}`);
   return r;
-}
-
-/** A refusal: exit 1 and exactly one line on stderr starting `error:`. */
-function refusal(r: { code: number; err: string }): string {
-  assert.equal(r.code, 1, r.err);
-  const errors = r.err.trim().split("\n").filter((l) => l.startsWith("error:"));
-  assert.equal(errors.length, 1, r.err);
-  return errors[0];
 }
 
 Deno.test({
