@@ -23,7 +23,7 @@ import type { ImageSource } from "../data/types.ts";
 import { exportStudent } from "../models/export.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
 import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
-import { configHash, type DistillConfig, formatConfig, stringifyConfig } from "./config.ts";
+import { configHash, type DistillConfig, formatConfig } from "./config.ts";
 import { quickKnn } from "./evaluate.ts";
 import {
   bankLimit,
@@ -36,6 +36,7 @@ import { type ReportRun, writeReport } from "../eval/report.ts";
 import { openTeacher } from "./teachers.ts";
 import {
   checkCacheDir,
+  checkpointConfigHash,
   checkpointVariables,
   checkRunDir,
   MetricsLog,
@@ -161,8 +162,9 @@ export async function distill(
   const paths = runPaths(config.runDir);
   const hash = configHash(config);
   // Refuse a run dir of another config before anything starts; write to it only once the
-  // data and the teacher have opened.
-  const resuming = await checkRunDir(paths, hash, options.resume ?? "auto");
+  // data and the teacher have opened. Other eval.* settings only re-evaluate it.
+  const runDir = await checkRunDir(paths, config, options.resume ?? "auto");
+  const { resuming } = runDir;
   const needLists = config.data.sampler.kind === "neighbour" || config.loss.name === "bingo";
   // The teacher cache dir too: a dir outside the grant would fail only once every
   // teacher feature is computed.
@@ -291,7 +293,7 @@ export async function distill(
     const startOver =
       `rerun with --no-resume to start "${paths.dir}" over, or use another --run-dir`;
     const savedHash = ck.extra.configHash;
-    if (typeof savedHash === "string" && savedHash !== hash) {
+    if (typeof savedHash === "string" && checkpointConfigHash(savedHash, ck.config) !== hash) {
       refuse(
         `it was written by another config (hash ${savedHash.slice(0, 12)}, ` +
           `this one ${hash.slice(0, 12)})`,
@@ -347,7 +349,14 @@ export async function distill(
   }
   let metrics: MetricsLog;
   try {
-    await prepareRunDir(paths, { hash, yaml: stringifyConfig(config) }, resuming);
+    const removed = await prepareRunDir(paths, config, runDir);
+    if (runDir.evalChanged) {
+      log(
+        `eval.* differs from the settings "${paths.dir}" recorded: ` +
+          (removed.length ? `removed its old report (${removed.join(", ")}); ` : "") +
+          "the run is evaluated under the new ones once trained",
+      );
+    }
     metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
   } catch (e) {
     await lock.release();
