@@ -16,6 +16,7 @@ import { initBackend } from "../backend.ts";
 import { CachedTeacher, loadOrComputeFeatures } from "../data/cache.ts";
 import { loadOrComputeViews } from "../data/view_cache.ts";
 import { openDataset } from "../data/datasets.ts";
+import type { OpenedDataset } from "../data/types.ts";
 import { loadOrMineNeighbours } from "../data/knn.ts";
 import type { BatchSampler } from "../data/sampler.ts";
 import { firstImages } from "../data/subset.ts";
@@ -76,6 +77,12 @@ export interface DistillOptions {
    * @default {true}
    */
   finish?: boolean;
+  /**
+   * How the training split and the test split are opened for training and the periodic
+   * kNN (tests count the opens).
+   * @default {openDataset} of lib/data/datasets.ts
+   */
+  openDataset?: typeof openDataset;
 }
 
 /** What {@linkcode distill} did. */
@@ -181,22 +188,34 @@ export async function distill(
     throw new Error(`student.args: ${(e as Error).message}`, { cause: e });
   }
 
-  const opened = await openDataset(config.data.train, { key: "data.train" });
+  const open = options.openDataset ?? openDataset;
+  const opened = await open(config.data.train, { key: "data.train" });
   const train: ImageSource = firstImages(opened.images, config.data.subset);
   // Checks that need the data, before the first expensive step: a test split that does
   // not open, or an eval.k the kNN banks cannot serve, would otherwise fail after training.
+  // The split is opened once: the periodic kNN keeps it until training ends.
+  let testSet: OpenedDataset | undefined;
+  // Both splits are closed on every way out: an error (a teacher that does not load, a refused
+  // resume), a run stopped before its end, or the end.
+  using _close = {
+    [Symbol.dispose]: () => {
+      testSet?.images.close();
+      opened.images.close();
+    },
+  };
   if (config.data.test && opened.evaluation) {
-    const test = await openDataset(config.data.test, { key: "data.test" });
-    const testLength = test.images.length;
-    test.images.close();
+    testSet = await open(config.data.test, { key: "data.test" });
     checkEvalK(config.eval.k, train.length, bankLimit(config));
     if (config.train.evalEvery > 0) {
       checkEvalK(
         config.eval.k,
-        periodicSizes(config.eval.subset, train.length, testLength).bank,
+        periodicSizes(config.eval.subset, train.length, testSet.images.length).bank,
         `eval.subset (${config.eval.subset}; periodic evals use a bank of 5 × eval.subset ` +
           "training images), or set train.evalEvery=0",
       );
+    } else {
+      testSet.images.close();
+      testSet = undefined;
     }
   }
   const { teacher, description } = await openTeacher(config.teacher, {
@@ -394,9 +413,6 @@ export async function distill(
   };
 
   // Periodic kNN: eval.subset test images against a bank of training images.
-  const testSet = config.data.test && opened.evaluation && config.train.evalEvery > 0
-    ? await openDataset(config.data.test, { key: "data.test" })
-    : undefined;
   const periodic = async () => {
     if (!testSet?.evaluation) return;
     const sizes = periodicSizes(config.eval.subset, train.length, testSet.images.length);
@@ -479,6 +495,7 @@ export async function distill(
     metrics.close();
     await lock.release();
     testSet?.images.close();
+    testSet = undefined;
   }
   const trainSeconds = (performance.now() - t0) / 1000;
   const imagesPerSecond = trainImages / Math.max(trainSeconds, 1e-9);
@@ -570,6 +587,5 @@ export async function distill(
   optimizer.dispose();
   method.dispose();
   teacher.dispose();
-  opened.images.close();
   return { ...result, table, report };
 }
