@@ -12,7 +12,8 @@ export const USAGE =
   `usage: deno task distill [--config file.yaml] [--set key=value ...] [--<key> value ...]
                          [--backend auto|webgpu|wasm|cpu] [--run-dir dir] [--resume|--no-resume] [--seed n]
 Without --config, tasks/configs/default.yaml is used. Any config key can be overridden with
---set optim.lr=0.01 or --optim.lr 0.01. Rerunning with the same run dir resumes from its checkpoint.`;
+--set optim.lr=0.01 or --optim.lr 0.01. Rerunning with the same run dir resumes from its checkpoint;
+with only eval.* changed, a finished run is evaluated again without training.`;
 
 /**
  * Run `deno task distill` with `args`; resolves to the exit code, throws a

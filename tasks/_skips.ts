@@ -119,3 +119,25 @@ export function installSteps(tools: readonly OptionalTool[]): string[] {
     ...tools.flatMap((t) => t.then ? [t.then] : []),
   ];
 }
+
+/**
+ * The exit path of the scripts `deno task test` runs around the suite
+ * (tasks/test_skips.ts, tasks/notebooks.ts): run `main` on the command line,
+ * exit with the code it returns (0 done, 1 a check failed), or, when it
+ * throws (a bad flag, an unreadable file), print one line `<name>: <message>`
+ * on stderr and exit 2.
+ *
+ * @param name The script's name, the first word of its error line.
+ * @param main The script's body; it gets `Deno.args`.
+ */
+export async function runScript(
+  name: string,
+  main: (args: string[]) => Promise<number>,
+): Promise<never> {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`${name}: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+}

@@ -4,7 +4,8 @@
  *
  * Distil with every method of a comparison file × each seed, under the same
  * teacher, student, data, augmentation, optimiser, schedule and budget of
- * image passes; finished runs are skipped and interrupted ones resume. Then
+ * image passes; finished runs are skipped, interrupted ones resume, and ones
+ * evaluated under other `eval.*` settings are evaluated again. Then
  * write `results.md` (mean ± std over seeds) and a report with the plots.
  * As an array job: `--shard i/N` (or SLURM_ARRAY_TASK_ID/COUNT, or
  * JOB_COMPLETION_INDEX with `--shards N`) runs every N-th cell from i and
@@ -31,7 +32,8 @@ Without --config, tasks/configs/compare-fmnist.yaml is used (Fashion-MNIST, the 
 8 methods × 3 seeds). --set overrides a key of every run (e.g. --set backend=wasm).
 --only takes row names separated by commas, or one row per --only (for names with a comma in them).
 --seeds runs and tabulates only those of the file's seeds (runs go seed by seed: every row of the
-first seed, then the next). Rerunning skips finished runs and resumes an interrupted one.
+first seed, then the next). Rerunning skips finished runs, resumes an interrupted one, and
+evaluates again (without training) one evaluated under other eval.* settings.
 As an array job: --shard i/N runs only the cells (method, seed) whose index k (0-based, in that
 seed-major order) has k mod N = i, and writes no table; the shard may also come from
 SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --shards N.

@@ -20,11 +20,15 @@
  * in a newline (`deno fmt --check` flags a notebook cell without one), so
  * committed notebooks carry real outputs and reruns diff minimally.
  *
+ * Exits 0 when every notebook passed (or, outside CI, Jupyter is missing and
+ * they were skipped), 1 when one failed, and 2 with one line `notebooks: …`
+ * for a bad flag, no notebooks, or Jupyter missing under `CI=true`.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "parse-args";
-import { OPTIONAL_TOOLS, recordSkip, requireOptional } from "./_skips.ts";
+import { OPTIONAL_TOOLS, recordSkip, requireOptional, runScript } from "./_skips.ts";
 
 /** A Jupyter output, as nbformat 4 stores it. */
 export interface NotebookOutput {
@@ -207,7 +211,8 @@ const USAGE = `usage: deno task notebooks [--update] [--budget <seconds>] [noteb
 Executes notebooks/*.ipynb (or the given ones) with jupyter nbconvert on the Deno kernel and
 fails when a cell errors, a code cell produces no output (opt out per cell with the metadata
 "coss": {"noOutput": true}), a notebook runs over its budget, or a committed notebook's outputs
-came from other code than it holds.
+came from other code than it holds. Exits 0 when all pass (or are skipped), 1 when one fails, 2
+for a bad flag, no notebooks, or Jupyter missing under CI=true.
 
 Options:
   --update            write the executed copies back over the committed notebooks
@@ -365,11 +370,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(`notebooks: ${(e as Error).message}`);
-    Deno.exit(2);
-  }
-}
+if (import.meta.main) await runScript("notebooks", main);

@@ -6,10 +6,12 @@
  *
  *     deno run --allow-read=tests/.tmp --allow-write=tests/.tmp tasks/test_skips.ts [--reset] [--log=FILE]
  *
+ * Exits 0, or 2 with one line `test_skips: …` for a bad flag or a log it cannot read.
+ *
  * @module
  */
 import { parseArgs } from "parse-args";
-import { parseSkips, SKIP_LOG, skipSummary } from "./_skips.ts";
+import { parseSkips, runScript, SKIP_LOG, skipSummary } from "./_skips.ts";
 
 async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -31,11 +33,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(`test_skips: ${(e as Error).message}`);
-    Deno.exit(2);
-  }
-}
+if (import.meta.main) await runScript("test_skips", main);

@@ -234,6 +234,9 @@ export function reportMap(
   };
 }
 
+/** The file of each plot {@linkcode reportPlots} may draw. */
+const PLOT_FILES = { curves: "curves.svg", map: "map.svg", nnIoU: "nn_iou.svg" } as const;
+
 /**
  * The SVG plots of a report, by file name (only those it has data for).
  *
@@ -259,7 +262,7 @@ export function reportPlots(report: Report): Record<string, string> {
   const plots: Record<string, string> = {};
   const curves = report.runs.flatMap((r) => r.curves);
   if (curves.length) {
-    plots["curves.svg"] = trainingCurvesSvg(curves, { title: "Training curves" });
+    plots[PLOT_FILES.curves] = trainingCurvesSvg(curves, { title: "Training curves" });
   }
   const mapped = report.runs.filter((r) => r.map);
   if (mapped.length) {
@@ -273,7 +276,7 @@ export function reportPlots(report: Report): Record<string, string> {
         explained: p.explained,
       }))
     );
-    plots["map.svg"] = embeddingMapSvg(
+    plots[PLOT_FILES.map] = embeddingMapSvg(
       panels.map((p) => ({
         name: p.name,
         features: { features: Float32Array.from(p.coords), n: p.coords.length / 2, dim: 2 },
@@ -294,7 +297,7 @@ export function reportPlots(report: Report): Record<string, string> {
     }));
   });
   if (bars.length) {
-    plots["nn_iou.svg"] = nnIoUBarsSvg(bars, {
+    plots[PLOT_FILES.nnIoU] = nnIoUBarsSvg(bars, {
       title: paper
         ? "NN-IoU@k (the paper's: test → train neighbours, |∩|/k), teacher ↔ student"
         : "NN-Jaccard@k (test ↔ test neighbours, |∩|/|∪|), teacher ↔ student",
@@ -336,6 +339,32 @@ export async function writeReport(dir: string, report: Report): Promise<ReportFi
   await writeFileAtomic(files.json, enc.encode(JSON.stringify(saved, null, 1) + "\n"));
   await writeFileAtomic(files.markdown, enc.encode(reportMarkdown(saved, Object.keys(plots))));
   return files;
+}
+
+/**
+ * Remove the report {@linkcode writeReport} wrote into `dir` (`report.json`
+ * first: it is what marks a run as evaluated), e.g. before evaluating the
+ * run again under other settings, so that no stale plot outlives it.
+ *
+ * @example
+ * ```ts ignore
+ * import { removeReport } from "./report.ts";
+ * console.log(await removeReport("runs/default")); // ["report.json", "report.md", ...]
+ * ```
+ *
+ * @returns The names of the files removed.
+ */
+export async function removeReport(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of ["report.json", "report.md", ...Object.values(PLOT_FILES)]) {
+    try {
+      await Deno.remove(`${dir}/${name}`);
+      removed.push(name);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  return removed;
 }
 
 /**

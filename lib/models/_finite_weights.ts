@@ -10,10 +10,16 @@ export class NonFiniteWeightsError extends RangeError {
    * @param file The weight file.
    * @param tensor The first tensor (in file order) holding a non-finite value.
    * @param kind What it holds: `NaN`, `Inf` or `NaN and Inf`.
+   * @param what What the file calls such a tensor (an ONNX file: `initializer`, `constant`).
    */
-  constructor(readonly file: string, readonly tensor: string, readonly kind: string) {
+  constructor(
+    readonly file: string,
+    readonly tensor: string,
+    readonly kind: string,
+    readonly what: string = "tensor",
+  ) {
     super(
-      `Cannot load weights "${file}": tensor "${tensor}" holds non-finite values (${kind}); ` +
+      `Cannot load weights "${file}": ${what} "${tensor}" holds non-finite values (${kind}); ` +
         "re-export the weights from a finite model",
     );
     this.name = "NonFiniteWeightsError";

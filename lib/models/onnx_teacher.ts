@@ -22,6 +22,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { InferenceSession, Tensor as OrtTensor } from "onnxruntime-node";
 import proto from "onnx-proto";
 import { sha256 } from "../data/_teacher_key.ts";
+import { checkFiniteOnnx } from "./_onnx_finite.ts";
 import {
   describeValues,
   type OnnxInputSpec,
@@ -112,21 +113,26 @@ export interface OnnxTeacher extends Embedder {
 
 type Ort = typeof import("onnxruntime-node");
 
-/** A file that does not parse as an ONNX ModelProto with a graph is a one-line SyntaxError. */
-function checkOnnxBytes(path: string, bytes: Uint8Array): void {
+/**
+ * Decode the model: a file that does not parse as an ONNX ModelProto with a
+ * graph is a one-line SyntaxError.
+ */
+function decodeOnnx(path: string, bytes: Uint8Array): proto.onnx.ModelProto {
   let problem: string | undefined;
+  let model: proto.onnx.ModelProto | undefined;
   try {
-    const m = proto.onnx.ModelProto.decode(bytes);
-    if (!m.graph?.node?.length) problem = "it holds no graph";
+    model = proto.onnx.ModelProto.decode(bytes);
+    if (!model.graph?.node?.length) problem = "it holds no graph";
   } catch (e) {
     problem = firstLine(e);
   }
-  if (problem) {
+  if (problem || !model) {
     throw new SyntaxError(
       `Cannot load ONNX teacher "${path}": not a complete ONNX model (${problem}, ` +
         `${bytes.byteLength} bytes); re-export or re-download it (teacher.path)`,
     );
   }
+  return model;
 }
 
 const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split("\n")[0].trim();
@@ -272,6 +278,7 @@ class Teacher implements OnnxTeacher {
  * @param options Output, preprocessing and runtime.
  * @returns The teacher; `featureDim` is known (one zero image was run).
  * @throws {SyntaxError} For a file onnxruntime cannot parse (corrupt, truncated, not ONNX).
+ * @throws {RangeError} For a float initializer or constant holding NaN or Inf, naming it.
  * @throws {RangeError} For no image input, an unknown output name (listing the valid ones),
  *   a dynamic input size nothing fixes, or an unsupported provider.
  */
@@ -294,7 +301,8 @@ export async function loadOnnxTeacher(
         `(it has ${supported.join(", ")}); use "cpu" or install the CUDA build`,
     );
   }
-  checkOnnxBytes(path, bytes);
+  // Refused before onnxruntime runs it: NaN or Inf weights give NaN or all-zero features.
+  checkFiniteOnnx(path, decodeOnnx(path, bytes));
   const sessionOptions: InferenceSession.SessionOptions = {
     executionProviders: [provider],
     interOpNumThreads: 1,

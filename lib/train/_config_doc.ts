@@ -8,6 +8,7 @@ import { AUGMENT_OPS, AUGMENT_PRESETS } from "../data/augment.ts";
 import { listModels, modelArgNames } from "../models/registry.ts";
 import { DATASET_VARIANTS, LOSS_OPTIONS, SCHEMA } from "./_config_schema.ts";
 import { CLI_FLAGS } from "./_config_cli.ts";
+import { HASH_EXCLUDED_KEYS } from "./_config_hash.ts";
 import { describe, isPlainObject, type SectionSpec } from "./_config_spec.ts";
 
 /** A value as YAML flow text: `0.03`, `null`, `"wasm"`, `[0.9, 0.999]`, `{name: coss}`. */
@@ -36,6 +37,20 @@ function rows(section: SectionSpec, path: string, withDefault = true): string[] 
     );
   }
   return out;
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces (as the intro above is). */
+function wrap(text: string, width = 95): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 const HEAD = ["| key | allowed | default | what |", "| --- | --- | --- | --- |"];
@@ -91,6 +106,19 @@ export function renderConfigReference(): string {
     "`--key value`) in command-line order; a later layer wins. A section merges key by key; lists",
     "and plain values are replaced. `deno task distill --help` prints the same keys. Errors name",
     "the file or flag, the dotted key and what is allowed, on one line.",
+    "",
+    ...wrap(
+      "A run dir's `config.yaml` starts with two hashes: the config hash (what trains the " +
+        "student) and the eval hash (`eval.*`). Rerunning `deno task distill` on a run dir that " +
+        "holds a checkpoint resumes it when the config hash is the same, and refuses another config " +
+        "(`--no-resume` starts it over). The config hash leaves out where things are written or " +
+        "found and how often progress is reported (" +
+        HASH_EXCLUDED_KEYS.filter((k) => k !== "eval").map(code).join(", ") +
+        "), and `eval.*`: a finished run rerun with other `eval.*` values resumes at its last step " +
+        "and is evaluated again, its old report removed first. `deno task compare` evaluates such a " +
+        "cell again too, and `deno task compare --merge` counts it as missing until then. Run dirs " +
+        "written before the eval hash existed (one hash over both) are read as they were meant.",
+    ),
     "",
     "## Flags",
     "",

@@ -155,6 +155,10 @@ const dataset = (split: "train" | "test", doc: string, nullable: boolean): Spec 
 const models: readonly string[] = listModels();
 const pos: Range = { min: 0, minOpen: true };
 
+/** The `eval` section's doc: it names what sets the section apart in run dirs. */
+const EVAL_DOC = "evaluation: periodic kNN and the final report; not in the config hash, so " +
+  "other values evaluate a finished run again rather than being refused";
+
 /** The whole schema. */
 export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", {
   seed: int(0, 0, "seed of every random stream (data order, augmentation, init)"),
@@ -364,7 +368,7 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
     checkpointEvery: int(0, 200, "steps between checkpoints (0: only at the end)"),
     logEvery: int(1, 20, "steps between loss read-backs"),
   }, { oneOf: ["epochs", "steps"] }),
-  eval: section<DistillConfig["eval"]>("evaluation: periodic kNN and the final report", {
+  eval: section<DistillConfig["eval"]>(EVAL_DOC, {
     k: int(1, 10, "kNN neighbours"),
     t: num(pos, 0.07, "kNN temperature T of the exp(cos/T) votes"),
     subset: int(1, 1000, "test images in periodic evals (the final one uses all)"),

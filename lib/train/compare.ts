@@ -33,11 +33,13 @@ import {
   ConfigError,
   configHash,
   type DistillConfig,
+  evalHash,
   parseConfig,
   stringifyConfig,
 } from "./config.ts";
 import { distill } from "./loop.ts";
 import { parseYaml } from "./_config_yaml.ts";
+import { savedHashes } from "./_run_dir.ts";
 
 /** A comparison as read by {@linkcode loadComparison}. */
 export interface Comparison {
@@ -197,10 +199,11 @@ export async function loadComparison(
     }
   }
   // A finished run is skipped by its report, so a changed config must not meet an old run dir.
+  // Other eval.* settings are no other config: such a cell is evaluated again (cellState).
   for (const { config } of runs) {
-    const saved = await Deno.readTextFile(`${config.runDir}/config.yaml`).catch(() => "");
-    const savedHash = saved.match(/^# config hash: ([0-9a-f]+)$/m)?.[1];
-    if (savedHash && savedHash !== configHash(config)) {
+    const text = await Deno.readTextFile(`${config.runDir}/config.yaml`).catch(() => "");
+    const saved = savedHashes(text, config);
+    if (saved.recorded && saved.config !== configHash(config)) {
       throw new ConfigError(
         `${path}: run dir "${config.runDir}" holds a run of another config; ` +
           `delete it or change runDir to compare under the new settings`,
@@ -278,14 +281,26 @@ export function shardCells(c: Comparison, shard: { index: number; count: number 
   return c.runs.map((_, i) => i).filter((i) => i % shard.count === shard.index);
 }
 
-/** A cell's finished run, read back from its run dir; undefined while it has no report.json. */
-async function finishedCell(
-  dir: string,
-): Promise<{ run: ReportRun; seconds: number } | undefined> {
+/**
+ * A cell's run, read back from its run dir: finished (its report and wall
+ * time), not yet evaluated (no report.json), or evaluated under other
+ * `eval.*` settings than `config`'s (its config.yaml records another eval
+ * hash), which counts as not finished: it is evaluated again.
+ */
+async function cellState(
+  config: DistillConfig,
+): Promise<
+  { finished: { run: ReportRun; seconds: number } } | { finished?: undefined; why: string }
+> {
+  const dir = config.runDir;
   const report = await readReport(`${dir}/report.json`).catch(() => undefined);
-  if (!report) return undefined;
+  if (!report) return { why: "no report.json" };
+  const text = await Deno.readTextFile(`${dir}/config.yaml`).catch(() => "");
+  if (savedHashes(text, config).eval !== evalHash(config)) {
+    return { why: "evaluated under other eval.* settings" };
+  }
   const wall = await Deno.readTextFile(`${dir}/wall.json`).catch(() => "{}");
-  return { run: report.runs[0], seconds: JSON.parse(wall).seconds ?? 0 };
+  return { finished: { run: report.runs[0], seconds: JSON.parse(wall).seconds ?? 0 } };
 }
 
 /**
@@ -303,10 +318,12 @@ export async function runComparison(
     const { method, seed, config } = c.runs[i];
     const dir = config.runDir;
     const tag = `[${i + 1}/${c.runs.length}] ${method} seed ${seed}`;
-    if (await finishedCell(dir)) {
+    const state = await cellState(config);
+    if (state.finished) {
       log(`${tag}: finished earlier, skipped`);
       continue;
     }
+    if (state.why !== "no report.json") log(`${tag}: ${state.why}; evaluating it again`);
     // An interrupted run resumes: its wall time so far is added to.
     const wallFile = `${dir}/wall.json`;
     const before = JSON.parse(await Deno.readTextFile(wallFile).catch(() => "{}")).seconds ?? 0;
@@ -348,14 +365,18 @@ export async function mergeComparison(
   const done: Map<string, { run: ReportRun; seconds: number }> = new Map();
   const missing: string[] = [];
   for (const [i, { method, seed, config }] of c.runs.entries()) {
-    const cell = await finishedCell(config.runDir);
-    if (cell) done.set(`${method}/${seed}`, cell);
-    else missing.push(`[${i + 1}] ${method} seed ${seed}`);
+    const state = await cellState(config);
+    if (state.finished) done.set(`${method}/${seed}`, state.finished);
+    else {
+      const why = state.why === "no report.json" ? "" : ` (${state.why})`;
+      missing.push(`[${i + 1}] ${method} seed ${seed}${why}`);
+    }
   }
   if (missing.length) {
     throw new Error(
-      `${c.source}: ${missing.length} of ${c.runs.length} cells have no report.json: ` +
-        `${missing.join("; ")}; run them (deno task compare --shard i/N runs cell [k] when ` +
+      `${c.source}: ${missing.length} of ${c.runs.length} cells have no report.json ` +
+        `for these settings: ${missing.join("; ")}; run them (deno task compare --shard i/N ` +
+        `runs cell [k] when ` +
         `(k − 1) mod N = i), or tabulate the finished ones with --only/--seeds`,
     );
   }

@@ -29,13 +29,12 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { ConfigError } from "./_config_error.ts";
 import { CLI_FLAGS } from "./_config_cli.ts";
 import { renderConfigReference } from "./_config_doc.ts";
 import { type Layer, resolveLayers } from "./_config_resolve.ts";
 import { defaultsOf, SCHEMA } from "./_config_schema.ts";
-import { describe, isPlainObject, type Spec } from "./_config_spec.ts";
+import { describe, type Spec } from "./_config_spec.ts";
 import { overrideLayer, parseYaml, stringifyBlock, stringifyCompact } from "./_config_yaml.ts";
 
 import type { DistillConfig } from "./_config_types.ts";
@@ -43,6 +42,7 @@ import type { DistillConfig } from "./_config_types.ts";
 export { ConfigError };
 export type { DistillConfig };
 export { type CliArgs, parseCli } from "./_config_cli.ts";
+export { configHash, evalHash, HASH_EXCLUDED_KEYS } from "./_config_hash.ts";
 
 function deepFreeze<T>(v: T): T {
   if (v && typeof v === "object") Object.values(v).forEach(deepFreeze);
@@ -166,59 +166,6 @@ export function formatConfig(c: DistillConfig): string {
  */
 export function stringifyConfig(c: DistillConfig): string {
   return stringifyBlock(c);
-}
-
-/**
- * Keys {@linkcode configHash} leaves out: where things are written or found,
- * and how often progress is reported. Everything else (the backend included:
- * it changes the numerics slightly) is in.
- */
-export const HASH_EXCLUDED_KEYS: readonly string[] = [
-  "runDir",
-  "teacher.cacheDir",
-  "teacher.batchSize",
-  "teacher.mineChunk",
-  "train.evalEvery",
-  "train.logEvery",
-  "train.checkpointEvery",
-  "data.train.dataDir",
-  "data.train.cacheDir",
-  "data.train.download",
-  "data.train.useSystemData",
-  "data.train.mirror",
-  "data.test.dataDir",
-  "data.test.cacheDir",
-  "data.test.download",
-  "data.test.useSystemData",
-  "data.test.mirror",
-];
-
-function canonical(v: unknown, path: string): unknown {
-  if (Array.isArray(v)) return v.map((x, i) => canonical(x, `${path}[${i}]`));
-  if (!isPlainObject(v)) return v;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(v).sort()) {
-    const p = path ? `${path}.${key}` : key;
-    if (!HASH_EXCLUDED_KEYS.includes(p) && v[key] !== undefined) out[key] = canonical(v[key], p);
-  }
-  return out;
-}
-
-/**
- * SHA-256 (hex) of the config's canonical JSON (sorted keys), without
- * {@linkcode HASH_EXCLUDED_KEYS}: equal for configs that train the same
- * way, so a run dir can refuse to resume under another config.
- *
- * @example
- * ```ts
- * import { configHash, DEFAULT_CONFIG } from "./config.ts";
- * const moved = { ...DEFAULT_CONFIG, runDir: "elsewhere" };
- * console.log(configHash(moved) === configHash(DEFAULT_CONFIG)); // true
- * ```
- */
-export function configHash(c: DistillConfig): string {
-  const json = JSON.stringify(canonical(c, ""));
-  return createHash("sha256").update(json).digest("hex");
 }
 
 function keyLines(spec: Spec, path: string, out: string[]): void {

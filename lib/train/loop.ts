@@ -17,6 +17,7 @@ import { CachedTeacher, loadOrComputeFeatures } from "../data/cache.ts";
 import { loadOrComputeViews } from "../data/view_cache.ts";
 import { keyedImages } from "../data/manifest_cache.ts";
 import { openDataset } from "../data/datasets.ts";
+import type { OpenedDataset } from "../data/types.ts";
 import { loadOrMineNeighbours } from "../data/knn.ts";
 import type { BatchSampler } from "../data/sampler.ts";
 import { firstImages } from "../data/subset.ts";
@@ -24,7 +25,7 @@ import type { ImageSource } from "../data/types.ts";
 import { exportStudent } from "../models/export.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
 import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
-import { configHash, type DistillConfig, formatConfig, stringifyConfig } from "./config.ts";
+import { configHash, type DistillConfig, formatConfig } from "./config.ts";
 import { quickKnn } from "./evaluate.ts";
 import {
   bankLimit,
@@ -37,6 +38,7 @@ import { type ReportRun, writeReport } from "../eval/report.ts";
 import { openTeacher } from "./teachers.ts";
 import {
   checkCacheDir,
+  checkpointConfigHash,
   checkpointVariables,
   checkRunDir,
   MetricsLog,
@@ -76,6 +78,12 @@ export interface DistillOptions {
    * @default {true}
    */
   finish?: boolean;
+  /**
+   * How the training split and the test split are opened for training and the periodic
+   * kNN (tests count the opens).
+   * @default {openDataset} of lib/data/datasets.ts
+   */
+  openDataset?: typeof openDataset;
 }
 
 /** What {@linkcode distill} did. */
@@ -162,8 +170,9 @@ export async function distill(
   const paths = runPaths(config.runDir);
   const hash = configHash(config);
   // Refuse a run dir of another config before anything starts; write to it only once the
-  // data and the teacher have opened.
-  const resuming = await checkRunDir(paths, hash, options.resume ?? "auto");
+  // data and the teacher have opened. Other eval.* settings only re-evaluate it.
+  const runDir = await checkRunDir(paths, config, options.resume ?? "auto");
+  const { resuming } = runDir;
   const needLists = config.data.sampler.kind === "neighbour" || config.loss.name === "bingo";
   // The teacher cache dir too: a dir outside the grant would fail only once every
   // teacher feature is computed.
@@ -180,22 +189,34 @@ export async function distill(
     throw new Error(`student.args: ${(e as Error).message}`, { cause: e });
   }
 
-  const opened = await openDataset(config.data.train, { key: "data.train" });
+  const open = options.openDataset ?? openDataset;
+  const opened = await open(config.data.train, { key: "data.train" });
   const train: ImageSource = firstImages(opened.images, config.data.subset);
   // Checks that need the data, before the first expensive step: a test split that does
   // not open, or an eval.k the kNN banks cannot serve, would otherwise fail after training.
+  // The split is opened once: the periodic kNN keeps it until training ends.
+  let testSet: OpenedDataset | undefined;
+  // Both splits are closed on every way out: an error (a teacher that does not load, a refused
+  // resume), a run stopped before its end, or the end.
+  using _close = {
+    [Symbol.dispose]: () => {
+      testSet?.images.close();
+      opened.images.close();
+    },
+  };
   if (config.data.test && opened.evaluation) {
-    const test = await openDataset(config.data.test, { key: "data.test" });
-    const testLength = test.images.length;
-    test.images.close();
+    testSet = await open(config.data.test, { key: "data.test" });
     checkEvalK(config.eval.k, train.length, bankLimit(config));
     if (config.train.evalEvery > 0) {
       checkEvalK(
         config.eval.k,
-        periodicSizes(config.eval.subset, train.length, testLength).bank,
+        periodicSizes(config.eval.subset, train.length, testSet.images.length).bank,
         `eval.subset (${config.eval.subset}; periodic evals use a bank of 5 × eval.subset ` +
           "training images), or set train.evalEvery=0",
       );
+    } else {
+      testSet.images.close();
+      testSet = undefined;
     }
   }
   const { teacher, description } = await openTeacher(config.teacher, {
@@ -296,7 +317,7 @@ export async function distill(
     const startOver =
       `rerun with --no-resume to start "${paths.dir}" over, or use another --run-dir`;
     const savedHash = ck.extra.configHash;
-    if (typeof savedHash === "string" && savedHash !== hash) {
+    if (typeof savedHash === "string" && checkpointConfigHash(savedHash, ck.config) !== hash) {
       refuse(
         `it was written by another config (hash ${savedHash.slice(0, 12)}, ` +
           `this one ${hash.slice(0, 12)})`,
@@ -352,7 +373,14 @@ export async function distill(
   }
   let metrics: MetricsLog;
   try {
-    await prepareRunDir(paths, { hash, yaml: stringifyConfig(config) }, resuming);
+    const removed = await prepareRunDir(paths, config, runDir);
+    if (runDir.evalChanged) {
+      log(
+        `eval.* differs from the settings "${paths.dir}" recorded: ` +
+          (removed.length ? `removed its old report (${removed.join(", ")}); ` : "") +
+          "the run is evaluated under the new ones once trained",
+      );
+    }
     metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
   } catch (e) {
     await lock.release();
@@ -390,9 +418,6 @@ export async function distill(
   };
 
   // Periodic kNN: eval.subset test images against a bank of training images.
-  const testSet = config.data.test && opened.evaluation && config.train.evalEvery > 0
-    ? await openDataset(config.data.test, { key: "data.test" })
-    : undefined;
   const periodic = async () => {
     if (!testSet?.evaluation) return;
     const sizes = periodicSizes(config.eval.subset, train.length, testSet.images.length);
@@ -475,6 +500,7 @@ export async function distill(
     metrics.close();
     await lock.release();
     testSet?.images.close();
+    testSet = undefined;
   }
   const trainSeconds = (performance.now() - t0) / 1000;
   const imagesPerSecond = trainImages / Math.max(trainSeconds, 1e-9);
@@ -566,6 +592,5 @@ export async function distill(
   optimizer.dispose();
   method.dispose();
   teacher.dispose();
-  opened.images.close();
   return { ...result, table, report };
 }

@@ -95,7 +95,9 @@ export async function openTeacher(
       },
     };
   }
-  if (config.source === "onnx") return await openOnnx(config, config.path, options);
+  if (config.source === "onnx") {
+    return await openOnnx(config, config.path, options).catch(refuseNonFinite);
+  }
   const teacher = await loadTfjsTeacher(config.path, { output: config.output ?? undefined })
     .catch(refuseNonFinite);
   return {
@@ -109,7 +111,7 @@ function refuseNonFinite(e: unknown): never {
   if (!(e instanceof NonFiniteWeightsError)) throw e;
   // Refused at load: all-zero features would otherwise distil into a silent failure.
   throw new Error(
-    `teacher weights "${e.file}" (teacher.path): tensor "${e.tensor}" holds non-finite ` +
+    `teacher weights "${e.file}" (teacher.path): ${e.what} "${e.tensor}" holds non-finite ` +
       `values (${e.kind}); re-export the teacher`,
     { cause: e },
   );

@@ -15,6 +15,7 @@ import { initBackend } from "../../lib/backend.ts";
 import { loadOrComputeFeatures } from "../../lib/data/cache.ts";
 import type { ImageSource } from "../../lib/data/types.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
+import proto from "onnx-proto";
 import { loadOnnxTeacher } from "../../lib/models/onnx_teacher.ts";
 import { scratch } from "../_helpers.ts";
 import { maxAbsError } from "./_onnx_zoo.ts";
@@ -147,6 +148,27 @@ await test("ONNX teacher: corrupt file, no image input, unknown output and dynam
   const fixed = await loadOnnxTeacher(`${dir}/dynamic/model.onnx`, { size: [48, 48] });
   assert.equal(fixed.featureDim, 8);
   fixed.dispose();
+});
+
+await test("ONNX teacher: a PyTorch export with a NaN weight is refused at load, naming it", async () => {
+  await initBackend({ backend: "cpu", log: false });
+  const dir = await reference();
+  // The exported ResNet-18 with one value of its first float32 initializer set to NaN in place:
+  // the rest of the file is torch.onnx.export's, byte for byte.
+  const bytes = await Deno.readFile(`${dir}/dynamic/model.onnx`);
+  const { onnx } = proto;
+  const first = onnx.ModelProto.decode(bytes).graph!.initializer!.find((t) =>
+    t.dataType === onnx.TensorProto.DataType.FLOAT && t.rawData?.length
+  )!;
+  const at = first.rawData!.byteOffset - bytes.byteOffset;
+  const poisoned = bytes.slice();
+  new DataView(poisoned.buffer).setFloat32(at, NaN, true);
+  await Deno.writeFile(`${dir}/nan.onnx`, poisoned);
+  assert.equal(
+    await errorLine(() => loadOnnxTeacher(`${dir}/nan.onnx`, { size: [48, 48] })),
+    `Cannot load weights "${dir}/nan.onnx": initializer "${first.name}" holds non-finite ` +
+      "values (NaN); re-export the weights from a finite model",
+  );
 });
 
 await test("ONNX teacher fills the teacher cache: computed once, then a hit with the same features", async () => {

@@ -112,7 +112,8 @@ export async function writeFixtures(dir: string): Promise<void> {
 
 /**
  * ONNX teachers, written with onnx-proto: `dynamic.onnx` (images [batch, 1, height, width] to
- * their mean, [batch, 1]), the same cut short, and `ids.onnx` (int64 ids, no image input).
+ * their mean, [batch, 1]), the same cut short, `ids.onnx` (int64 ids, no image input), and
+ * `nan.onnx` (images [batch, 1, 28, 28] times an initializer "scale" holding NaN, then their mean).
  */
 async function onnxFixtures(dir: string): Promise<void> {
   const { default: proto } = await import("onnx-proto");
@@ -127,11 +128,11 @@ async function onnxFixtures(dir: string): Promise<void> {
       },
     },
   });
-  const model = (input: unknown, output: unknown, node: unknown[]) =>
+  const model = (input: unknown, output: unknown, node: unknown[], initializer: unknown[] = []) =>
     onnx.ModelProto.encode(onnx.ModelProto.create({
       irVersion: 8,
       opsetImport: [{ domain: "", version: 17 }],
-      graph: { name: "g", node, input: [input], output: [output] } as never,
+      graph: { name: "g", node, initializer, input: [input], output: [output] } as never,
     })).finish();
   const pool = model(
     value("images", T.FLOAT, ["batch", 1, "height", "width"]),
@@ -152,6 +153,17 @@ async function onnxFixtures(dir: string): Promise<void> {
     },
   ]);
   await Deno.writeFile(`${dir}/ids.onnx`, ids);
+  const nan = model(
+    value("images", T.FLOAT, ["batch", 1, 28, 28]),
+    value("features", T.FLOAT, ["batch", 1]),
+    [
+      { opType: "Mul", input: ["images", "scale"], output: ["scaled"] },
+      { opType: "GlobalAveragePool", input: ["scaled"], output: ["pooled"] },
+      { opType: "Flatten", input: ["pooled"], output: ["features"] },
+    ],
+    [{ name: "scale", dataType: T.FLOAT, dims: [1], rawData: new Uint8Array([0, 0, 0xc0, 0x7f]) }],
+  );
+  await Deno.writeFile(`${dir}/nan.onnx`, nan);
 }
 
 /** A freshly initialised resnet18 (CIFAR stem, width 0.25, 1 channel, 128-d) as a state dict. */

@@ -580,6 +580,12 @@ await testNeeding(["fashion-mnist"], {
             /ONNX teacher ".*dynamic\.onnx" has no output "embedding" \(teacher\.output\); its outputs are "features" float32 \[batch, 1\]/,
           ],
           [
+            "ONNX teacher whose initializer holds NaN (refused at load)",
+            "nan",
+            [],
+            /^teacher weights ".*\/nan\.onnx" \(teacher\.path\): initializer "scale" holds non-finite values \(NaN\); re-export the teacher$/,
+          ],
+          [
             "ONNX teacher: a dynamic input size the config does not fix",
             "dynamic",
             [],

@@ -41,7 +41,7 @@ await testNeeding(["fashion-mnist"], {
       assert.equal(errors.length, 1, early.err);
       assert.match(
         errors[0],
-        /sharded\.yaml: 2 of 4 cells have no report\.json: \[2\] rkd seed 0; \[4\] rkd seed 1; /,
+        /sharded\.yaml: 2 of 4 cells have no report\.json for these settings: \[2\] rkd seed 0; \[4\] rkd seed 1; /,
       );
       assert.equal(await Deno.stat(`${ROOT}${dir}/sharded/results.md`).catch(() => null), null);
 

@@ -2,13 +2,14 @@
  * The skip summary `deno task test` ends with: one line naming what was
  * skipped and the command that installs it, the same in any test order, and
  * nothing when nothing was skipped; and how a test that needs a missing tool
- * registers (skipped and recorded outside CI, failing under CI=true).
+ * registers (skipped and recorded outside CI, failing under CI=true); and the
+ * exit path the summary script shares with the notebooks runner.
  */
 import assert from "assert";
 import { parseSkips, recordSkip, type SkipRecord, skipSummary } from "../../tasks/_skips.ts";
 import { skipFor } from "../_optional.ts";
 import { withTempDir } from "../_helpers.ts";
-import { ROOT, runCommand } from "../_cli.ts";
+import { type CommandResult, ROOT, runCommand } from "../_cli.ts";
 
 const RECORDS: SkipRecord[] = [
   { test: "export loads into PyTorch", needs: ["pytorch"] },
@@ -129,5 +130,31 @@ Deno.test("tasks/test_skips.ts prints the one line and clears the log; prints no
     r = await cli("--reset"); // before a suite: a stale log is cleared, nothing printed
     assert.deepEqual([r.code, r.out], [0, ""]);
     await assert.rejects(Deno.stat(log), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("tasks/test_skips.ts and tasks/notebooks.ts share one exit path: 2 and one line on an error", async () => {
+  await withTempDir("skips-exit", async (dir) => {
+    const run = (script: string, ...args: string[]) =>
+      runCommand("deno", ["run", `--allow-read=${dir}`, `--allow-write=${dir}`, script, ...args]);
+    const cases: [CommandResult, RegExp][] = [
+      [await run("tasks/test_skips.ts", "--bogus"), /^test_skips: Unknown option '--bogus'/],
+      [await run("tasks/test_skips.ts", `--log=${dir}`), /^test_skips: Is a directory/],
+      [
+        await run("tasks/notebooks.ts", "--budget=0"),
+        /^notebooks: --budget must be a positive number, got "0"$/,
+      ],
+      [await run("tasks/notebooks.ts", "--bogus"), /^notebooks: Unknown option '--bogus'/],
+    ];
+    for (const [r, line] of cases) {
+      assert.equal(r.code, 2, r.err);
+      assert.equal(r.out, "");
+      const lines = r.err.trim().split("\n");
+      assert.equal(lines.length, 1, r.err);
+      assert.match(lines[0], line);
+    }
+    const help = await run("tasks/notebooks.ts", "--help");
+    assert.equal(help.code, 0, help.err);
+    assert.match(help.out, /Exits 0 when all pass \(or are skipped\), 1 when one fails, 2/);
   });
 });

@@ -17,6 +17,7 @@ import {
   configHelp,
   DEFAULT_CONFIG,
   type DistillConfig,
+  evalHash,
   formatConfig,
   loadConfig,
   parseCli,
@@ -637,7 +638,7 @@ Deno.test("parseCli: named flags, --set, dotted flags in order; one-line errors"
   );
 });
 
-Deno.test("configHash: stable under key order; changed by what changes training", () => {
+Deno.test("configHash: stable under key order; changed by what changes training, not by eval.*", () => {
   const base = configHash(DEFAULT_CONFIG);
   assert.match(base, /^[0-9a-f]{64}$/);
   const reversed = (v: unknown): unknown =>
@@ -655,14 +656,24 @@ Deno.test("configHash: stable under key order; changed by what changes training"
       "train.evalEvery=7",
       "teacher.cacheDir=c",
       "data.train.dataDir=/d",
+      "eval.k=20",
+      "eval.linear.epochs=3",
     ]
   ) {
     assert.equal(configHash(yaml("", [same])), base, same);
   }
-  for (
-    const other of ["optim.lr=0.1", "backend=wasm", "seed=1", "data.augment=eval", "eval.k=20"]
-  ) {
+  for (const other of ["optim.lr=0.1", "backend=wasm", "seed=1", "data.augment=eval"]) {
     assert.notEqual(configHash(yaml("", [other])), base, other);
+  }
+  // eval.* has its own hash, which nothing else moves.
+  const evalBase = evalHash(DEFAULT_CONFIG);
+  assert.match(evalBase, /^[0-9a-f]{64}$/);
+  assert.equal(evalHash(reversed(DEFAULT_CONFIG) as DistillConfig), evalBase);
+  for (const same of ["optim.lr=0.1", "runDir=elsewhere", "train.evalEvery=7"]) {
+    assert.equal(evalHash(yaml("", [same])), evalBase, same);
+  }
+  for (const other of ["eval.k=20", "eval.linear.milestones=[5]", "eval.testSubset=100"]) {
+    assert.notEqual(evalHash(yaml("", [other])), evalBase, other);
   }
 });
 

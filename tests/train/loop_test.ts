@@ -1,14 +1,16 @@
 /**
  * The distillation loop in-process: memory stays flat over many steps, and a
  * divergent learning rate stops the run with a message naming the step and
- * the last good checkpoint, which keeps its finite weights.
+ * the last good checkpoint, which keeps its finite weights; the test split is
+ * opened once for the checks before training and the periodic kNN.
  */
 import assert from "assert";
 import { testNeeding } from "../_optional.ts";
-import { scratch } from "../_helpers.ts";
+import { scratch, withTempDir } from "../_helpers.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { parseConfig } from "../../lib/train/config.ts";
 import { distill } from "../../lib/train/loop.ts";
+import { openDataset } from "../../lib/data/datasets.ts";
 
 const TEACHER = new URL("../fixtures/models/resnet18_cifar_w0.125.safetensors", import.meta.url)
   .pathname;
@@ -87,4 +89,42 @@ await testNeeding(["fashion-mnist"], {
     }
     await cleanup();
   },
+});
+
+await testNeeding(["fashion-mnist"], {
+  name: "the test split is opened once for the early checks and the periodic kNN, and closed",
+  ...quiet,
+  fn: () =>
+    withTempDir("loop_opens", async (dir) => {
+      const config = parseConfig(
+        small(dir, "train: { steps: 2, checkpointEvery: 0, logEvery: 1, evalEvery: 1 }\n"),
+        {
+          overrides: [
+            "data.test={name: fashion-mnist, split: test}",
+            "eval.subset=10",
+            "eval.k=5",
+          ],
+        },
+      );
+      const opens: string[] = [];
+      const closes: string[] = [];
+      const open: typeof openDataset = async (spec, options) => {
+        const d = await openDataset(spec, options);
+        const key = options?.key ?? "?";
+        opens.push(key);
+        const close = d.images.close.bind(d.images);
+        d.images.close = () => {
+          closes.push(key);
+          close();
+        };
+        return d;
+      };
+      await distill(config, { log: () => {}, tty: false, finish: false, openDataset: open });
+      assert.deepEqual(opens, ["data.train", "data.test"]);
+      assert.deepEqual(closes.sort(), ["data.test", "data.train"]);
+      // The periodic kNN ran on the one opening, after each step.
+      const knn = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
+        .map((l) => JSON.parse(l)).filter((r) => r.knn).map((r) => [r.step, r.knn.test]);
+      assert.deepEqual(knn, [[1, 10], [2, 10]]);
+    }),
 });
