@@ -14,20 +14,21 @@ import {
   type ShardStage,
 } from "../lib/data/prepare.ts";
 import { sweepStaleTemps } from "../lib/io/atomic.ts";
-import { openPrepare } from "../lib/train/prepare.ts";
+import { openPrepare, prepareManifest } from "../lib/train/prepare.ts";
 import { shardEnv } from "./_shard_env.ts";
 
 /** `deno task prepare --help`. */
-export const USAGE =
-  `usage: deno task prepare [--config file.yaml] [--set key=value ...] --stage embed|mine|merge
-                         [--shard i/N | --shards N] [--workers W]
+export const USAGE = `usage: deno task prepare [--config file.yaml] [--set key=value ...]
+                         --stage manifest|embed|mine|merge [--shard i/N | --shards N] [--workers W]
 The offline stages of deno task distill as shards, for Slurm array jobs, Kubernetes Indexed Jobs
-or one big machine. embed i/N: the teacher's features of block i of N of the training images.
+or one big machine. manifest: one task hashes every training image once (the images' identity in
+every cache key) into teacher.cacheDir; run it before an embed array, whose tasks otherwise each
+build it. embed i/N: the teacher's features of block i of N of the training images.
 mine q/Q: the neighbours of query block q of Q, streaming every embed shard. merge: check the
 shards and write the cache files deno task distill reads (teacher.cacheDir).
 The shard comes from --shard, else SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else
 JOB_COMPLETION_INDEX with --shards N. --workers W runs every shard of --shards N (default W)
-as W local child processes. A shard whose output exists with the right key exits at once.`;
+as W local child processes (embed builds the manifest first). A shard whose output exists with the right key exits at once.`;
 
 const OWN = ["--stage", "--shard", "--shards", "--workers"];
 
@@ -61,6 +62,19 @@ function count(flag: string, value: string | undefined): number | undefined {
 
 /** Run shards 0..N-1 of `stage` as child `deno task prepare` processes, `workers` at a time. */
 async function runWorkers(rest: string[], stage: ShardStage, n: number, workers: number) {
+  if (stage === "embed") {
+    // Once, before the shards: else each of them would build the manifest.
+    const { code } = await new Deno.Command("deno", {
+      args: ["task", "--quiet", "prepare", ...rest, "--stage", "manifest"],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (code !== 0) {
+      throw new Error(
+        `the manifest failed; rerun: deno task prepare ${rest.join(" ")} --stage manifest`,
+      );
+    }
+  }
   const failed: string[] = [];
   let next = 0;
   const one = async () => {
@@ -96,16 +110,23 @@ export async function prepareMain(args: string[], defaultConfig: string): Promis
     return 0;
   }
   const stage = own.stage;
-  if (stage !== "embed" && stage !== "mine" && stage !== "merge") {
-    throw new ConfigError(`--stage: expected embed, mine or merge, got "${stage ?? ""}"`);
+  if (!["manifest", "embed", "mine", "merge"].includes(stage)) {
+    throw new ConfigError(
+      `--stage: expected manifest, embed, mine or merge, got "${stage ?? ""}"`,
+    );
   }
   const shards = count("shards", own.shards);
   const workers = count("workers", own.workers);
-  if (workers !== undefined && stage !== "merge") {
+  if (workers !== undefined && (stage === "embed" || stage === "mine")) {
     await runWorkers(rest, stage, shards ?? workers, workers);
     return 0;
   }
   const config = await loadConfig(cli.configPath ?? defaultConfig, cli.overrides);
+  if (stage === "manifest") {
+    // One line: found (exits at once) or hashed, with the count, the time and the path.
+    await prepareManifest(config);
+    return 0;
+  }
   const base = `deno task prepare ${rest.join(" ")}`.trim();
   const rebuild = (s: ShardStage, shard: ShardSpec) =>
     `${base} --stage ${s} --shard ${shard.index}/${shard.count}`;

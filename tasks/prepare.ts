@@ -1,11 +1,11 @@
 /**
- * `deno task prepare [--config file.yaml] [--set key=value] --stage embed|mine|merge
+ * `deno task prepare [--config file.yaml] [--set key=value] --stage manifest|embed|mine|merge
  * [--shard i/N | --shards N] [--workers W]`
  *
- * The offline stages of `deno task distill` (teacher features, neighbour
- * mining) as shards for array jobs, then a merge into the cache files that
- * distill reads, so that distill afterwards is a cache hit. Reads the same
- * config as distill.
+ * The offline stages of `deno task distill` (the dataset manifest, once;
+ * teacher features and neighbour mining as shards for array jobs), then a
+ * merge into the cache files that distill reads, so that distill afterwards
+ * is a cache hit. Reads the same config as distill.
  *
  * @module
  */

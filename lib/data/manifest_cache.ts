@@ -29,6 +29,14 @@ export interface LoadOrBuildManifestOptions {
    * @default {console.error}
    */
   log?: (line: string) => void;
+  /**
+   * Called with the manifest's path when none is found, before the build
+   * (a full pass over the images) starts: where a caller says who should
+   * have built it.
+   *
+   * @default {undefined}
+   */
+  onMissing?: (path: string) => void;
 }
 
 /** `<dir>/manifest-<sha256(fingerprint)[0:16]>.safetensors`. */
@@ -83,6 +91,7 @@ export async function loadOrBuildManifest(
     log(`dataset manifest: hit "${path}" (${n} images, key ${found.key.slice(0, 16)}…)`);
     return found;
   }
+  options.onMissing?.(path);
   const t0 = performance.now();
   const manifest = await buildManifest(source, { batchSize: options.batchSize });
   const h = manifest.hashes;

@@ -11,7 +11,7 @@ import { teacherFingerprint } from "../data/cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import { firstImages } from "../data/subset.ts";
 import type { PreparePlan, ShardStage } from "../data/prepare.ts";
-import { keyedByManifest, preparedKey, type ShardSpec } from "../data/manifest.ts";
+import { keyedByManifest, type Manifest, preparedKey, type ShardSpec } from "../data/manifest.ts";
 import { loadOrBuildManifest } from "../data/manifest_cache.ts";
 import type { ImageSource } from "../data/types.ts";
 import type { Embedder } from "../models/types.ts";
@@ -34,6 +34,32 @@ export interface OpenedPrepare {
   transform: (x: Tensor4D) => Tensor4D;
   /** Dispose the teacher, close the data. */
   close(): void;
+}
+
+/**
+ * `deno task prepare --stage manifest`: build the manifest of `config`'s
+ * training images (`data.subset` applied) in `teacher.cacheDir`, or find it
+ * there, without opening the teacher; one line says which, with the image
+ * count, the time and the path.
+ *
+ * @example
+ * ```ts ignore
+ * const manifest = await prepareManifest(config);
+ * console.log(manifest.key);
+ * ```
+ */
+export async function prepareManifest(
+  config: DistillConfig,
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<Manifest> {
+  await initBackend({ backend: config.backend, log });
+  const opened = await openDataset(config.data.train);
+  try {
+    const images = firstImages(opened.images, config.data.subset);
+    return await loadOrBuildManifest(images, config.teacher.cacheDir, { log });
+  } finally {
+    opened.images.close();
+  }
 }
 
 /**
@@ -63,7 +89,15 @@ export async function openPrepare(
   });
   const { transform, key: transformKey } = evalTransform(config);
   const teacherKey = await teacherFingerprint(teacher);
-  const manifest = await loadOrBuildManifest(images, config.teacher.cacheDir, { log });
+  const manifest = await loadOrBuildManifest(images, config.teacher.cacheDir, {
+    log,
+    // Every task of an array job would build it (a full decode pass each): say who should.
+    onMissing: (path) =>
+      log(
+        `dataset manifest: none at "${path}", so this task builds it (one pass over the ` +
+          `images); for an array job run \`deno task prepare --stage manifest\` once first`,
+      ),
+  });
   // The images as distill hands them to its caches: named by the manifest's key.
   const keyed = keyedByManifest(images, manifest);
   const key = await preparedKey({

@@ -23,13 +23,14 @@ async function files(ext: string): Promise<string[]> {
 
 /**
  * Each Job: its task, its prepare stage or compare --merge, and its shard count (Indexed
- * Jobs); the merges are plain Jobs. compare-job.yaml has one index per cell (24: 8 methods ×
+ * Jobs); the manifest and the merges are plain Jobs. compare-job.yaml has one index per cell (24: 8 methods ×
  * 3 seeds of compare-fmnist.yaml, checked against the file).
  */
 const JOBS: Record<
   string,
   { task: "prepare" | "compare"; stage?: string; merge?: boolean; shards?: number }
 > = {
+  "manifest-job.yaml": { task: "prepare", stage: "manifest" },
   "embed-job.yaml": { task: "prepare", stage: "embed", shards: 8 },
   "mine-job.yaml": { task: "prepare", stage: "mine", shards: 4 },
   "merge-job.yaml": { task: "prepare", stage: "merge" },
@@ -144,7 +145,7 @@ Deno.test("docs/scale-out: the Kubernetes manifests are batch/v1 Jobs, Indexed w
       if (shards === undefined) {
         assert.ok(
           spec.completionMode === undefined || spec.completionMode === "NonIndexed",
-          `${file}: the merge is one plain pod`,
+          `${file}: the manifest or a merge is one plain pod`,
         );
         assert.equal(spec.completions, 1, file);
         assert.ok(!line.includes("--shards"), file);
@@ -187,6 +188,7 @@ function taskCommands(text: string): string[][] {
 }
 
 const STAGE: Record<string, { task: string; stage?: string; array: boolean; merge?: boolean }> = {
+  "manifest.sbatch": { task: "prepare", stage: "manifest", array: false },
   "embed.sbatch": { task: "prepare", stage: "embed", array: true },
   "mine.sbatch": { task: "prepare", stage: "mine", array: true },
   "merge.sbatch": { task: "prepare", stage: "merge", array: false },
@@ -252,7 +254,8 @@ Deno.test("docs/scale-out: submit.sh chains each stage with afterok on the one b
   assert.deepEqual(
     Object.fromEntries(after),
     {
-      "embed.sbatch": undefined,
+      "manifest.sbatch": undefined,
+      "embed.sbatch": "manifest.sbatch",
       "mine.sbatch": "embed.sbatch",
       "merge.sbatch": "mine.sbatch",
       "distill.sbatch": "merge.sbatch",

@@ -1,7 +1,8 @@
 /**
  * The scale-out chain on a real Slurm cluster (the one-node cluster that
  * `.ci/slurm-up` starts), submitted with the very scripts of docs/scale-out/:
- * the embed stage as an array job, mining as an array that depends on it
+ * the dataset manifest as one job, the embed stage as an array job after it
+ * (whose tasks then find the manifest rather than each building it), mining as an array that depends on it
  * (`afterok`), the merge, then a short distill, on 192 Fashion-MNIST images
  * and the small bundled teacher; and a small comparison as an array job plus
  * its `--merge` job. Every result must equal the one process's, bit for bit:
@@ -37,7 +38,7 @@ async function metrics(runDir: string): Promise<unknown[]> {
 
 await testNeeding(["slurm", "fashion-mnist"], {
   name:
-    "Slurm: embed array → mine array (afterok) → merge → distill equals one process, bit for bit",
+    "Slurm: manifest → embed array → mine array (afterok) → merge → distill equals one process, bit for bit",
   fn: async (t) => {
     const runs = `runs/test-slurm-${crypto.randomUUID().slice(0, 8)}`;
     const slurm = new SlurmJobs(`${ROOT}${runs}/slurm`);
@@ -48,8 +49,10 @@ await testNeeding(["slurm", "fashion-mnist"], {
     let reference: Promise<CommandResult> | undefined;
     try {
       // The chain as docs/scale-out/submit.sh submits it, all at once.
+      const manifest = await slurm.submit(`${SCRIPTS}/manifest.sbatch`, { args: flags(sharded) });
       const embed = await slurm.submit(`${SCRIPTS}/embed.sbatch`, {
         array: "0-2",
+        after: [manifest],
         args: flags(sharded),
       });
       const mine = await slurm.submit(`${SCRIPTS}/mine.sbatch`, {
@@ -72,12 +75,20 @@ await testNeeding(["slurm", "fashion-mnist"], {
         ONE_THREAD,
       );
 
+      await t.step("the manifest job: every image hashed once", async () => {
+        const [log] = await outputs(await slurm.wait(manifest));
+        assert.match(log, /dataset manifest: hashed 192 images in [\d.]+ s → "/);
+      });
+
       await t.step("the embed array: 3 shards of 64 images, from SLURM_ARRAY_TASK_ID", async () => {
         const logs = await outputs(await slurm.wait(embed));
         assert.equal(logs.length, 3);
-        logs.forEach((log, i) =>
-          assert.match(log, new RegExp(`prepare embed ${i}/3: 64 images in `))
-        );
+        logs.forEach((log, i) => {
+          assert.match(log, new RegExp(`prepare embed ${i}/3: 64 images in `));
+          // The manifest job built it: no embed task reads every image again.
+          assert.match(log, /dataset manifest: hit /);
+          assert.doesNotMatch(log, /dataset manifest: (hashed|none at)/);
+        });
       });
 
       await t.step("the mine array after it: 2 query blocks, 192 queries in all", async () => {

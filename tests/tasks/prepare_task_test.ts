@@ -181,3 +181,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "deno task prepare --stage manifest: built once; a rerun and the embed shards find it",
+  ignore: IGNORE_DEBIAN_FASHION_MNIST,
+  fn: async () => {
+    const runs = `runs/test-prepare-manifest-${crypto.randomUUID().slice(0, 8)}`;
+    const dir = `${runs}/cache`;
+    const manifest = /"(.*manifest-[0-9a-f]{16}\.safetensors)"/;
+    try {
+      const built = await prepare(dir, ["--stage", "manifest"]);
+      assert.match(built.err, /dataset manifest: hashed 256 images in [\d.]+ s → "/);
+      const path = `${ROOT}${manifest.exec(built.err)![1]}`;
+      const before = await Deno.stat(path);
+
+      const again = await prepare(dir, ["--stage", "manifest"]);
+      assert.match(again.err, /dataset manifest: hit ".*" \(256 images, key [0-9a-f]{16}…\)/);
+      assert.doesNotMatch(again.err, /hashed|none at/);
+      assert.equal((await Deno.stat(path)).mtime?.getTime(), before.mtime?.getTime());
+
+      const embed = await prepare(dir, ["--stage", "embed", "--shard", "0/4"]);
+      assert.match(embed.err, /dataset manifest: hit /);
+      assert.doesNotMatch(embed.err, /hashed|none at/);
+      assert.match(embed.err, /prepare embed 0\/4: 64 images in /);
+
+      // Without it an embed task still runs, building it, and says what an array job runs first.
+      const alone = await prepare(`${runs}/alone`, ["--stage", "embed", "--shard", "1/4"]);
+      assert.match(
+        alone.err,
+        /dataset manifest: none at ".*", so this task builds it .*`deno task prepare --stage manifest` once first/,
+      );
+      assert.match(alone.err, /dataset manifest: hashed 256 images in /);
+      assert.match(alone.err, /prepare embed 1\/4: 64 images in /);
+    } finally {
+      await Deno.remove(`${ROOT}${runs}`, { recursive: true }).catch(() => {});
+    }
+  },
+});
