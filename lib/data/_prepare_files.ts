@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { readSafetensors, type SafetensorsTensor } from "../io/safetensors.ts";
+import { readSafetensors, readSafetensorsPart } from "../io/safetensors.ts";
+import type { Safetensors, SafetensorsPart, SafetensorsTensor } from "../io/safetensors.ts";
 import { shardRange, type ShardSpec } from "./manifest.ts";
 import type { ViewAugmentation } from "./view_cache.ts";
 
@@ -140,7 +141,7 @@ export function shardKind(stage: ShardStage): string {
 }
 
 function viewsOk(
-  tensors: Map<string, SafetensorsTensor>,
+  tensors: Map<string, { shape: number[] }>,
   views: NonNullable<PreparePlan["views"]>,
   rows: number,
 ): boolean {
@@ -153,12 +154,16 @@ function viewsOk(
  * Read shard `shard` of `stage` and check its kind, key, block and tensors.
  * `missing: "undefined"` returns undefined for a missing, corrupt or foreign
  * file (the idempotence check) instead of throwing the one-line refusal.
+ * `only` names the tensors to read (`rows` and the main one, `features` or
+ * `indices`, always are); the others are checked by their shapes in the
+ * header and left out of `tensors`, their bytes never read.
  */
 export async function readShard(
   plan: PreparePlan,
   stage: ShardStage,
   shard: ShardSpec,
   missing: "throw" | "undefined" = "throw",
+  only?: string[],
 ): Promise<ShardFile | undefined> {
   const path = shardPath(plan, stage, shard);
   const name = `${stage} shard ${shard.index}/${shard.count}`;
@@ -167,9 +172,12 @@ export async function readShard(
     if (missing === "undefined") return undefined;
     throw new Error(`${why}; ${fix}`);
   };
-  let st;
+  const mainName = stage === "embed" ? "features" : "indices";
+  let st: Safetensors & { shapes?: SafetensorsPart["shapes"] };
   try {
-    st = await readSafetensors(path);
+    st = only
+      ? await readSafetensorsPart(path, [...new Set(["rows", mainName, ...only])])
+      : await readSafetensors(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return refuse(`missing ${name} ("${path}")`);
     if (e instanceof SyntaxError) return refuse(`corrupt ${name} "${path}" (${e.message})`);
@@ -196,12 +204,13 @@ export async function readShard(
   const [start, end] = shardRows(plan, stage, shard);
   const rows = st.tensors.get("rows");
   const wantCols = stage === "mine" ? plan.k : undefined;
-  const main = st.tensors.get(stage === "embed" ? "features" : "indices");
+  const main = st.tensors.get(mainName);
   const ok = Number(meta.start) === start && Number(meta.end) === end &&
     Number(meta.n) === plan.n && rows?.dtype === "I32" && rows.shape.join() === `${end - start}` &&
     rows.values.every((v, i) => v === start + i) && main?.shape.length === 2 &&
     main.shape[0] === end - start && (wantCols === undefined || main.shape[1] === wantCols) &&
-    (stage === "mine" || !plan.views || viewsOk(st.tensors, plan.views, end - start));
+    (stage === "mine" || !plan.views ||
+      viewsOk(st.shapes ?? st.tensors, plan.views, end - start));
   if (!ok) {
     return refuse(
       `${name} "${path}" does not hold rows [${start}, ${end}) of ${plan.n} ` +

@@ -69,7 +69,8 @@ export interface StageResult {
   /**
    * Mine: the most bytes of feature rows, similarity blocks and top-k lists
    * the task held at once, counted where it allocates them (an embed shard
-   * counts whole, as it is read whole). 0 for embed, and when done already.
+   * counts its features and rows, the only tensors of it read). 0 for embed,
+   * and when done already.
    */
   peakBytes: number;
 }
@@ -220,7 +221,8 @@ async function* chunks(
     const shard = { index, count };
     const [start, end] = shardRows(plan, "embed", shard);
     if (end <= from || start >= to || end === start) continue;
-    const file = (await readShard(plan, "embed", shard))!;
+    // The features and rows only: a shard's views (V per image) are not mining's.
+    const file = (await readShard(plan, "embed", shard, "throw", ["features", "rows"]))!;
     const f = file.tensors.get("features")!;
     if (dim === 0) {
       dim = f.shape[1];

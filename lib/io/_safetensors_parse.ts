@@ -62,15 +62,21 @@ const isNonNegInt = (v: unknown): v is number =>
 
 /**
  * Check everything about the file except the values themselves, so that
- * every later read is within bounds. Throws {@linkcode SafetensorsFormatError}.
+ * every later read is within bounds. `bytes` may be the file's first
+ * `8 + header` bytes only, with the file's length in `fileLength`. Throws {@linkcode SafetensorsFormatError}.
  */
-export function parseLayout(bytes: Uint8Array, source: string | undefined): Layout {
+export function parseLayout(
+  bytes: Uint8Array,
+  source: string | undefined,
+  fileLength: number = bytes.length,
+): Layout {
   const fail = (problem: string, truncated = false): never => {
     throw new SafetensorsFormatError(source, problem, truncated);
   };
-  if (bytes.length === 0) fail("file is empty", true);
-  if (bytes.length < 8) {
-    fail(`file is truncated: ${bytes.length} bytes, shorter than the 8-byte header length`, true);
+  // `bytes` may be the file's head only (header included): `fileLength` is the whole file's.
+  if (fileLength === 0) fail("file is empty", true);
+  if (fileLength < 8) {
+    fail(`file is truncated: ${fileLength} bytes, shorter than the 8-byte header length`, true);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
@@ -81,9 +87,9 @@ export function parseLayout(bytes: Uint8Array, source: string | undefined): Layo
   }
   const n = Number(headerLength);
   if (n < 2) fail(`header length ${n} is too short for a JSON object`);
-  if (8 + n > bytes.length) {
+  if (8 + n > fileLength) {
     fail(
-      `file is truncated: the header says it is ${n} bytes but only ${bytes.length - 8} follow`,
+      `file is truncated: the header says it is ${n} bytes but only ${fileLength - 8} follow`,
       true,
     );
   }
@@ -106,7 +112,7 @@ export function parseLayout(bytes: Uint8Array, source: string | undefined): Layo
   }
 
   const dataStart = 8 + n;
-  const dataLength = bytes.length - dataStart;
+  const dataLength = fileLength - dataStart;
   let metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {

@@ -26,6 +26,7 @@ import {
 } from "./_safetensors_dtypes.ts";
 import {
   looksLikePickle,
+  MAX_HEADER_BYTES,
   parseLayout,
   PICKLE_EXTENSIONS,
   pickleProblem,
@@ -249,6 +250,99 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
     throw new SafetensorsFormatError(path, pickleProblem(path), false, `Cannot read "${path}"`);
   }
   return parseSafetensors(bytes, { source: path });
+}
+
+/** Part of a safetensors file: the tensors asked for, and what the others are. */
+export interface SafetensorsPart extends Safetensors {
+  /** Every tensor in the file, read or not: its dtype and shape. */
+  shapes: Map<string, { dtype: SafetensorsDtype; shape: number[] }>;
+  /** Bytes read from the file: the header and the tensors asked for. */
+  bytesRead: number;
+}
+
+/** `length` bytes of `file` from `offset`. */
+async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  await file.seek(offset, Deno.SeekMode.Start);
+  for (let got = 0; got < length;) {
+    const n = await file.read(out.subarray(got));
+    if (n === null) throw new SyntaxError(`unexpected end of file at byte ${offset + got}`);
+    got += n;
+  }
+  return out;
+}
+
+/**
+ * Read only the tensors `names` of a safetensors file: the header, then the
+ * byte range each named tensor's `data_offsets` give, never the rest (a
+ * shard's view tensors, when only its features are needed). The layout is
+ * checked as strictly as by {@linkcode readSafetensors}; a name the file
+ * lacks is simply not in `tensors`.
+ *
+ * @example
+ * ```ts ignore
+ * import { readSafetensorsPart } from "./safetensors.ts";
+ * const { tensors, shapes } = await readSafetensorsPart("embed-0of8.safetensors", ["features"]);
+ * ```
+ *
+ * @param path The file.
+ * @param names The tensors whose values to read.
+ * @returns Those tensors, the metadata, every tensor's shape and the bytes read.
+ * @throws {Deno.errors.NotFound} When the file does not exist.
+ * @throws {SyntaxError} For a malformed or truncated file.
+ * @throws {RangeError} For values the decoded types cannot hold.
+ */
+export async function readSafetensorsPart(
+  path: string,
+  names: string[],
+): Promise<SafetensorsPart> {
+  if (typeof path !== "string") {
+    throw new TypeError(`readSafetensorsPart: path must be a string, got ${typeName(path)}`);
+  }
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`Cannot read "${path}": no such file`, { cause: e });
+    }
+    throw new Error(`Cannot read "${path}": ${e instanceof Error ? e.message : e}`, { cause: e });
+  }
+  try {
+    const size = (await file.stat()).size;
+    const head = await readAt(file, 0, Math.min(8, size));
+    let headerEnd = head.length;
+    if (head.length === 8) {
+      const n = new DataView(head.buffer).getBigUint64(0, true);
+      // An absurd or truncated length is parseLayout's to report, from the 8 bytes.
+      if (n <= BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) headerEnd = 8 + Number(n);
+    }
+    const header = headerEnd > 8 ? await readAt(file, 0, headerEnd) : head;
+    const layout = parseLayout(header, path, size);
+    const tensors = new Map<string, SafetensorsTensor>();
+    const shapes = new Map<string, { dtype: SafetensorsDtype; shape: number[] }>();
+    let bytesRead = header.length;
+    for (const e of layout.entries) {
+      const dtype = e.dtype as SafetensorsDtype;
+      shapes.set(e.name, { dtype, shape: e.shape });
+      if (!names.includes(e.name)) continue;
+      const bytes = await readAt(file, layout.dataStart + e.begin, e.end - e.begin);
+      bytesRead += bytes.length;
+      let values: Float32Array | Int32Array;
+      try {
+        values = decodeValues(e.dtype, bytes);
+      } catch (err) {
+        if (err instanceof ValueRangeError) {
+          throw new RangeError(`${prefix(path)}: tensor "${e.name}" ${err.message}`);
+        }
+        throw err;
+      }
+      tensors.set(e.name, { dtype, shape: e.shape, values });
+    }
+    return { tensors, metadata: layout.metadata, shapes, bytesRead };
+  } finally {
+    file.close();
+  }
 }
 
 /**

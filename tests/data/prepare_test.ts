@@ -13,7 +13,11 @@ import { initBackend } from "../../lib/backend.ts";
 import { ArrayImageSource } from "../../lib/data/_array_source.ts";
 import { computeTeacherFeatures, teacherCachePath } from "../../lib/data/cache.ts";
 import { loadNeighbours, mineNeighbours, neighbourCachePath } from "../../lib/data/knn.ts";
-import { readSafetensors } from "../../lib/io/safetensors.ts";
+import {
+  readSafetensors,
+  type SafetensorsInput,
+  writeSafetensors,
+} from "../../lib/io/safetensors.ts";
 import {
   embedShard,
   mergePrepared,
@@ -139,7 +143,7 @@ Deno.test("prepare mine: memory does not grow with the number of embed shards", 
       for (let i = 0; i < embeds; i++) {
         await embedShard(p, { index: i, count: embeds }, { teacher, images });
       }
-      // The largest embed shard as a mine task holds it: read whole, plus its rows normalised.
+      // The largest embed shard as a mine task holds it: its features and rows (no views here), plus its rows normalised.
       let shard = 0;
       for (let i = 0; i < embeds; i++) {
         const st = await readSafetensors(shardPath(p, "embed", { index: i, count: embeds }));
@@ -168,6 +172,46 @@ Deno.test("prepare mine: memory does not grow with the number of embed shards", 
     assert.equal(one.host - one.shard, six.host - six.shard, JSON.stringify(peaks));
     // The tensors (query block, column blocks, similarities) are on the global block grid.
     assert.ok(peaks.every((x) => x.tensors === one.tensors), JSON.stringify(peaks));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("prepare mine: an embed shard's views are never read (the same peak, the same lists)", async () => {
+  await initBackend({ backend: "cpu", log: false });
+  const { images, teacher } = setup();
+  const root = await Deno.makeTempDir({ dir: "tests/.tmp", prefix: "prepare-views-" });
+  try {
+    const plain = plan(`${root}/plain`);
+    // The same shards with 4 views of each image (and their parameters) beside the features.
+    const views = { count: 4, key: "v".repeat(64), augmentation: { width: 3 } };
+    const withViews = {
+      ...plan(`${root}/views`),
+      views: views as unknown as NonNullable<PreparePlan["views"]>,
+    };
+    await Deno.mkdir(`${root}/views/prepare`, { recursive: true });
+    for (let i = 0; i < 2; i++) {
+      const shard = { index: i, count: 2 };
+      await embedShard(plain, shard, { teacher, images });
+      const st = await readSafetensors(shardPath(plain, "embed", shard));
+      const rows = st.tensors.get("rows")!.shape[0];
+      const tensors: Record<string, SafetensorsInput> = {};
+      for (const [name, t] of st.tensors) tensors[name] = { ...t, dtype: t.dtype as "F32" | "I32" };
+      tensors.views = { shape: [rows, 4, D], values: new Float32Array(rows * 4 * D).fill(0.5) };
+      tensors.params = { shape: [rows, 4, 3], values: new Float32Array(rows * 4 * 3) };
+      await writeSafetensors(shardPath(withViews, "embed", shard), tensors, {
+        ...st.metadata,
+        "coss.views": views.key,
+      });
+    }
+    const mine = { index: 0, count: 1 };
+    const a = await mineShard(plain, mine);
+    const b = await mineShard(withViews, mine);
+    // Reading a shard whole would count its views and params: 4 × (D + 3) floats a row more.
+    assert.equal(b.peakBytes, a.peakBytes);
+    const [ta, tb] = await Promise.all([a, b].map((r) => readSafetensors(r.path)));
+    assert.deepEqual(tb.tensors.get("indices"), ta.tensors.get("indices"));
+    assert.deepEqual(tb.tensors.get("similarities"), ta.tensors.get("similarities"));
   } finally {
     await Deno.remove(root, { recursive: true });
   }

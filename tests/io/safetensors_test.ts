@@ -18,6 +18,7 @@ import {
   tensorsFromSafetensors,
   writeSafetensors,
 } from "../../lib/io/mod.ts";
+import { readSafetensorsPart } from "../../lib/io/safetensors.ts";
 
 const FIXTURE = new URL("../fixtures/safetensors/", import.meta.url);
 
@@ -589,6 +590,40 @@ function parseOrExpectedError(bytes: Uint8Array, label: string): Safetensors | E
     return e as Error;
   }
 }
+
+Deno.test("readSafetensorsPart: reads only the named tensors' bytes; the same values; truncation", async () => {
+  const { dir, cleanup } = await scratch("st-part");
+  try {
+    const path = `${dir}/shard.safetensors`;
+    const views = Float32Array.from({ length: 6 * 8 * 4 }, (_, i) => i / 7);
+    await writeSafetensors(path, {
+      features: { shape: [6, 4], values: Float32Array.from({ length: 24 }, (_, i) => i - 3.5) },
+      rows: { dtype: "I32", shape: [6], values: [10, 11, 12, 13, 14, 15] },
+      views: { dtype: "F16", shape: [6, 8, 4], values: views },
+    }, { kind: "shard" });
+    const whole = await readSafetensors(path);
+    const part = await readSafetensorsPart(path, ["features", "rows", "absent"]);
+    assert.deepEqual([...part.tensors.keys()].sort(), ["features", "rows"]);
+    for (const name of ["features", "rows"]) {
+      assert.deepEqual(part.tensors.get(name), whole.tensors.get(name), name);
+    }
+    assert.deepEqual(part.metadata, whole.metadata);
+    assert.deepEqual(part.shapes.get("views"), { dtype: "F16", shape: [6, 8, 4] });
+    // The views' 6 × 8 × 4 halves are never read: the file less exactly their bytes.
+    const size = (await Deno.stat(path)).size;
+    assert.equal(part.bytesRead, size - 6 * 8 * 4 * 2);
+    // A file cut short is refused as readSafetensors refuses it, even past the tensors read.
+    const bytes = await Deno.readFile(path);
+    await Deno.writeFile(`${dir}/cut.safetensors`, bytes.subarray(0, bytes.length - 1));
+    await assert.rejects(
+      readSafetensorsPart(`${dir}/cut.safetensors`, ["features"]),
+      (e: Error) => e instanceof SyntaxError && /file is truncated/.test(e.message),
+    );
+    await assert.rejects(readSafetensorsPart(`${dir}/none.safetensors`, []), Deno.errors.NotFound);
+  } finally {
+    await cleanup();
+  }
+});
 
 Deno.test("safetensors fuzz: every truncation of a valid file is a SyntaxError saying so", async () => {
   const file = await Deno.readFile(new URL("torch_written.safetensors", FIXTURE));
