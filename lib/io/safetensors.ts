@@ -241,15 +241,20 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(`Cannot read "${path}": no such file`, { cause: e });
-    }
-    throw new Error(`Cannot read "${path}": ${e instanceof Error ? e.message : e}`, { cause: e });
+    throw cannotRead(path, e);
   }
   if (looksLikePickle(bytes)) {
     throw new SafetensorsFormatError(path, pickleProblem(path), false, `Cannot read "${path}"`);
   }
   return parseSafetensors(bytes, { source: path });
+}
+
+/** The error for a file that could not be opened or read: NotFound stays NotFound. */
+function cannotRead(path: string, e: unknown): Error {
+  if (e instanceof Deno.errors.NotFound) {
+    return new Deno.errors.NotFound(`Cannot read "${path}": no such file`, { cause: e });
+  }
+  return new Error(`Cannot read "${path}": ${e instanceof Error ? e.message : e}`, { cause: e });
 }
 
 /** Part of a safetensors file: the tensors asked for, and what the others are. */
@@ -303,10 +308,7 @@ export async function readSafetensorsPart(
   try {
     file = await Deno.open(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(`Cannot read "${path}": no such file`, { cause: e });
-    }
-    throw new Error(`Cannot read "${path}": ${e instanceof Error ? e.message : e}`, { cause: e });
+    throw cannotRead(path, e);
   }
   try {
     const size = (await file.stat()).size;
