@@ -16,16 +16,12 @@ import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { registerTrainingKernels } from "./kernels/mod.ts";
 import { installThreadedWasm } from "./_wasm_threads.ts";
-import { grantedEnv } from "./_env.ts";
+import { grantedEnv } from "./util/env.ts";
 
-/** A backend name accepted by {@linkcode initBackend}. */
-export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
+import { BACKEND_CHOICES, type BackendChoice, type BackendName } from "./backend_names.ts";
 
-/** A backend that computation actually runs on. */
-export type BackendName = Exclude<BackendChoice, "auto">;
-
-/** The names {@linkcode initBackend} accepts, in the order `auto` tries them. */
-export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "webgpu", "wasm", "cpu"];
+export { BACKEND_CHOICES };
+export type { BackendChoice, BackendName };
 
 /** Options for {@linkcode initBackend}. */
 export interface InitBackendOptions {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { configHelp, loadConfig, parseCli } from "../lib/train/config.ts";
+import { configHelp, loadConfig, parseCli } from "../lib/config/config.ts";
 import { distill } from "../lib/train/loop.ts";
 
 /** `deno task distill --help`. */

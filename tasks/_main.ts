@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { ConfigError } from "../lib/train/config.ts";
-import { permission } from "../lib/train/_run_dir.ts";
+import { ConfigError } from "../lib/config/config.ts";
+import { permission } from "../lib/util/permission.ts";
 
 const DENIED = /Requires (\w+) access to ("[^"]*"|[^,]*), run again with the (--allow-\w+) flag/;
 

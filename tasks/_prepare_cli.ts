@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { loadConfig, parseCli } from "../lib/train/config.ts";
-import { ConfigError } from "../lib/train/config.ts";
+import { loadConfig, parseCli } from "../lib/config/config.ts";
+import { ConfigError } from "../lib/config/config.ts";
 import { resolveShard, type ShardSpec } from "../lib/data/manifest.ts";
 import {
   embedShard,
@@ -12,7 +12,7 @@ import {
   mineShard,
   shardDir,
   type ShardStage,
-} from "../lib/data/prepare.ts";
+} from "../lib/teacher/prepare.ts";
 import { sweepStaleTemps } from "../lib/io/atomic.ts";
 import { openPrepare, prepareManifest } from "../lib/train/prepare.ts";
 import { shardEnv } from "./_shard_env.ts";

@@ -1,11 +1,11 @@
 /**
  * `deno task bench`: time the toolkit's hot paths on every tfjs backend
  * against the same computation in PyTorch; `--help` lists the flags
- * (lib/bench/cli.ts).
+ * (bench/cli.ts).
  *
  * @module
  */
-import { main } from "../lib/bench/cli.ts";
+import { main } from "../bench/cli.ts";
 
 export { main };
 

@@ -20,7 +20,7 @@ import {
   runComparison,
   shardCells,
 } from "../lib/train/compare.ts";
-import { ConfigError } from "../lib/train/config.ts";
+import { ConfigError } from "../lib/config/config.ts";
 import { resolveShard, type ShardSpec } from "../lib/data/manifest.ts";
 import { runTask } from "./_main.ts";
 import { shardEnv } from "./_shard_env.ts";

@@ -11,9 +11,9 @@
 import { defaultEvalOut } from "./_eval_out.ts";
 import { parseArgs } from "parse-args";
 import { readReport, type ReportRun, writeReport } from "../lib/eval/report.ts";
-import { pickleProblem } from "../lib/io/_safetensors_parse.ts";
-import { ConfigError } from "../lib/train/config.ts";
-import { evaluateSaved } from "../lib/train/eval_saved.ts";
+import { pickleProblem } from "../lib/io/safetensors.ts";
+import { ConfigError } from "../lib/config/config.ts";
+import { evaluateSaved } from "../lib/eval/eval_saved.ts";
 import { requireWrite, runTask } from "./_main.ts";
 
 const USAGE =

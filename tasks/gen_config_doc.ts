@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { configReference } from "../lib/train/config.ts";
+import { configReference } from "../lib/config/config.ts";
 import { runTask } from "./_main.ts";
 
 const FILE = "docs/configuration.md";

@@ -4,7 +4,7 @@
  * that runs on a machine with only Deno.
  *
  *   probe [--json f]         the WebGPU adapter, its limits, and what `auto` picks, as JSON
- *   parity [--json f]        WebGPU against cpu (lib/bench/parity.ts); exit 1 on a failure
+ *   parity [--json f]        WebGPU against cpu (bench/parity.ts); exit 1 on a failure
  *   bench ...                `deno task bench ...`
  *   distill ...              `deno task distill ...`
  *
@@ -17,8 +17,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend, probeWebGPU } from "../lib/backend.ts";
-import { main as benchMain } from "../lib/bench/cli.ts";
-import { formatParity, runParity } from "../lib/bench/parity.ts";
+import { main as benchMain } from "../bench/cli.ts";
+import { formatParity, runParity } from "../bench/parity.ts";
 import { distillMain } from "./_distill_cli.ts";
 import { runTask } from "./_main.ts";
 

@@ -8,8 +8,8 @@
  * @module
  */
 import { parseArgs } from "parse-args";
-import { ConfigError } from "../lib/train/config.ts";
-import { loadPretrainConfig, pretrain } from "../lib/train/pretrain.ts";
+import { ConfigError } from "../lib/config/config.ts";
+import { loadPretrainConfig, pretrain } from "../lib/pretrain/pretrain.ts";
 import { requireWrite, runTask } from "./_main.ts";
 
 const HELP =

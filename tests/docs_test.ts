@@ -9,8 +9,8 @@
  * config schema renders, and the guides' relative links resolve.
  */
 import assert from "assert";
-import { configReference, loadConfig } from "../lib/train/config.ts";
-import { loadPretrainConfig } from "../lib/train/pretrain.ts";
+import { configReference, loadConfig } from "../lib/config/config.ts";
+import { loadPretrainConfig } from "../lib/pretrain/pretrain.ts";
 import { testNeeding } from "./_optional.ts";
 import { ROOT, runCommand, SMALL_PRETRAIN } from "./_cli.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { streamRng } from "./_random.ts";
+import { streamRng } from "../util/random.ts";
 
 /** Where a sampler stands, for checkpoints (JSON-safe). */
 export interface SamplerState {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { DownloadProgress } from "./download.ts";
-import { type Progress, progress } from "./progress.ts";
+import { type Progress, progress } from "../util/progress.ts";
 
 /** A fresh progress callback for one or more downloads (one report per URL). */
 export function defaultProgress(): (p: DownloadProgress) => void {

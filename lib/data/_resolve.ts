@@ -4,13 +4,12 @@
  *
  * @module
  */
-import type { DownloadableSpec } from "./datasets.ts";
-import { exists, join, reason } from "./_bytes.ts";
+import { exists, join, reason } from "../util/bytes.ts";
 import { CIFAR_LAYOUT, fetchCifar, openCifar } from "./cifar.ts";
 import { downloadFile, type DownloadProgress, type FileHashes } from "./download.ts";
 import { FASHION_MNIST_CLASSES, MNIST_CLASSES, openIdx } from "./idx.ts";
 import type { OpenedDataset } from "./types.ts";
-import { grantedEnv } from "../_env.ts";
+import { grantedEnv } from "../util/env.ts";
 
 /** Runtime hooks shared by the resolvers. */
 export interface Hooks {
@@ -213,4 +212,47 @@ export async function resolveCifar(
     );
   }
   return await openCifar(dir, { split });
+}
+
+/** Fields shared by the datasets that can be downloaded. */
+export interface DownloadableSpec {
+  /**
+   * Which split.
+   * @default {"train"}
+   */
+  split?: "train" | "test";
+  /**
+   * A folder holding the files (IDX: the four `*-ubyte[.gz]` files; CIFAR:
+   * the extracted `cifar-10-batches-bin/` or `cifar-100-binary/`, or its parent).
+   * Looked in first.
+   *
+   * @default {undefined}
+   */
+  dataDir?: string;
+  /**
+   * Where downloads go (in a subfolder per dataset), and a place to look.
+   *
+   * @default {"$XDG_CACHE_HOME/coss/datasets, else ~/.cache/coss/datasets"}
+   */
+  cacheDir?: string;
+  /**
+   * Download into `cacheDir` when not found.
+   * @default {true}
+   */
+  download?: boolean;
+  /**
+   * Also look where a distribution installs the data (Debian's
+   * `/usr/share/datasets/fashion-mnist`); false makes a run depend only on
+   * `dataDir` and `cacheDir`.
+   *
+   * @default {true}
+   */
+  useSystemData?: boolean;
+  /**
+   * Base URL to download from instead of the canonical one (a mirror; the
+   * files must still match the known checksums).
+   *
+   * @default {the canonical URL}
+   */
+  mirror?: string;
 }

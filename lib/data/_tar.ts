@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { ByteReader, join, reason } from "./_bytes.ts";
+import { ByteReader, join, reason } from "../util/bytes.ts";
 
 const BLOCK = 512;
 

@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { ArrayImageSource } from "./_array_source.ts";
-import { ByteReader, exists, fileStamp, join, reason } from "./_bytes.ts";
+import { ArrayImageSource } from "./array_source.ts";
+import { ByteReader, exists, fileStamp, join, reason } from "../util/bytes.ts";
 import { extractTar } from "./_tar.ts";
 import { downloadFile, type DownloadProgress, type FileHashes } from "./download.ts";
 import type { OpenedDataset } from "./types.ts";

@@ -20,12 +20,15 @@
  */
 import {
   defaultCacheDir,
+  type DownloadableSpec,
   IDX_DATASETS,
   type IdxDataset,
   resolveCifar,
   resolveIdx,
 } from "./_resolve.ts";
 import { defaultProgress } from "./_progress.ts";
+
+export type { DownloadableSpec };
 import { CIFAR_LAYOUT } from "./cifar.ts";
 import type { DownloadProgress } from "./download.ts";
 import { openFolder } from "./folder.ts";
@@ -34,49 +37,6 @@ import type { OpenedDataset } from "./types.ts";
 
 export { CIFAR_LAYOUT, defaultCacheDir, IDX_DATASETS, type IdxDataset };
 export { prefetchBatches, type PrefetchOptions } from "./_prefetch.ts";
-
-/** Fields shared by the datasets that can be downloaded. */
-export interface DownloadableSpec {
-  /**
-   * Which split.
-   * @default {"train"}
-   */
-  split?: "train" | "test";
-  /**
-   * A folder holding the files (IDX: the four `*-ubyte[.gz]` files; CIFAR:
-   * the extracted `cifar-10-batches-bin/` or `cifar-100-binary/`, or its parent).
-   * Looked in first.
-   *
-   * @default {undefined}
-   */
-  dataDir?: string;
-  /**
-   * Where downloads go (in a subfolder per dataset), and a place to look.
-   *
-   * @default {"$XDG_CACHE_HOME/coss/datasets, else ~/.cache/coss/datasets"}
-   */
-  cacheDir?: string;
-  /**
-   * Download into `cacheDir` when not found.
-   * @default {true}
-   */
-  download?: boolean;
-  /**
-   * Also look where a distribution installs the data (Debian's
-   * `/usr/share/datasets/fashion-mnist`); false makes a run depend only on
-   * `dataDir` and `cacheDir`.
-   *
-   * @default {true}
-   */
-  useSystemData?: boolean;
-  /**
-   * Base URL to download from instead of the canonical one (a mirror; the
-   * files must still match the known checksums).
-   *
-   * @default {the canonical URL}
-   */
-  mirror?: string;
-}
 
 /** Fashion-MNIST (Zalando), 28×28×1, 10 classes; IDX files. */
 export interface FashionMnistSpec extends DownloadableSpec {

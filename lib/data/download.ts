@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { type IncrementalHash, Md5, Sha256 } from "./_hash.ts";
-import { reason } from "./_bytes.ts";
+import { type IncrementalHash, Md5, Sha256 } from "../util/hash.ts";
+import { reason } from "../util/bytes.ts";
 
 /** Expected digests of a file, as lowercase or uppercase hex; each one given is checked. */
 export interface FileHashes {

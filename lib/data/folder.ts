@@ -9,8 +9,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { checkIndices } from "./_array_source.ts";
-import { join, reason, sha256Text } from "./_bytes.ts";
+import { checkIndices } from "./array_source.ts";
+import { join, reason, sha256Text } from "../util/bytes.ts";
 import {
   checkPixels,
   decodeImage,

@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { ArrayImageSource } from "./_array_source.ts";
-import { ByteReader, fileStamp, openBytes, reason } from "./_bytes.ts";
+import { ArrayImageSource } from "./array_source.ts";
+import { ByteReader, fileStamp, openBytes, reason } from "../util/bytes.ts";
 import type { OpenedDataset } from "./types.ts";
 
 /** Fashion-MNIST's class names, by label (from the dataset's README). */

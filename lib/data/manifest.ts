@@ -12,7 +12,6 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { cacheKey } from "./_teacher_key.ts";
 import type { ImageShape, ImageSource } from "./types.ts";
 
 /** One image of a {@linkcode Manifest}. */
@@ -90,7 +89,7 @@ export function manifestEntry(manifest: Manifest, index: number): ManifestEntry 
  * ```ts
  * import { initBackend } from "../backend.ts";
  * import { buildManifest, manifestEntry } from "./manifest.ts";
- * import { ArrayImageSource } from "./_array_source.ts";
+ * import { ArrayImageSource } from "./array_source.ts";
  *
  * await initBackend({ backend: "cpu", log: false });
  * const src = new ArrayImageSource("t", new Uint8Array(8), [2, 2, 1], "fp");
@@ -229,55 +228,4 @@ export function shardRange(shard: ShardSpec, total: number, align = 1): [number,
   const start = Math.min(total, shard.index * per * align);
   const end = Math.min(total, (shard.index + 1) * per * align);
   return [start, end];
-}
-
-/** What a prepared (sharded) cache's key is made of. */
-export interface PreparedKeyParts {
-  /** The manifest's key ({@linkcode Manifest.key}). */
-  manifest: string;
-  /** The teacher's identity, e.g. `teacherFingerprint(teacher)`. */
-  teacher: string;
-  /** The preprocessing's identity: a canonical JSON of its steps. */
-  transform: string;
-  /**
-   * The views' identity (plan and count), folded into the transform's; `""`
-   * for the clean features, whose key is then the teacher-cache key of the
-   * {@linkcode keyedByManifest} images.
-   *
-   * @default {""}
-   */
-  views?: string;
-}
-
-/**
- * The key every embed shard and the merged teacher cache carry: the
- * teacher-cache key (see cache.ts) with `manifest:<key>` as the dataset
- * identity, exactly what `loadOrComputeFeatures` computes for the
- * {@linkcode keyedByManifest} images; with views, folded into the transform
- * identity.
- *
- * @example
- * ```ts
- * import { preparedKey } from "./manifest.ts";
- * const k = await preparedKey({ manifest: "m", teacher: "t", transform: "[]" });
- * console.log(k.length); // 64
- * ```
- */
-export async function preparedKey(parts: PreparedKeyParts): Promise<string> {
-  for (const name of ["manifest", "teacher", "transform"] as const) {
-    if (typeof parts?.[name] !== "string") {
-      throw new TypeError(`preparedKey: ${name} must be a string, got ${typeof parts?.[name]}`);
-    }
-  }
-  const views = parts.views ?? "";
-  if (typeof views !== "string") {
-    throw new TypeError(`preparedKey: views must be a string, got ${typeof views}`);
-  }
-  return await cacheKey({
-    teacher: parts.teacher,
-    dataset: `manifest:${parts.manifest}`,
-    transform: views === ""
-      ? parts.transform
-      : JSON.stringify({ transform: parts.transform, views }),
-  });
 }

@@ -13,8 +13,8 @@
  *
  * @module
  */
-import { ArrayImageSource } from "./_array_source.ts";
-import { fileStamp, reason } from "./_bytes.ts";
+import { ArrayImageSource } from "./array_source.ts";
+import { fileStamp, reason } from "../util/bytes.ts";
 import { type NpyArray, parseNpy, pyShape } from "./_npy_parse.ts";
 import type { ImageShape, OpenedDataset } from "./types.ts";
 

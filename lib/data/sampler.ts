@@ -21,7 +21,7 @@
  * @module
  */
 import { checkInt, checkSeed, EpochCursor, type SamplerState } from "./_epoch_cursor.ts";
-import { streamRng } from "./_random.ts";
+import { streamRng } from "../util/random.ts";
 
 export type { SamplerState };
 

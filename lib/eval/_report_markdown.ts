@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { LinearRecord, ReportRun, SavedReport } from "./report.ts";
+import type { LinearRecord, ReportRun, SavedReport } from "./report_types.ts";
 import { formatCost } from "./cost.ts";
 
 const pct = (x: number | null | undefined) =>

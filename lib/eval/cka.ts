@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { FeatureMatrix } from "../data/knn.ts";
+import type { FeatureMatrix } from "../neighbours/types.ts";
 import { featureSimilarityLoss, spaceSimilarityLoss } from "../losses/coss.ts";
 
 function check(a: FeatureMatrix, b: FeatureMatrix, who: string): void {

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { FeatureMatrix } from "../data/knn.ts";
-import { computeTeacherFeatures } from "../data/cache.ts";
-import { progress as startProgress } from "../data/progress.ts";
+import type { FeatureMatrix } from "../neighbours/types.ts";
+import { computeTeacherFeatures } from "../teacher/cache.ts";
+import { progress as startProgress } from "../util/progress.ts";
 import type { ImageSource } from "../data/types.ts";
 import type { Embedder } from "../models/types.ts";
 import type { Tensor4D } from "../tf_types.ts";

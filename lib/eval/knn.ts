@@ -22,9 +22,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type FeatureMatrix, type Neighbours, normalizeRows, selectOnHost } from "../data/knn.ts";
-import { progress } from "../data/progress.ts";
-import { TopKLists } from "../data/_topk_lists.ts";
+import {
+  type FeatureMatrix,
+  type Neighbours,
+  normalizeRows,
+  selectOnHost,
+} from "../neighbours/mine.ts";
+import { progress } from "../util/progress.ts";
+import { TopKLists } from "../neighbours/topk.ts";
 
 /** Options for {@linkcode knnSearch}. */
 export interface KnnSearchOptions {

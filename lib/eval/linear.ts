@@ -17,9 +17,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { FeatureMatrix } from "../data/knn.ts";
-import { progress as startProgress } from "../data/progress.ts";
-import { Rng } from "../data/rng.ts";
+import type { FeatureMatrix } from "../neighbours/types.ts";
+import { progress as startProgress } from "../util/progress.ts";
+import { Rng } from "../util/rng.ts";
 import { checkMatrix } from "./knn.ts";
 
 /** Features with one class label per row. */

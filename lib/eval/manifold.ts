@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { type FeatureMatrix, mineNeighbours, type Neighbours } from "../data/knn.ts";
+import { type FeatureMatrix, mineNeighbours, type Neighbours } from "../neighbours/mine.ts";
 import { knnSearch } from "./knn.ts";
 
 /** The k of NN-IoU by default: the paper's {1, 5, 11, 21, 31} plus 10 for the distillation table. */

@@ -22,7 +22,7 @@
  * @module
  */
 // Re-exported (same bindings as ./data, ./models) so this module's docs are complete on their own.
-export type { FeatureMatrix, Neighbours } from "../data/knn.ts";
+export type { FeatureMatrix, Neighbours } from "../neighbours/types.ts";
 export type { ImageShape, ImageSource } from "../data/types.ts";
 export type { Embedder, EmbedOptions } from "../models/types.ts";
 export type { Tensor2D, Tensor4D } from "../tf_types.ts";

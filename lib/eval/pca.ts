@@ -19,8 +19,8 @@
  *
  * @module
  */
-import type { FeatureMatrix } from "../data/knn.ts";
-import { Rng } from "../data/rng.ts";
+import type { FeatureMatrix } from "../neighbours/types.ts";
+import { Rng } from "../util/rng.ts";
 
 /** Options for {@linkcode pca}. */
 export interface PcaOptions {

@@ -18,8 +18,8 @@
  * @module
  */
 import * as Plot from "@observablehq/plot";
-import type { FeatureMatrix } from "../data/knn.ts";
-import { Rng } from "../data/rng.ts";
+import type { FeatureMatrix } from "../neighbours/types.ts";
+import { Rng } from "../util/rng.ts";
 import { pca } from "./pca.ts";
 import {
   checkWidth,

@@ -1,5 +1,5 @@
 /**
- * Argument checks shared by lib/io/safetensors.ts and lib/train/checkpoint.ts.
+ * Argument checks shared by lib/io/safetensors.ts and lib/io/checkpoint.ts.
  * Private.
  */
 import type * as tf from "@tensorflow/tfjs-core";

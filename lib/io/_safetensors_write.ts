@@ -9,7 +9,6 @@ import {
   WRITABLE,
 } from "./_safetensors_dtypes.ts";
 import { typeName } from "./_safetensors_check.ts";
-import type { SafetensorsInput } from "./safetensors.ts";
 
 /** One checked input tensor, in file order. */
 export interface Planned {
@@ -105,4 +104,19 @@ export function encodeOne(p: Planned, who: string): Uint8Array {
     if (e instanceof RangeError) throw new RangeError(`${who}: tensor "${p.name}" ${e.message}`);
     throw e;
   }
+}
+
+/** A tensor to write: its values and shape, and the element type to store. */
+export interface SafetensorsInput {
+  /**
+   * Element type to store. F16 rounds to the nearest half (ties to even);
+   * I32 and I64 need integers.
+   *
+   * @default {"F32"}
+   */
+  dtype?: SafetensorsWritableDtype;
+  /** The shape; `[]` for a scalar. */
+  shape: number[];
+  /** Row-major values; exactly as many as the shape holds. */
+  values: ArrayLike<number>;
 }

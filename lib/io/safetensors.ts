@@ -33,11 +33,12 @@ import {
   prefix,
   SafetensorsFormatError,
 } from "./_safetensors_parse.ts";
-import { encodeOne, plan } from "./_safetensors_write.ts";
+import { encodeOne, plan, type SafetensorsInput } from "./_safetensors_write.ts";
 import { checkTensor, typeName } from "./_safetensors_check.ts";
 import type { Tensor } from "../tf_types.ts";
 
-export type { SafetensorsDtype, SafetensorsWritableDtype };
+export type { SafetensorsDtype, SafetensorsInput, SafetensorsWritableDtype };
+export { pickleProblem, SafetensorsFormatError };
 
 /** One decoded tensor. */
 export interface SafetensorsTensor {
@@ -69,21 +70,6 @@ export interface ParseSafetensorsOptions {
    * @default {undefined}
    */
   source?: string;
-}
-
-/** A tensor to write: its values and shape, and the element type to store. */
-export interface SafetensorsInput {
-  /**
-   * Element type to store. F16 rounds to the nearest half (ties to even);
-   * I32 and I64 need integers.
-   *
-   * @default {"F32"}
-   */
-  dtype?: SafetensorsWritableDtype;
-  /** The shape; `[]` for a scalar. */
-  shape: number[];
-  /** Row-major values; exactly as many as the shape holds. */
-  values: ArrayLike<number>;
 }
 
 /**

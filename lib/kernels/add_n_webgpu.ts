@@ -19,7 +19,7 @@
  */
 import type { KernelBackend, TensorInfo } from "@tensorflow/tfjs-core";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
-import { requireOriginal } from "./_runner.ts";
+import { requireOriginal } from "./runner.ts";
 import type { KernelConfig } from "../tf_types.ts";
 
 /** Inputs one shader may read: the device's storage-buffer limit less the output. */

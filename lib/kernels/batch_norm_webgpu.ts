@@ -1,7 +1,7 @@
 /**
  * Training-mode batch norm on WebGPU in six dispatches (three each way)
  * instead of the ~33 programs tfjs runs for the same formulas
- * (`lib/models/_batch_norm.ts`), with the running statistics updated in the
+ * (`lib/models/batch_norm.ts`), with the running statistics updated in the
  * same pass.
  *
  * Over the `n` rows of `x` viewed as `[n, C]` (every axis but the last):

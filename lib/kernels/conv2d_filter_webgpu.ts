@@ -17,7 +17,7 @@
  */
 import type { KernelBackend, TensorInfo } from "@tensorflow/tfjs-core";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
-import { KernelRunner } from "./_runner.ts";
+import { KernelRunner } from "./runner.ts";
 import { convInfo, nchwDelegate } from "./conv2d_grads.ts";
 import type { KernelConfig } from "../tf_types.ts";
 

@@ -24,7 +24,7 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
-import { KernelRunner, requireOriginal } from "./_runner.ts";
+import { KernelRunner, requireOriginal } from "./runner.ts";
 import type { KernelConfig } from "../tf_types.ts";
 
 /** Per-side spatial padding `[top, bottom, left, right]`; negative crops. */

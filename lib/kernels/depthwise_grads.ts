@@ -15,7 +15,7 @@
  * @module
  */
 import { backend_util, type KernelBackend, type TensorInfo } from "@tensorflow/tfjs-core";
-import { KernelRunner } from "./_runner.ts";
+import { KernelRunner } from "./runner.ts";
 import { convWithPads } from "./conv2d_grads.ts";
 import type { KernelConfig } from "../tf_types.ts";
 

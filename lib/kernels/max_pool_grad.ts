@@ -21,7 +21,7 @@
 import { backend_util, type KernelBackend, type TensorInfo, util } from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { KernelConfig } from "../tf_types.ts";
-import { requireOriginal } from "./_runner.ts";
+import { requireOriginal } from "./runner.ts";
 
 /**
  * `dx` for `2×2` windows at stride 2, given the forward maxima `y`: the first

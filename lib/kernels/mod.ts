@@ -4,30 +4,32 @@
  *
  * | kernel | wasm | cpu | webgpu |
  * |---|---|---|---|
- * | `Conv2DBackpropFilter` | added (tfjs has none) | replaced (~60x faster than tfjs's) | replaced (implicit GEMM, 2.5-3x less time per step on llvmpipe) |
- * | `Conv2DBackpropInput` | replaced (forward conv, ~11x faster at stride 1) | native (no gain measured) | native |
+ * | `Conv2DBackpropFilter` | added (tfjs has none) | replaced | replaced (implicit GEMM) |
+ * | `Conv2DBackpropInput` | replaced (a forward conv at stride 1) | native | native |
  * | `DepthwiseConv2dNativeBackpropFilter` | added | native | native |
  * | `DepthwiseConv2dNativeBackpropInput` | added | native | native |
  * | `UnsortedSegmentSum` | added | native | native |
- * | `Sum` | replaced over leading axes of float32 (batch norm's, ~6x faster), else tfjs's | native | native |
- * | `MaxPoolGrad` | replaced for float32 2×2 windows at stride 2 (~10x faster), else tfjs's | native | native |
+ * | `Sum` | replaced over leading axes of float32 (batch norm's), else tfjs's | native | native |
+ * | `MaxPoolGrad` | replaced for float32 2×2 windows at stride 2, else tfjs's | native | native |
  * | `AddN` | native | native | replaced beyond the device's storage-buffer limit (tfjs's returns garbage from 8 inputs) |
- * | `CossBatchNormForward`, `CossBatchNormGrad` | — | — | added: training batch norm in 3 + 3 dispatches instead of ~33, running statistics included |
- * | `CossBatchNormInference` | — | — | added: inference batch norm in 1 dispatch instead of ~5 |
- * | `CossSgdUpdate`, `CossAdamWUpdate` | — | — | added: one dispatch per variable, weight and slots together, instead of 6 (SGD) to 12 (AdamW) |
+ * | `CossBatchNormForward`, `CossBatchNormGrad` | — | — | added: training batch norm, running statistics included |
+ * | `CossBatchNormInference` | — | — | added: inference batch norm in one dispatch |
+ * | `CossSgdUpdate`, `CossAdamWUpdate` | — | — | added: one dispatch per variable, weight and slots together |
+ *
+ * What each gains, and the dispatch counts per training step, are measured in
+ * docs/performance.md ("Kernels"; `deno task bench`).
  *
  * The `Coss*` kernels are the toolkit's own ops (`tf.engine().runKernel`):
  * `batchNormTraining`, `EagerOps.batchNorm` and the optimizers call them on
  * webgpu and compose tfjs ops elsewhere. They record several outputs into
- * tfjs-webgpu's command stream (`_webgpu_multi.ts`). With them a ResNet-18
- * training step issues 423 dispatches instead of 1343 (`deno task bench`).
+ * tfjs-webgpu's command stream (`_webgpu_multi.ts`).
  *
  * @module
  */
 import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs-core";
-import type { BackendName } from "../backend.ts";
+import type { BackendName } from "../backend_names.ts";
 import type { KernelConfig } from "../tf_types.ts";
-import { recordOriginal } from "./_runner.ts";
+import { recordOriginal } from "./runner.ts";
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from "./conv2d_grads.ts";
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise_grads.ts";
 import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.ts";
@@ -43,7 +45,7 @@ import {
 import { adamwUpdateWebGPUConfig, sgdUpdateWebGPUConfig } from "./optimizer_webgpu.ts";
 
 // Re-exported (same bindings as in the modules that own them) so this module's docs are complete on their own.
-export type { BackendChoice, BackendName } from "../backend.ts";
+export type { BackendChoice, BackendName } from "../backend_names.ts";
 export type { KernelConfig } from "../tf_types.ts";
 export {
   conv2DBackpropFilterConfig,
@@ -79,7 +81,7 @@ export {
   type SgdUpdateAttrs,
   sgdUpdateWebGPUConfig,
 } from "./optimizer_webgpu.ts";
-export { originalKernel } from "./_runner.ts";
+export { originalKernel } from "./runner.ts";
 
 /** Builds a tfjs kernel registration (`tf.registerKernel`'s argument) for the named backend. */
 export type KernelFactory = (backendName: string) => KernelConfig;

@@ -2,7 +2,7 @@
  * The optimizer updates on WebGPU as one dispatch per variable, writing the
  * new weight and its slots together, instead of the 6 (SGD) to 12 (AdamW)
  * elementwise programs tfjs runs per variable for the same formulas
- * (`lib/train/optim.ts`, whose order of operations they keep):
+ * (`lib/optim/optim.ts`, whose order of operations they keep):
  *
  * - `CossSgdUpdate(p, g[, buf])` → `[p'[, buf']]`: `g ← g + wd·p`;
  *   `buf' = μ·buf + g`; `g ← g + μ·buf'` (Nesterov) or `buf'`; `p' = p − lr·g`.

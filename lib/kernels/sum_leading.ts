@@ -16,7 +16,7 @@
 import { type KernelBackend, type TensorInfo, util } from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { KernelConfig } from "../tf_types.ts";
-import { requireOriginal } from "./_runner.ts";
+import { requireOriginal } from "./runner.ts";
 
 /**
  * How many leading axes `axis` names when it is exactly `0..k-1` of a rank

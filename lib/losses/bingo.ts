@@ -23,8 +23,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { checkPair, l2Normalize, stopGradient } from "./_normalize.ts";
-import { checkCompanion, numberOption } from "./_options.ts";
+import { checkPair, l2Normalize, stopGradient } from "./normalize.ts";
+import { checkCompanion, numberOption } from "./options.ts";
 import { infoNce } from "./_ops.ts";
 import type { Scalar, Tensor2D } from "../tf_types.ts";
 

@@ -21,8 +21,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { l2Normalize, stopGradient } from "./_normalize.ts";
-import { checkBatchPair, checkCompanion, numberOption, shapeText } from "./_options.ts";
+import { l2Normalize, stopGradient } from "./normalize.ts";
+import { checkBatchPair, checkCompanion, numberOption, shapeText } from "./options.ts";
 import { klFromLogits } from "./_ops.ts";
 import type { Scalar, Tensor2D } from "../tf_types.ts";
 

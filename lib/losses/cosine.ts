@@ -10,8 +10,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { DEFAULT_COSS_SCALE, featureSimilarityLoss, spaceSimilarityLoss } from "./coss.ts";
-import { checkPair } from "./_normalize.ts";
-import { numberOption } from "./_options.ts";
+import { checkPair } from "./normalize.ts";
+import { numberOption } from "./options.ts";
 import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /** Options for {@linkcode cosineLoss} and {@linkcode ssOnlyLoss}. */

@@ -36,7 +36,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { checkPair, l2Normalize, stopGradient } from "./_normalize.ts";
+import { checkPair, l2Normalize, stopGradient } from "./normalize.ts";
 import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 /**

@@ -27,8 +27,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { checkPair, stopGradient } from "./_normalize.ts";
-import { numberOption } from "./_options.ts";
+import { checkPair, stopGradient } from "./normalize.ts";
+import { numberOption } from "./options.ts";
 import { constantRows, rowPearson } from "./_ops.ts";
 import type { Scalar, Tensor2D } from "../tf_types.ts";
 

@@ -21,8 +21,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { stopGradient } from "./_normalize.ts";
-import { checkBatchPair, numberOption } from "./_options.ts";
+import { stopGradient } from "./normalize.ts";
+import { checkBatchPair, numberOption } from "./options.ts";
 import { safeNorm } from "./_ops.ts";
 import type { Scalar, Tensor2D } from "../tf_types.ts";
 

@@ -27,8 +27,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { stopGradient } from "./_normalize.ts";
-import { checkBatchPair, numberOption } from "./_options.ts";
+import { stopGradient } from "./normalize.ts";
+import { checkBatchPair, numberOption } from "./options.ts";
 import { pairwiseDistance, smoothL1Mean } from "./_ops.ts";
 import type { Scalar, Tensor2D, Tensor3D } from "../tf_types.ts";
 

@@ -26,8 +26,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { checkPair, l2Normalize, stopGradient } from "./_normalize.ts";
-import { numberOption } from "./_options.ts";
+import { checkPair, l2Normalize, stopGradient } from "./normalize.ts";
+import { numberOption } from "./options.ts";
 import { noGrad, pairwiseDistance } from "./_ops.ts";
 import type { Scalar, Tensor, Tensor2D, Tensor3D } from "../tf_types.ts";
 

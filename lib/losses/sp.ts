@@ -17,8 +17,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { l2Normalize, stopGradient } from "./_normalize.ts";
-import { checkBatchPair } from "./_options.ts";
+import { l2Normalize, stopGradient } from "./normalize.ts";
+import { checkBatchPair } from "./options.ts";
 import type { Scalar, Tensor2D } from "../tf_types.ts";
 
 function gram(a: Tensor2D): Tensor2D {

@@ -18,10 +18,10 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { NeighbourLists } from "../data/sampler.ts";
-import { Rng } from "../data/rng.ts";
+import { Rng } from "../util/rng.ts";
 import { type BingoOptions, bingoTerms } from "../losses/bingo.ts";
-import { l2Normalize } from "../losses/_normalize.ts";
-import { numberOption } from "../losses/_options.ts";
+import { l2Normalize } from "../losses/normalize.ts";
+import { numberOption } from "../losses/options.ts";
 import { checkIndices, FifoQueue } from "./_fifo.ts";
 import type { DistillMethod, MethodLoss, MethodSetup, MethodState, StepContext } from "./types.ts";
 import type { Tensor2D } from "../tf_types.ts";

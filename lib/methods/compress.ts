@@ -32,8 +32,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { compressLoss } from "../losses/compress.ts";
-import { l2Normalize } from "../losses/_normalize.ts";
-import { numberOption } from "../losses/_options.ts";
+import { l2Normalize } from "../losses/normalize.ts";
+import { numberOption } from "../losses/options.ts";
 import { checkIndices, FifoQueue, takeTensor } from "./_fifo.ts";
 import type { DistillMethod, MethodLoss, MethodSetup, MethodState, StepContext } from "./types.ts";
 import type { Tensor2D } from "../tf_types.ts";

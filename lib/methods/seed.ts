@@ -11,8 +11,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { l2Normalize } from "../losses/_normalize.ts";
-import { numberOption } from "../losses/_options.ts";
+import { l2Normalize } from "../losses/normalize.ts";
+import { numberOption } from "../losses/options.ts";
 import { seedLoss, type SeedOptions } from "../losses/seed.ts";
 import { FifoQueue } from "./_fifo.ts";
 import type { DistillMethod, MethodLoss, MethodSetup, MethodState, StepContext } from "./types.ts";

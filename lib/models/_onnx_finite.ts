@@ -17,7 +17,7 @@
  * those passes this check as it is.
  */
 import type { onnx } from "onnx-proto";
-import { NonFiniteWeightsError } from "./_finite_weights.ts";
+import { NonFiniteWeightsError } from "./finite_weights.ts";
 
 /** ONNX `TensorProto.DataType` codes of the float types checked. */
 const FLOAT = 1;

@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { ConvOptions, LinearOptions, Ops } from "./_ops.ts";
+import type { ConvOptions, LinearOptions, Ops } from "./ops.ts";
 import type { ParamStore } from "./params.ts";
 
 /** One ONNX node before encoding. */

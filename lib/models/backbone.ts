@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { EagerOps, type Ops } from "./_ops.ts";
+import { EagerOps, type Ops } from "./ops.ts";
 import { ParamStore } from "./params.ts";
 import type { Embedder, EmbedOptions } from "./types.ts";
 import type { Tensor, Tensor2D, Tensor4D, Variable } from "../tf_types.ts";

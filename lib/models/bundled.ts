@@ -13,7 +13,7 @@ import { parseSafetensors } from "../io/safetensors.ts";
 import type { Backbone } from "./backbone.ts";
 import { createModel, type ModelName } from "./registry.ts";
 import { loadTorchWeights } from "./torch_weights.ts";
-import { checkFiniteWeights } from "./_finite_weights.ts";
+import { checkFiniteWeights } from "./finite_weights.ts";
 
 /** The names {@linkcode loadBundledTeacher} accepts. */
 export const BUNDLED_TEACHERS: readonly string[] = ["fashion-mnist", "fmnist-resnet18-w025"];

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Ops } from "./_ops.ts";
+import type { Ops } from "./ops.ts";
 import { Backbone, makeDivisible, type MobileNetArgs, resolveMobileNetArgs } from "./backbone.ts";
 
 /** Arguments of {@linkcode EfficientNetB0}. */

@@ -5,7 +5,7 @@
  */
 import { readSafetensors } from "../io/safetensors.ts";
 import type { Backbone } from "./backbone.ts";
-import { checkFiniteWeights } from "./_finite_weights.ts";
+import { checkFiniteWeights } from "./finite_weights.ts";
 import { createModel, type ModelArgsMap, type ModelName } from "./registry.ts";
 import { loadTorchWeights, type LoadTorchWeightsOptions } from "./torch_weights.ts";
 

@@ -32,7 +32,7 @@ export type {
 } from "../tf_types.ts";
 export type { SafetensorsInput, SafetensorsWritableDtype } from "../io/safetensors.ts";
 export { Backbone, type BackboneInfo, type MobileNetArgs } from "./backbone.ts";
-export type { ConvOptions, LinearOptions, Ops } from "./_ops.ts";
+export type { ConvOptions, LinearOptions, Ops } from "./ops.ts";
 export { type EfficientNetArgs, EfficientNetB0 } from "./efficientnet.ts";
 export {
   type ExportFormat,

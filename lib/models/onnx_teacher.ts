@@ -21,7 +21,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { InferenceSession, Tensor as OrtTensor } from "onnxruntime-node";
 import proto from "onnx-proto";
-import { sha256 } from "../data/_teacher_key.ts";
+import { sha256 } from "../util/hash.ts";
 import { checkFiniteOnnx } from "./_onnx_finite.ts";
 import {
   describeValues,

@@ -22,7 +22,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { fileSystemHandler } from "../io/tfjs_files.ts";
-import { nonFiniteKind, NonFiniteWeightsError } from "./_finite_weights.ts";
+import { nonFiniteKind, NonFiniteWeightsError } from "./finite_weights.ts";
 import type { Embedder, EmbedOptions } from "./types.ts";
 import type {
   GraphModel,

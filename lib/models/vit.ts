@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Ops } from "./_ops.ts";
+import type { Ops } from "./ops.ts";
 import { Backbone, positive, positiveInt } from "./backbone.ts";
 
 /** Arguments of {@linkcode ViT}. */

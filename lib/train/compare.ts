@@ -36,10 +36,10 @@ import {
   evalHash,
   parseConfig,
   stringifyConfig,
-} from "./config.ts";
+} from "../config/config.ts";
 import { distill } from "./loop.ts";
-import { parseYaml } from "./_config_yaml.ts";
-import { savedHashes } from "./_run_dir.ts";
+import { parseYaml } from "../config/yaml.ts";
+import { savedHashes } from "./run_dir.ts";
 
 /** A comparison as read by {@linkcode loadComparison}. */
 export interface Comparison {

@@ -13,43 +13,46 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend.ts";
-import { CachedTeacher, loadOrComputeFeatures } from "../data/cache.ts";
-import { loadOrComputeViews } from "../data/view_cache.ts";
+import { CachedTeacher, checkCacheDir, loadOrComputeFeatures } from "../teacher/cache.ts";
+import { loadOrComputeViews } from "../teacher/view_cache.ts";
 import { keyedImages } from "../data/manifest_cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import type { OpenedDataset } from "../data/types.ts";
-import { loadOrMineNeighbours } from "../data/knn.ts";
+import { loadOrMineNeighbours } from "../neighbours/files.ts";
 import type { BatchSampler } from "../data/sampler.ts";
 import { firstImages } from "../data/subset.ts";
 import type { ImageSource } from "../data/types.ts";
 import { exportStudent } from "../models/export.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
-import { loadCheckpoint, restoreVariables, saveCheckpoint } from "./checkpoint.ts";
-import { configHash, type DistillConfig, formatConfig } from "./config.ts";
-import { quickKnn } from "./evaluate.ts";
+import {
+  checkpointVariables,
+  loadCheckpoint,
+  restoreVariables,
+  saveCheckpoint,
+} from "../io/checkpoint.ts";
+import { configHash, type DistillConfig, formatConfig } from "../config/config.ts";
+import { quickKnn } from "../eval/evaluate.ts";
 import {
   bankLimit,
   checkEvalK,
   evalTransform,
   evaluateStudent,
   openEvalData,
-} from "./report_run.ts";
+} from "../eval/report_run.ts";
 import { type ReportRun, writeReport } from "../eval/report.ts";
-import { openTeacher } from "./teachers.ts";
+import { openTeacher } from "../teacher/open.ts";
 import {
-  checkCacheDir,
   checkpointConfigHash,
-  checkpointVariables,
   checkRunDir,
   MetricsLog,
   prepareRunDir,
   runPaths,
-} from "./_run_dir.ts";
+} from "./run_dir.ts";
 import { RunLock } from "./_lock.ts";
 import { sweepStaleTemps } from "../io/atomic.ts";
-import { sha256 } from "../data/_teacher_key.ts";
+import { sha256 } from "../util/hash.ts";
 import { TrainProgress } from "./_train_progress.ts";
-import { augmentSteps, createTrainer, trainStep } from "./_step.ts";
+import { augmentSteps, createTrainer, trainStep } from "./step.ts";
 
 /** Options for {@linkcode distill}. */
 export interface DistillOptions {
@@ -157,7 +160,7 @@ function evaluationFailed(e: unknown, runDir: string): Error {
  * @example
  * ```ts ignore
  * import { distill } from "./loop.ts";
- * import { loadConfig } from "./config.ts";
+ * import { loadConfig } from "../config/config.ts";
  * const result = await distill(await loadConfig("tasks/configs/default.yaml"));
  * console.log(result.table);
  * ```

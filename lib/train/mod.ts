@@ -15,7 +15,7 @@ export {
   type RestoreVariablesOptions,
   saveCheckpoint,
   type SaveCheckpointOptions,
-} from "./checkpoint.ts";
+} from "../io/checkpoint.ts";
 export {
   DEFAULT_PRETRAIN_CONFIG,
   gitCommit,
@@ -29,8 +29,8 @@ export {
   type PretrainOptions,
   type PretrainResult,
   stringifyPretrainConfig,
-} from "./pretrain.ts";
-export * from "./config.ts";
+} from "../pretrain/pretrain.ts";
+export * from "../config/config.ts";
 export {
   clipByGlobalNorm,
   createOptimizer,
@@ -38,13 +38,13 @@ export {
   OPTIMIZER_NAMES,
   type OptimizerConfig,
   validateOptimizerConfig,
-} from "./optim.ts";
+} from "../optim/optim.ts";
 export {
   learningRate,
   SCHEDULE_NAMES,
   type ScheduleConfig,
   validateScheduleConfig,
-} from "./schedule.ts";
+} from "../optim/schedule.ts";
 export { distill, type DistillOptions, type DistillResult } from "./loop.ts";
 export {
   type EvaluatedModel,
@@ -55,18 +55,23 @@ export {
   PixelEmbedder,
   quickKnn,
   type QuickKnnInput,
-} from "./evaluate.ts";
-export { type OpenedTeacher, openTeacher, type OpenTeacherOptions } from "./teachers.ts";
+} from "../eval/evaluate.ts";
+export { type OpenedTeacher, openTeacher, type OpenTeacherOptions } from "../teacher/open.ts";
 export {
   type EvalData,
   evalTransform,
   evaluateStudent,
   type EvaluateStudentInput,
   openEvalData,
-} from "./report_run.ts";
-export { locateSaved, openSavedStudent, type SavedLocation, type SavedStudent } from "./saved.ts";
+} from "../eval/report_run.ts";
+export {
+  locateSaved,
+  openSavedStudent,
+  type SavedLocation,
+  type SavedStudent,
+} from "../eval/saved.ts";
 export {
   evaluateSaved,
   type EvaluateSavedOptions,
   type EvaluateSavedResult,
-} from "./eval_saved.ts";
+} from "../eval/eval_saved.ts";

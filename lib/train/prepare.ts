@@ -1,26 +1,27 @@
 /**
  * `deno task prepare`'s view of a distill config: open the training images
  * and the teacher exactly as {@linkcode distill} does, and derive the plan
- * (cache key, block sizes, k) that the shard stages of lib/data/prepare.ts
+ * (cache key, block sizes, k) that the shard stages of lib/teacher/prepare.ts
  * share. See that module for the shard contract.
  *
  * @module
  */
 import { initBackend } from "../backend.ts";
-import { teacherFingerprint } from "../data/cache.ts";
+import { teacherFingerprint } from "../teacher/cache.ts";
 import { openDataset } from "../data/datasets.ts";
 import { firstImages } from "../data/subset.ts";
-import type { PreparePlan, ShardStage } from "../data/prepare.ts";
-import { keyedByManifest, type Manifest, preparedKey, type ShardSpec } from "../data/manifest.ts";
+import type { PreparePlan, ShardStage } from "../teacher/prepare.ts";
+import { keyedByManifest, type Manifest, type ShardSpec } from "../data/manifest.ts";
+import { preparedKey } from "../teacher/key.ts";
 import { loadOrBuildManifest } from "../data/manifest_cache.ts";
 import type { ImageSource } from "../data/types.ts";
 import type { Embedder } from "../models/types.ts";
 import type { Tensor4D } from "../tf_types.ts";
-import type { DistillConfig } from "./config.ts";
-import { evalTransform } from "./report_run.ts";
-import { openTeacher } from "./teachers.ts";
-import { ViewAugmentation, viewCacheKey } from "../data/view_cache.ts";
-import { augmentSteps } from "./_step.ts";
+import type { DistillConfig } from "../config/config.ts";
+import { evalTransform } from "../eval/report_run.ts";
+import { openTeacher } from "../teacher/open.ts";
+import { ViewAugmentation, viewCacheKey } from "../teacher/view_cache.ts";
+import { augmentSteps } from "./step.ts";
 
 /** The plan and what the embed stage runs on; `close()` frees the teacher and the data. */
 export interface OpenedPrepare {

@@ -7,8 +7,8 @@
 import assert from "assert";
 import { testNeeding } from "../_optional.ts";
 import { main } from "../../tasks/bench.ts";
-import { median } from "../../lib/bench/_measure.ts";
-import { CASE_NAMES } from "../../lib/bench/cases.ts";
+import { median } from "../../bench/_measure.ts";
+import { CASE_NAMES } from "../../bench/cases.ts";
 import {
   BENCH_SCHEMA,
   type BenchReport,
@@ -19,8 +19,8 @@ import {
   imagesPerSecond,
   TABLE_COLUMNS,
   timeRatio,
-} from "../../lib/bench/report.ts";
-import { summarize } from "../../lib/bench/_measure.ts";
+} from "../../bench/report.ts";
+import { summarize } from "../../bench/_measure.ts";
 import {
   deriveTeacherCache,
   formatTeacherCache,
@@ -28,8 +28,8 @@ import {
   TEACHER_CACHE_COLUMNS,
   TEACHER_CACHE_SPAN_COLUMNS,
   type TeacherCacheResult,
-} from "../../lib/bench/_teacher_cache_table.ts";
-import { WEBGPU_GRADS_CASE } from "../../lib/bench/_webgpu_grads.ts";
+} from "../../bench/_teacher_cache_table.ts";
+import { WEBGPU_GRADS_CASE } from "../../bench/_webgpu_grads.ts";
 import { IGNORE_DEBIAN_FASHION_MNIST, withTempDir } from "../_helpers.ts";
 
 /** The cases that run on wasm and cpu (`webgpu-grads` is WebGPU only, tested apart). */

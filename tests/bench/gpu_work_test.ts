@@ -6,13 +6,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
 import { main } from "../../tasks/bench.ts";
-import { CASES } from "../../lib/bench/cases.ts";
-import { withSets } from "../../lib/bench/run.ts";
-import { type BenchRow, formatCompiled, formatGpuWork } from "../../lib/bench/report.ts";
-import { countGpuWork } from "../../lib/bench/_gpu_work.ts";
-import { summarize } from "../../lib/bench/_measure.ts";
+import { CASES } from "../../bench/cases.ts";
+import { withSets } from "../../bench/run.ts";
+import { type BenchRow, formatCompiled, formatGpuWork } from "../../bench/report.ts";
+import { countGpuWork } from "../../bench/_gpu_work.ts";
+import { summarize } from "../../bench/_measure.ts";
 import { backendTest } from "../_helpers.ts";
-import type { TorchCaseResult } from "../../lib/bench/_python.ts";
+import type { TorchCaseResult } from "../../bench/_python.ts";
 
 backendTest("countGpuWork: one elementwise op is one dispatch, its readback one map", async () => {
   // Large enough that tfjs-webgpu does not hand the op to the CPU (WEBGPU_CPU_FORWARD).

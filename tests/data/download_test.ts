@@ -7,7 +7,7 @@
 import assert from "assert";
 import { testNeeding } from "../_optional.ts";
 import { downloadFile, type DownloadProgress, verifyFile } from "../../lib/data/download.ts";
-import { Md5, Sha256 } from "../../lib/data/_hash.ts";
+import { Md5, Sha256 } from "../../lib/util/hash.ts";
 import { withTempDir } from "../_helpers.ts";
 
 async function webSha256(bytes: Uint8Array): Promise<string> {

@@ -8,14 +8,13 @@ import {
   buildManifest,
   keyedByManifest,
   manifestEntry,
-  preparedKey,
   resolveShard,
   shardRange,
 } from "../../lib/data/manifest.ts";
 import { loadOrBuildManifest, manifestPath } from "../../lib/data/manifest_cache.ts";
-import { cacheKey } from "../../lib/data/cache.ts";
-import { sha256 } from "../../lib/data/_teacher_key.ts";
-import { ArrayImageSource } from "../../lib/data/_array_source.ts";
+import { cacheKey } from "../../lib/teacher/cache.ts";
+import { preparedKey, sha256 } from "../../lib/teacher/key.ts";
+import { ArrayImageSource } from "../../lib/data/array_source.ts";
 import { backendTest, scratch } from "../_helpers.ts";
 
 function source(seed: number, n: number): ArrayImageSource {

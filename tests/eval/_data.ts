@@ -1,6 +1,6 @@
 /** Deterministic random features and labels for the evaluation tests. */
-import type { FeatureMatrix } from "../../lib/data/knn.ts";
-import { Rng } from "../../lib/data/rng.ts";
+import type { FeatureMatrix } from "../../lib/neighbours/types.ts";
+import { Rng } from "../../lib/util/rng.ts";
 
 /** `n × dim` standard normal features from `seed`. */
 export function randomMatrix(n: number, dim: number, seed: number): FeatureMatrix {

@@ -6,8 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
-import { ArrayImageSource } from "../../lib/data/_array_source.ts";
-import { Rng } from "../../lib/data/rng.ts";
+import { ArrayImageSource } from "../../lib/data/array_source.ts";
+import { Rng } from "../../lib/util/rng.ts";
 import { extractFeatures } from "../../lib/eval/features.ts";
 import { createModel } from "../../lib/models/registry.ts";
 import type { Embedder, EmbedOptions } from "../../lib/models/types.ts";

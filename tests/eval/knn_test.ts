@@ -7,7 +7,7 @@
  */
 import assert from "assert";
 import type { BackendName } from "../../lib/backend.ts";
-import type { FeatureMatrix } from "../../lib/data/knn.ts";
+import type { FeatureMatrix } from "../../lib/neighbours/types.ts";
 import {
   formatKnn,
   knnClassify,

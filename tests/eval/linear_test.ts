@@ -5,7 +5,7 @@
  * the protocol line; validation; no leaked tensors.
  */
 import assert from "assert";
-import { Rng } from "../../lib/data/rng.ts";
+import { Rng } from "../../lib/util/rng.ts";
 import {
   formatLinear,
   type LabelledFeatures,

@@ -4,8 +4,8 @@
  * to mining each k separately, a naive Set-based reference, validation.
  */
 import assert from "assert";
-import { type FeatureMatrix, mineNeighbours, type Neighbours } from "../../lib/data/knn.ts";
-import { Rng } from "../../lib/data/rng.ts";
+import { type FeatureMatrix, mineNeighbours, type Neighbours } from "../../lib/neighbours/mine.ts";
+import { Rng } from "../../lib/util/rng.ts";
 import {
   chanceNnIoU,
   formatNnIoU,

@@ -1,7 +1,7 @@
 import assert from "assert";
 import { pca } from "../../lib/eval/pca.ts";
-import type { FeatureMatrix } from "../../lib/data/knn.ts";
-import { Rng } from "../../lib/data/rng.ts";
+import type { FeatureMatrix } from "../../lib/neighbours/types.ts";
+import { Rng } from "../../lib/util/rng.ts";
 
 function matrix(rows: number[][]): FeatureMatrix {
   return { features: new Float32Array(rows.flat()), n: rows.length, dim: rows[0].length };

@@ -5,17 +5,17 @@
  * their results against float64 references on every backend. Training batch
  * norm's gradients are checked against the definition in
  * tests/models/batch_norm_test.ts, the optimizers against PyTorch in
- * tests/train/optim_test.ts; both run on webgpu too, through these kernels.
+ * tests/optim/optim_test.ts; both run on webgpu too, through these kernels.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
 import { assertClose, backendTest } from "../_helpers.ts";
 import { randn } from "./_conv_reference.ts";
 import { planBatchNorm } from "../../lib/kernels/batch_norm_webgpu.ts";
-import { EagerOps } from "../../lib/models/_ops.ts";
+import { EagerOps } from "../../lib/models/ops.ts";
 import { ParamStore } from "../../lib/models/params.ts";
-import { createOptimizer } from "../../lib/train/optim.ts";
-import { countGpuWork } from "../../lib/bench/_gpu_work.ts";
+import { createOptimizer } from "../../lib/optim/optim.ts";
+import { countGpuWork } from "../../bench/_gpu_work.ts";
 
 Deno.test("planBatchNorm: 256 threads, every row in one block, at most 512 blocks", () => {
   assert.deepEqual(planBatchNorm(262144, 64), { tc: 64, tr: 4, rowsPerBlock: 512, blocks: 512 });

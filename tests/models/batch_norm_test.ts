@@ -1,5 +1,5 @@
 /**
- * Batch norm in training mode (EagerOps.batchNorm → lib/models/_batch_norm.ts)
+ * Batch norm in training mode (EagerOps.batchNorm → lib/models/batch_norm.ts)
  * on every backend: output and gradients against central differences of the
  * definition in float64, against autodiff through the broadcasting ops it
  * replaced (for one layer and for a whole ResNet-18), running statistics as
@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
 import { assertClose, backendTest, readAndDispose } from "../_helpers.ts";
 import { randn } from "../kernels/_conv_reference.ts";
-import { BN_MOMENTUM, EagerOps } from "../../lib/models/_ops.ts";
+import { BN_MOMENTUM, EagerOps } from "../../lib/models/ops.ts";
 import { ParamStore } from "../../lib/models/params.ts";
 import { createModel } from "../../lib/models/registry.ts";
 

@@ -10,7 +10,7 @@
 import assert from "assert";
 import proto from "onnx-proto";
 import { checkFiniteOnnx } from "../../lib/models/_onnx_finite.ts";
-import { NonFiniteWeightsError } from "../../lib/models/_finite_weights.ts";
+import { NonFiniteWeightsError } from "../../lib/models/finite_weights.ts";
 import { loadOnnxTeacher } from "../../lib/models/onnx_teacher.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { withTempDir } from "../_helpers.ts";

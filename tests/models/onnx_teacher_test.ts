@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "assert";
 import { testNeeding } from "../_optional.ts";
 import { initBackend } from "../../lib/backend.ts";
-import { loadOrComputeFeatures } from "../../lib/data/cache.ts";
+import { loadOrComputeFeatures } from "../../lib/teacher/cache.ts";
 import type { ImageSource } from "../../lib/data/types.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import proto from "onnx-proto";

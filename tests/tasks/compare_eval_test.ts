@@ -9,8 +9,8 @@
 import assert from "assert";
 import { testNeeding } from "../_optional.ts";
 import { comparisonRoot, ROOT, runTask, tinyComparison } from "../_cli.ts";
-import { configHash, evalHash, parseConfig, stringifyConfig } from "../../lib/train/config.ts";
-import { legacyConfigHash } from "../../lib/train/_config_hash.ts";
+import { configHash, evalHash, parseConfig, stringifyConfig } from "../../lib/config/config.ts";
+import { legacyConfigHash } from "../../lib/config/hash.ts";
 import { editState } from "./_checkpoint_state.ts";
 
 const compare = (args: string[]) => runTask("compare", args);

@@ -11,8 +11,8 @@ import { initBackend } from "../../lib/backend.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { loadBundledTeacher } from "../../lib/models/bundled.ts";
 import { exportStudent } from "../../lib/models/export.ts";
-import { DEFAULT_CONFIG } from "../../lib/train/config.ts";
-import { openTeacher } from "../../lib/train/teachers.ts";
+import { DEFAULT_CONFIG } from "../../lib/config/config.ts";
+import { openTeacher } from "../../lib/teacher/open.ts";
 import { ROOT, runTask, smallDistill } from "../_cli.ts";
 import { maxAbsError } from "../models/_onnx_zoo.ts";
 
@@ -105,7 +105,7 @@ Deno.test({
 });
 
 Deno.test("README: the ONNX teacher block is a valid config", async () => {
-  const { parseConfig } = await import("../../lib/train/config.ts");
+  const { parseConfig } = await import("../../lib/config/config.ts");
   const readme = await Deno.readTextFile(`${ROOT}README.md`);
   const block = /```yaml\n(teacher:\n {2}source: onnx[\s\S]*?)```/.exec(readme)?.[1];
   assert.ok(block, "README has the ONNX teacher block");

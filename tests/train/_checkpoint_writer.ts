@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { saveCheckpoint } from "../../lib/train/checkpoint.ts";
+import { saveCheckpoint } from "../../lib/io/checkpoint.ts";
 
 /** The good checkpoint's contents; the parent checks them exactly. */
 export const GOOD = {

@@ -8,7 +8,7 @@ import assert from "assert";
 import { testNeeding } from "../_optional.ts";
 import { scratch, withTempDir } from "../_helpers.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { parseConfig } from "../../lib/train/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { distill } from "../../lib/train/loop.ts";
 import { openDataset } from "../../lib/data/datasets.ts";
 

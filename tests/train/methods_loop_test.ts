@@ -8,7 +8,7 @@ import assert from "assert";
 import { testNeeding } from "../_optional.ts";
 import { scratch } from "../_helpers.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { parseConfig } from "../../lib/train/config.ts";
+import { parseConfig } from "../../lib/config/config.ts";
 import { distill } from "../../lib/train/loop.ts";
 
 const TEACHER = new URL("../fixtures/models/resnet18_cifar_w0.125.safetensors", import.meta.url)

@@ -8,8 +8,8 @@
  */
 import assert from "assert";
 import { withTempDir } from "../_helpers.ts";
-import { configHash, evalHash, parseConfig } from "../../lib/train/config.ts";
-import { legacyConfigHash } from "../../lib/train/_config_hash.ts";
+import { configHash, evalHash, parseConfig } from "../../lib/config/config.ts";
+import { legacyConfigHash } from "../../lib/config/hash.ts";
 import {
   checkpointConfigHash,
   checkRunDir,
@@ -17,7 +17,7 @@ import {
   prepareRunDir,
   runPaths,
   savedHashes,
-} from "../../lib/train/_run_dir.ts";
+} from "../../lib/train/run_dir.ts";
 import { OVERRIDES } from "../fixtures/run_dir/make_main_config.ts";
 
 const MAIN_FILE = new URL("../fixtures/run_dir/config-baafe4c.yaml", import.meta.url);
