@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { median, type Timing } from "./_measure.ts";
+import { median } from "./_measure.ts";
 import { cell, fmt, mib, rssCell } from "./_format.ts";
 import type {
   BenchRow,

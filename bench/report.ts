@@ -9,20 +9,12 @@
  *
  * @module
  */
-import type { Timing } from "./_measure.ts";
 import type { BenchRow, MemoryReading } from "./_types.ts";
+import { cell, fmt, mib, rssCell } from "./_format.ts";
+import { formatWebGPUGrads, WEBGPU_GRADS_CASE } from "./_webgpu_grads.ts";
+import { formatTeacherCache, TEACHER_CACHE_CASE } from "./_teacher_cache_table.ts";
 
 export type { BenchRow, MemoryReading };
-import type { RssWindow } from "./_rss.ts";
-import type { TorchCaseResult } from "./_python.ts";
-import type { GpuWork } from "./_gpu_work.ts";
-import { cell, fmt, mib, rssCell } from "./_format.ts";
-import { formatWebGPUGrads, WEBGPU_GRADS_CASE, type WebGPUGradsResult } from "./_webgpu_grads.ts";
-import {
-  formatTeacherCache,
-  TEACHER_CACHE_CASE,
-  type TeacherCacheResult,
-} from "./_teacher_cache_table.ts";
 
 export { fmt };
 

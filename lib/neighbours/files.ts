@@ -38,7 +38,7 @@ export interface LoadedNeighbours extends Neighbours {
  *
  * @example
  * ```ts ignore
- * import { mineNeighbours, saveNeighbours } from "./mine.ts";
+ * import { mineNeighbours, saveNeighbours } from "./mod.ts";
  * const nn = await mineNeighbours(cache, { k: 31 });
  * await saveNeighbours("cache/neighbours.safetensors", nn, { key: cache.key });
  * ```
@@ -71,7 +71,7 @@ export async function saveNeighbours(
  *
  * @example
  * ```ts ignore
- * import { loadNeighbours } from "./mine.ts";
+ * import { loadNeighbours } from "./files.ts";
  * const nn = await loadNeighbours("cache/neighbours.safetensors");
  * console.log(nn.n, nn.k, nn.metadata["coss.key"]);
  * ```
@@ -108,7 +108,7 @@ export async function loadNeighbours(path: string): Promise<LoadedNeighbours> {
  *
  * @example
  * ```ts
- * import { neighbourCachePath } from "./mine.ts";
+ * import { neighbourCachePath } from "./files.ts";
  * console.log(neighbourCachePath("runs/cache", "0123456789abcdef0123", 31)); // "runs/cache/neighbours-0123456789abcdef-k31.safetensors"
  * ```
  */
@@ -161,7 +161,7 @@ export interface MinedNeighbours extends Neighbours {
  * @example
  * ```ts ignore
  * import { loadOrComputeFeatures } from "../teacher/cache.ts";
- * import { loadOrMineNeighbours } from "./mine.ts";
+ * import { loadOrMineNeighbours } from "./files.ts";
  * const features = await loadOrComputeFeatures({ dir, teacher, images, transform, transformKey });
  * const nn = await loadOrMineNeighbours({ dir, features, k: 31 });
  * ```
