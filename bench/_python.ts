@@ -11,7 +11,7 @@ import type { Timing } from "./_measure.ts";
 /** The interpreter the bench runs: Debian's, which sees Debian's torch. */
 export const DEFAULT_PYTHON = "/usr/bin/python3";
 
-/** The reference script, next to the tests (not part of the published package). */
+/** The PyTorch reference script, beside this module (in the GPU bundle, beside coss.js). */
 export const BENCH_SCRIPT: string = decodeURIComponent(
   new URL("./reference.py", import.meta.url).pathname,
 );

@@ -244,7 +244,7 @@ export async function buildBundle(options: BundleOptions): Promise<number> {
       await copy(`${ROOT}tasks/configs/${e.name}`, `${app}/tasks/configs/${e.name}`);
       await copy(`${ROOT}tasks/configs/${e.name}`, `${app}/lib/bundle/configs/${e.name}`);
     }
-    await copy(`${ROOT}bench/reference.py`, `${app}/tests/reference/bench.py`);
+    await copy(`${ROOT}bench/reference.py`, `${app}/lib/bundle/reference.py`);
 
     const from = await fashionDir(options.data);
     log(`Fashion-MNIST from ${from}: the first ${options.subset} training images, all test images`);

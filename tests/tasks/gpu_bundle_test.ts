@@ -27,7 +27,12 @@ await testNeeding(["xz", "root", "vulkan", "fashion-mnist"], {
       for (const f of Object.values(manifest.files) as { bytes: number }[]) total += f.bytes;
       assert.ok(total <= MAX_BUNDLE_BYTES, `${total} bytes`);
       for (
-        const f of ["run.sh", "bin/deno.xz", "app/lib/bundle/coss.js", "bench/reference.py"]
+        const f of [
+          "run.sh",
+          "bin/deno.xz",
+          "app/lib/bundle/coss.js",
+          "app/lib/bundle/reference.py",
+        ]
       ) {
         assert.ok(
           Object.keys(manifest.files).some((k) => k === f || k === `app/${f}`),
