@@ -109,6 +109,19 @@ function buildArm(inputs: TrainInputs): Arm {
   };
 }
 
+/** The one-off teacher pass behind the cache, and the neighbour mining, each timed. */
+interface CacheBuild {
+  /** The teacher's features of the un-augmented training images. */
+  matrix: { features: Float32Array; n: number; dim: number };
+  buildMs: number;
+  /** The neighbour lists, when the sampler or the loss needs them. */
+  lists: Neighbours | undefined;
+  mineMs: number | null;
+}
+
+/** The case's training inputs that every arm shares. */
+type Shared = Pick<TrainInputs, "config" | "train" | "teacher">;
+
 /**
  * Build the case on the active backend: open the data and the teacher, time
  * the cache build and the neighbour mining, then build both modes. One
@@ -124,104 +137,131 @@ export async function teacherCacheCase(c: CaseConfig): Promise<CaseInstance> {
     const train = firstImages(opened.images, config.data.subset);
     const { teacher } = await openTeacher(config.teacher);
     toDispose.push(teacher);
-    const { transform } = evalTransform(config);
+    const shared = { config, train, teacher };
+    const build = await timeCacheBuild(shared);
+    const { lists } = build;
 
-    const t0 = performance.now();
-    const features = await computeTeacherFeatures(teacher, train, { transform, progress: false });
-    const buildMs = performance.now() - t0;
-    const matrix = { features, n: train.length, dim: features.length / train.length };
-
-    const s = config.data.sampler;
-    const needLists = s.kind === "neighbour" || config.loss.name === "bingo";
-    let lists: Neighbours | undefined;
-    let mineMs: number | null = null;
-    if (needLists) {
-      const t1 = performance.now();
-      lists = await mineNeighbours(matrix, { k: s.k, progress: false });
-      mineMs = performance.now() - t1;
-    }
-
-    const online = buildArm({ config, train, teacher, lists });
+    const online = buildArm({ ...shared, lists });
     toDispose.push(online);
-    const cachedArm = buildArm({
-      config,
-      train,
-      teacher,
-      lists,
-      cached: new CachedTeacher(matrix),
-    });
+    const cachedArm = buildArm({ ...shared, lists, cached: new CachedTeacher(build.matrix) });
     toDispose.push(cachedArm);
     // Same-view targets at cache speed: the teacher's features of V recorded views per image.
     const v = Number(c.views ?? 0);
-    let viewsArm: Arm | undefined;
-    let viewsBuildMs = 0;
+    let views: { arm: Arm; buildMs: number } | undefined;
     if (v > 0) {
-      const t2 = performance.now();
-      const views = await buildViews({
-        teacher,
-        images: train,
-        steps: augmentSteps(config),
-        views: v,
-        seed: config.seed,
-        progress: false,
-      });
-      viewsBuildMs = performance.now() - t2;
-      viewsArm = buildArm({ config, train, teacher, lists, views });
-      toDispose.push(viewsArm);
+      views = await buildViewsArm(shared, lists, v);
+      toDispose.push(views.arm);
     }
-
-    const samples = { online: [] as number[], cached: [] as number[], views: [] as number[] };
-    const timed = async (arm: Arm, into: number[]) => {
-      const start = performance.now();
-      await arm.step();
-      into.push(performance.now() - start);
-    };
-    let calls = 0;
-    const batch = online.sampler.batchSize;
-    return {
-      images: 2 * batch,
-      params: online.params,
-      async step() {
-        if (calls++ % 2 === 0) {
-          await timed(online, samples.online);
-          await timed(cachedArm, samples.cached);
-          if (viewsArm) await timed(viewsArm, samples.views);
-        } else {
-          if (viewsArm) await timed(viewsArm, samples.views);
-          await timed(cachedArm, samples.cached);
-          await timed(online, samples.online);
-        }
-      },
-      teacherCache(warmup: number): TeacherCacheResult {
-        return deriveTeacherCache({
-          config: TEACHER_CACHE_CONFIG,
-          subset: train.length,
-          batch,
-          sampler: s.kind,
-          stepsPerEpoch: online.sampler.batchesPerEpoch,
-          imagesPerEpoch: online.sampler.imagesPerEpoch,
-          runSteps: config.train.steps ?? null,
-          online: summarize(samples.online.slice(warmup), warmup),
-          cached: summarize(samples.cached.slice(warmup), warmup),
-          build: { images: train.length, ms: buildMs },
-          mineMs,
-          views: viewsArm
-            ? {
-              count: v,
-              step: summarize(samples.views.slice(warmup), warmup),
-              build: { images: train.length * v, ms: viewsBuildMs },
-            }
-            : undefined,
-        });
-      },
+    return alternatingInstance(shared, build, online, cachedArm, views && { ...views, count: v }, {
       dispose() {
         for (const d of toDispose.splice(0)) d.dispose();
         for (const x of toClose.splice(0)) x.close();
       },
-    };
+    });
   } catch (e) {
     for (const d of toDispose) d.dispose();
     for (const x of toClose) x.close();
     throw e;
   }
+}
+
+/** Time `computeTeacherFeatures` over the training images, then the mining (when needed). */
+async function timeCacheBuild({ config, train, teacher }: Shared): Promise<CacheBuild> {
+  const { transform } = evalTransform(config);
+  const t0 = performance.now();
+  const features = await computeTeacherFeatures(teacher, train, { transform, progress: false });
+  const buildMs = performance.now() - t0;
+  const matrix = { features, n: train.length, dim: features.length / train.length };
+
+  const s = config.data.sampler;
+  const needLists = s.kind === "neighbour" || config.loss.name === "bingo";
+  let lists: Neighbours | undefined;
+  let mineMs: number | null = null;
+  if (needLists) {
+    const t1 = performance.now();
+    lists = await mineNeighbours(matrix, { k: s.k, progress: false });
+    mineMs = performance.now() - t1;
+  }
+  return { matrix, buildMs, lists, mineMs };
+}
+
+/** The multi-view arm: `count` views per image recorded (timed), then its trainer. */
+async function buildViewsArm(
+  shared: Shared,
+  lists: Neighbours | undefined,
+  count: number,
+): Promise<{ arm: Arm; buildMs: number }> {
+  const { config, train, teacher } = shared;
+  const t2 = performance.now();
+  const views = await buildViews({
+    teacher,
+    images: train,
+    steps: augmentSteps(config),
+    views: count,
+    seed: config.seed,
+    progress: false,
+  });
+  const buildMs = performance.now() - t2;
+  return { arm: buildArm({ ...shared, lists, views }), buildMs };
+}
+
+/**
+ * The case instance: each iteration runs one step of every arm, the order
+ * alternating between iterations; `teacherCache(warmup)` sums the times up.
+ */
+function alternatingInstance(
+  { config, train }: Shared,
+  build: CacheBuild,
+  online: Arm,
+  cachedArm: Arm,
+  views: { arm: Arm; buildMs: number; count: number } | undefined,
+  { dispose }: { dispose(): void },
+): CaseInstance {
+  const viewsArm = views?.arm;
+  const samples = { online: [] as number[], cached: [] as number[], views: [] as number[] };
+  const timed = async (arm: Arm, into: number[]) => {
+    const start = performance.now();
+    await arm.step();
+    into.push(performance.now() - start);
+  };
+  let calls = 0;
+  const batch = online.sampler.batchSize;
+  return {
+    images: 2 * batch,
+    params: online.params,
+    async step() {
+      if (calls++ % 2 === 0) {
+        await timed(online, samples.online);
+        await timed(cachedArm, samples.cached);
+        if (viewsArm) await timed(viewsArm, samples.views);
+      } else {
+        if (viewsArm) await timed(viewsArm, samples.views);
+        await timed(cachedArm, samples.cached);
+        await timed(online, samples.online);
+      }
+    },
+    teacherCache(warmup: number): TeacherCacheResult {
+      return deriveTeacherCache({
+        config: TEACHER_CACHE_CONFIG,
+        subset: train.length,
+        batch,
+        sampler: config.data.sampler.kind,
+        stepsPerEpoch: online.sampler.batchesPerEpoch,
+        imagesPerEpoch: online.sampler.imagesPerEpoch,
+        runSteps: config.train.steps ?? null,
+        online: summarize(samples.online.slice(warmup), warmup),
+        cached: summarize(samples.cached.slice(warmup), warmup),
+        build: { images: train.length, ms: build.buildMs },
+        mineMs: build.mineMs,
+        views: views
+          ? {
+            count: views.count,
+            step: summarize(samples.views.slice(warmup), warmup),
+            build: { images: train.length * views.count, ms: views.buildMs },
+          }
+          : undefined,
+      });
+    },
+    dispose,
+  };
 }

@@ -85,7 +85,10 @@ export interface CaseSpec {
   native?: { backend: string; setup(config: CaseConfig, threads: number): Promise<CaseInstance> };
 }
 
-/** Software WebGPU (lavapipe) is ~170× slower than PyTorch: two iterations are plenty. */
+/**
+ * Software WebGPU (lavapipe) is far slower (docs/performance.md, "WebGPU"): two
+ * iterations are plenty.
+ */
 const SOFTWARE_GPU: BackendPlan = {
   iters: 2,
   warmup: 1,

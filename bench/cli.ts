@@ -15,11 +15,11 @@ import { parseArgs } from "parse-args";
 import type { BackendName } from "../lib/backend.ts";
 import { CASE_NAMES, type CaseName, CASES } from "./cases.ts";
 import { formatProfile, formatTables, writeReport } from "./report.ts";
-import { type BenchOptions, runBench, withSets } from "./run.ts";
+import { BENCH_BACKENDS, type BenchOptions, runBench, withSets } from "./run.ts";
 
-const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "webgpu"];
+const BACKENDS = BENCH_BACKENDS.join(",");
 
-const USAGE = `usage: deno task bench [--cases ${CASE_NAMES.join(",")}] [--backends wasm,cpu,webgpu]
+const USAGE = `usage: deno task bench [--cases ${CASE_NAMES.join(",")}] [--backends ${BACKENDS}]
                        [--iters n] [--warmup n] [--quick] [--profile] [--force] [--no-torch]
                        [--threads n] [--python /usr/bin/python3] [--torch-blas lib]
                        [--torch-device cpu|cuda] [--torch-compile] [--torch-timeout s]
@@ -139,7 +139,7 @@ export async function main(args: string[]): Promise<number> {
   let sets: BenchOptions["sets"];
   try {
     cases = list(flags.cases, CASE_NAMES, "case");
-    backends = list(flags.backends, BACKENDS, "backend");
+    backends = list(flags.backends, BENCH_BACKENDS, "backend");
     iters = count(flags.iters, "iters", 1);
     warmup = count(flags.warmup, "warmup", 0);
     threads = count(flags.threads, "threads", 1);

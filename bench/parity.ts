@@ -162,41 +162,17 @@ function checks(): Check[] {
     {
       name: "sum over leading axes [4096, 48] and mean, variance",
       tol: 1e-5,
-      run: () =>
-        tf.tidy(() => {
-          const x = input([16, 16, 16, 48], 3);
-          const { mean, variance } = tf.moments(x, [0, 1, 2]);
-          return [tf.sum(x, [0, 1, 2]), mean, variance];
-        }),
+      run: leadingAxisReductions,
     },
     {
       name: "maxPool 2×2/2 + gradient [4,14,14,16]",
       tol: 1e-6,
-      run: () =>
-        tf.tidy(() => {
-          const x = input([4, 14, 14, 16], 4) as tf.Tensor4D;
-          const dy = input([4, 7, 7, 16], 5);
-          const dx = tf.grad((a: tf.Tensor) =>
-            tf.maxPool(a as tf.Tensor4D, 2, 2, "valid").mul(dy).sum()
-          )(x);
-          return [tf.maxPool(x, 2, 2, "valid"), dx];
-        }),
+      run: maxPoolGrad,
     },
     {
       name: "batch norm (training) + gradients [8,8,8,32]",
       tol: 1e-4,
-      run: () =>
-        tf.tidy(() => {
-          const x = input([8, 8, 8, 32], 6) as tf.Tensor4D;
-          const gamma = input([32], 7).add(1.5);
-          const beta = input([32], 8);
-          const dy = input([8, 8, 8, 32], 9);
-          const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-            batchNormTraining(a as tf.Tensor4D, { gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D })
-              .mul(dy).sum();
-          const grads = tf.grads(f)([x, gamma, beta]);
-          return grads;
-        }),
+      run: batchNormGrads,
     },
     {
       name: "batch norm as models run it (fused on webgpu): training + gradients, running " +
@@ -217,23 +193,7 @@ function checks(): Check[] {
     {
       name: "CoSS loss + gradient [64, 128]",
       tol: 1e-4,
-      run: () => {
-        const init = input([64, 128], 31);
-        const student = tf.variable(init, true);
-        init.dispose();
-        try {
-          return tf.tidy(() => {
-            const teacher = input([64, 128], 30) as tf.Tensor2D;
-            const { value, grads } = tf.variableGrads(
-              () => cossLoss(teacher, student as tf.Tensor2D),
-              [student],
-            );
-            return [value, grads[student.name]];
-          });
-        } finally {
-          student.dispose();
-        }
-      },
+      run: cossLossGrad,
     },
     {
       name: "training step: ResNet-18 (CIFAR stem, width 0.25) + head, batch 8, loss and " +
@@ -243,6 +203,61 @@ function checks(): Check[] {
       run: trainingStep,
     },
   ];
+}
+
+/** Sum over the leading axes of [16,16,16,48], and its mean and variance. */
+function leadingAxisReductions(): tf.Tensor[] {
+  return tf.tidy(() => {
+    const x = input([16, 16, 16, 48], 3);
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    return [tf.sum(x, [0, 1, 2]), mean, variance];
+  });
+}
+
+/** A 2×2/2 max pool of [4,14,14,16] and its input gradient. */
+function maxPoolGrad(): tf.Tensor[] {
+  return tf.tidy(() => {
+    const x = input([4, 14, 14, 16], 4) as tf.Tensor4D;
+    const dy = input([4, 7, 7, 16], 5);
+    const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, "valid").mul(dy).sum())(
+      x,
+    );
+    return [tf.maxPool(x, 2, 2, "valid"), dx];
+  });
+}
+
+/** The gradients of training-mode batch norm of [8,8,8,32] for its input, gamma and beta. */
+function batchNormGrads(): tf.Tensor[] {
+  return tf.tidy(() => {
+    const x = input([8, 8, 8, 32], 6) as tf.Tensor4D;
+    const gamma = input([32], 7).add(1.5);
+    const beta = input([32], 8);
+    const dy = input([8, 8, 8, 32], 9);
+    const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      batchNormTraining(a as tf.Tensor4D, { gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D })
+        .mul(dy).sum();
+    const grads = tf.grads(f)([x, gamma, beta]);
+    return grads;
+  });
+}
+
+/** The CoSS loss of a [64,128] student against a teacher, and the student's gradient. */
+function cossLossGrad(): tf.Tensor[] {
+  const init = input([64, 128], 31);
+  const student = tf.variable(init, true);
+  init.dispose();
+  try {
+    return tf.tidy(() => {
+      const teacher = input([64, 128], 30) as tf.Tensor2D;
+      const { value, grads } = tf.variableGrads(
+        () => cossLoss(teacher, student as tf.Tensor2D),
+        [student],
+      );
+      return [value, grads[student.name]];
+    });
+  } finally {
+    student.dispose();
+  }
 }
 
 /** A batch-norm layer through EagerOps: training output and gradients, running stats, inference. */

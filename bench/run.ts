@@ -15,9 +15,15 @@ import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { type BackendName, initBackend, probeWebGPU } from "../lib/backend.ts";
 import { CASE_NAMES, type CaseConfig, type CaseName, CASES, type CaseSpec } from "./cases.ts";
 import { timeSteps } from "./_measure.ts";
-import { isReferenceBlas, PythonRunner, type TorchCaseResult } from "./_python.ts";
+import {
+  isReferenceBlas,
+  type PythonProbe,
+  PythonRunner,
+  type TorchCaseOptions,
+  type TorchCaseResult,
+} from "./_python.ts";
 import { RssMeter } from "./_rss.ts";
-import { canCountGpuWork, countGpuWork } from "./_gpu_work.ts";
+import { canCountGpuWork, countGpuWork, type GpuWork } from "./_gpu_work.ts";
 import { profileStep, torchProfile } from "./_profile.ts";
 import type { TeacherCacheResult } from "./_teacher_cache_table.ts";
 import {
@@ -121,13 +127,16 @@ export function withSets(
   return out;
 }
 
+/** The backends the bench knows, in the order it runs them (cheapest first). */
+export const BENCH_BACKENDS: readonly BackendName[] = ["wasm", "cpu", "webgpu"];
+
 async function chooseBackends(
   requested: readonly BackendName[] | undefined,
 ): Promise<{ list: BackendChoice[]; adapter: string | null; software: boolean | null }> {
   const gpu = await probeWebGPU();
   const adapter = gpu.adapter ? gpu.description : null;
   const software = gpu.adapter ? gpu.software : null;
-  const names = requested ?? ["wasm", "cpu", "webgpu"];
+  const names = requested ?? BENCH_BACKENDS;
   const list = names.map((name): BackendChoice => {
     if (name !== "webgpu") return { name, software: false };
     if (!gpu.adapter) return { name, software: false, skip: `no WebGPU: ${gpu.problem}` };
@@ -136,7 +145,7 @@ async function chooseBackends(
         name,
         software: true,
         skip: `"${gpu.description}" is a software adapter (~170× slower than PyTorch); ` +
-          "--backends wasm,cpu,webgpu runs it with 2 iterations",
+          `--backends ${BENCH_BACKENDS.join(",")} runs it with 2 iterations`,
       };
     }
     return { name, software: gpu.software };
@@ -184,6 +193,38 @@ function emptyRow(
   };
 }
 
+/** Where the PyTorch side stands, from the interpreter's probe. */
+interface TorchSide {
+  runner: PythonRunner;
+  probe: PythonProbe;
+  /** The runner when the interpreter starts (it reads RSS and loadavg), torch or not. */
+  helper: PythonRunner | undefined;
+  /** Why the PyTorch side is off; `undefined` when it runs. */
+  offReason: string | undefined;
+  /** Where the model cases run in PyTorch. */
+  device: "cpu" | "cuda";
+}
+
+/** What the steps of one {@linkcode runBench} share. */
+interface BenchRun {
+  options: BenchOptions;
+  quick: boolean;
+  threads: number;
+  log: (line: string) => void;
+  /** Log a line and keep it among the report's notes. */
+  note: (line: string) => void;
+  torch: TorchSide;
+  rss: RssMeter;
+  profiles: ProfileReport[];
+  loadavg: () => Promise<number[] | null>;
+}
+
+/** A case's PyTorch timings: plain, and under torch.compile. */
+interface TorchTimings {
+  torch: TorchCaseResult | null;
+  compiled: TorchCaseResult | null;
+}
+
 /**
  * Run the benchmark and return its report (nothing is written; see
  * `writeReport` in report.ts).
@@ -200,173 +241,270 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     notes.push(line);
     log(line);
   };
-  for (const c of options.cases ?? []) {
+  const cases = selectCases(options.cases);
+  const torch = await startTorch(options, threads, log, note);
+  const gpu = await chooseBackends(options.backends);
+  for (const b of gpu.list) if (b.skip) note(`${b.name} skipped: ${b.skip}`);
+  const run: BenchRun = {
+    options,
+    quick,
+    threads,
+    log,
+    note,
+    torch,
+    rss: new RssMeter(torch.helper),
+    profiles: [],
+    loadavg: () => loadavg(torch.helper),
+  };
+  const loadStart = await run.loadavg();
+  const rows: BenchRow[] = [];
+  const total = cases.length * gpu.list.length;
+  for (const [i, spec] of cases.entries()) {
+    const first = i * gpu.list.length;
+    rows.push(...await runCase(run, spec, gpu.list, (j) => `[${first + j + 1}/${total}]`));
+  }
+  return await assembleReport(run, cases, gpu, loadStart, rows, notes);
+}
+
+/** The cases to run, in order; an unknown name throws. */
+function selectCases(names: readonly CaseName[] | undefined): CaseSpec[] {
+  for (const c of names ?? []) {
     if (!CASE_NAMES.includes(c)) {
       throw new RangeError(`Unknown bench case "${c}": expected one of ${CASE_NAMES.join(", ")}`);
     }
   }
-  const cases = (options.cases ?? CASE_NAMES).map((c) => CASES[c]);
-  const device = options.torchDevice ?? "cpu";
-  const configOf = (spec: CaseSpec) => withSets(spec, spec.config(quick), options.sets);
+  return (names ?? CASE_NAMES).map((c) => CASES[c]);
+}
 
+/** Probe the interpreter, decide whether the PyTorch side runs, and say so. */
+async function startTorch(
+  options: BenchOptions,
+  threads: number,
+  log: (line: string) => void,
+  note: (line: string) => void,
+): Promise<TorchSide> {
+  const device = options.torchDevice ?? "cpu";
   const runner = new PythonRunner(options.python, options.torchBlas);
   const probe = await runner.probe();
   const helper = probe.ok ? runner : undefined;
-  let torchReason: string | undefined;
-  if (options.torch === false) torchReason = "disabled by --no-torch";
-  else if (!probe.ok || !probe.torch) torchReason = probe.reason ?? "torch is not importable";
-  const torchOn = torchReason === undefined;
-  if (!torchOn) log(`PyTorch comparison off: ${torchReason}; the ratio column stays empty`);
-  else {
-    log(
-      `PyTorch ${probe.torch} (torchvision ${probe.torchvision}) via ${runner.python}, ` +
-        `${threads} threads, BLAS ${probe.blas?.join(", ") || "unknown"}` +
-        (device === "cuda" ? `; model cases on CUDA (${probe.cuda ?? "no CUDA device"})` : ""),
+  let offReason: string | undefined;
+  if (options.torch === false) offReason = "disabled by --no-torch";
+  else if (!probe.ok || !probe.torch) offReason = probe.reason ?? "torch is not importable";
+  const side = { runner, probe, helper, offReason, device };
+  if (offReason !== undefined) {
+    log(`PyTorch comparison off: ${offReason}; the ratio column stays empty`);
+    return side;
+  }
+  log(
+    `PyTorch ${probe.torch} (torchvision ${probe.torchvision}) via ${runner.python}, ` +
+      `${threads} threads, BLAS ${probe.blas?.join(", ") || "unknown"}` +
+      (device === "cuda" ? `; model cases on CUDA (${probe.cuda ?? "no CUDA device"})` : ""),
+  );
+  if (device === "cuda" && !probe.cuda) {
+    note("--torch-device cuda: torch sees no CUDA device; the model cases' PyTorch runs fail");
+  }
+  if (isReferenceBlas(probe.blas)) {
+    note(
+      "PyTorch uses the reference (netlib) BLAS: its matrix products (Linear layers, kNN) run " +
+        "~10× slower than with OpenBLAS or MKL; --torch-blas path/to/openblas/libblas.so.3 fixes that",
     );
-    if (device === "cuda" && !probe.cuda) {
-      note("--torch-device cuda: torch sees no CUDA device; the model cases' PyTorch runs fail");
+  }
+  return side;
+}
+
+/**
+ * One case: every backend in turn, its native step, then PyTorch; the rows
+ * come back with the PyTorch timings and ratios filled in.
+ *
+ * @param tag The progress tag of the case's `j`-th backend, `[index/total]`.
+ */
+async function runCase(
+  run: BenchRun,
+  spec: CaseSpec,
+  backends: readonly BackendChoice[],
+  tag: (j: number) => string,
+): Promise<BenchRow[]> {
+  const config = withSets(spec, spec.config(run.quick), run.options.sets);
+  const caseRows: BenchRow[] = [];
+  for (const [j, b] of backends.entries()) {
+    caseRows.push(await runOnBackend(run, spec, b, config, `${tag(j)} ${spec.name} on ${b.name}`));
+  }
+  if (spec.native) caseRows.push(await runNative(run, spec, spec.native, config));
+  const timings = run.torch.offReason === undefined && spec.torch !== false
+    ? await runTorch(run, spec, config)
+    : { torch: null, compiled: null };
+  attachTorch(run, spec, caseRows, timings);
+  return caseRows;
+}
+
+/** One case on one tfjs backend, or its skipped row (too slow, not its backend, no adapter). */
+async function runOnBackend(
+  run: BenchRun,
+  spec: CaseSpec,
+  b: BackendChoice,
+  config: CaseConfig,
+  tag: string,
+): Promise<BenchRow> {
+  const { options } = run;
+  if (b.skip) return emptyRow(spec, b.name, "skipped", b.skip);
+  if (spec.backends && !spec.backends.includes(b.name)) {
+    const only = `runs on ${spec.backends.join(", ")} only`;
+    return emptyRow(spec, b.name, "skipped", only);
+  }
+  const plan = run.quick ? {} : spec.plan(b.name, b.software);
+  if (plan.skip && !options.force) {
+    run.note(`${spec.name} on ${b.name} skipped: ${plan.skip}`);
+    return emptyRow(spec, b.name, "skipped", plan.skip);
+  }
+  const iters = Math.min(options.iters ?? spec.iters, plan.iters ?? Infinity);
+  const warmup = Math.min(options.warmup ?? spec.warmup, plan.warmup ?? Infinity);
+  const reduced = iters < (options.iters ?? spec.iters) ? plan.note ?? plan.skip : undefined;
+  run.log(`${tag}: ${iters} iterations after ${warmup} warm-up${reduced ? ` (${reduced})` : ""}`);
+  return await runOne(spec, b.name, config, iters, warmup, run.rss, options.profile ?? false, {
+    log: run.log,
+    profiles: run.profiles,
+    loadavg: run.loadavg,
+    note: reduced,
+  });
+}
+
+/** A case's step outside tfjs (`onnxruntime-node`); tfjs (cpu) only builds the weights. */
+async function runNative(
+  run: BenchRun,
+  spec: CaseSpec,
+  native: NonNullable<CaseSpec["native"]>,
+  config: CaseConfig,
+): Promise<BenchRow> {
+  const iters = run.options.iters ?? spec.iters, warmup = run.options.warmup ?? spec.warmup;
+  run.log(`${spec.name} on ${native.backend}: ${iters} iterations after ${warmup} warm-up`);
+  const nativeSpec = {
+    ...spec,
+    profile: false,
+    setup: (c: CaseConfig) => native.setup(c, run.threads),
+  };
+  // tfjs (cpu) only builds the weights that are exported; the timed step is native.
+  return await runOne(nativeSpec, "cpu", config, iters, warmup, run.rss, false, {
+    log: run.log,
+    profiles: run.profiles,
+    loadavg: run.loadavg,
+    label: native.backend,
+  });
+}
+
+/** The case in a fresh PyTorch process, then (model cases, `torchCompile`) under torch.compile. */
+async function runTorch(run: BenchRun, spec: CaseSpec, config: CaseConfig): Promise<TorchTimings> {
+  const { options, log } = run;
+  const { device } = run.torch;
+  const onDevice = MODEL_CASES.includes(spec.name);
+  const base = {
+    iters: options.iters ?? spec.iters,
+    warmup: options.warmup ?? spec.warmup,
+    threads: run.threads,
+    device: onDevice ? device : "cpu" as const,
+    timeoutS: options.torchTimeoutS ?? 900,
+  };
+  log(`${spec.name} in PyTorch${onDevice && device === "cuda" ? " (CUDA)" : ""}…`);
+  const torch = await timeTorch(run, spec, config, base);
+  const compiled = options.torchCompile && onDevice
+    ? await timeTorchCompiled(run, spec, config, base)
+    : null;
+  return { torch, compiled };
+}
+
+/** The plain PyTorch timing (and its profile); a failure becomes a note and `null`. */
+async function timeTorch(
+  run: BenchRun,
+  spec: CaseSpec,
+  config: CaseConfig,
+  base: Omit<TorchCaseOptions, "profile">,
+): Promise<TorchCaseResult | null> {
+  try {
+    const torch = await run.torch.runner.runCase(spec.name, config, {
+      ...base,
+      profile: (run.options.profile ?? false) && spec.profile,
+    });
+    run.log(
+      `${spec.name} PyTorch: median ${fmt(torch.medianMs)} ms` +
+        (torch.alt ? ` (${torch.alt.label}: ${fmt(torch.alt.medianMs)} ms)` : ""),
+    );
+    const p = torchProfile(spec.name, torch);
+    if (p) run.profiles.push(p);
+    return torch;
+  } catch (e) {
+    run.note(`${spec.name} in PyTorch failed: ${e instanceof Error ? e.message : e}`);
+    return null;
+  }
+}
+
+/** The torch.compile timing; a failure (e.g. torch < 2) becomes a note and `null`. */
+async function timeTorchCompiled(
+  run: BenchRun,
+  spec: CaseSpec,
+  config: CaseConfig,
+  base: Omit<TorchCaseOptions, "profile">,
+): Promise<TorchCaseResult | null> {
+  run.log(`${spec.name} in PyTorch under torch.compile…`);
+  try {
+    const compiled = await run.torch.runner.runCase(spec.name, config, {
+      ...base,
+      profile: false,
+      compile: true,
+    });
+    run.log(
+      `${spec.name} PyTorch compiled: median ${fmt(compiled.medianMs)} ms ` +
+        `(warm-up with compilation ${fmt((compiled.warmupMs ?? 0) / 1000)} s)`,
+    );
+    return compiled;
+  } catch (e) {
+    run.note(`${spec.name} under torch.compile failed: ${e instanceof Error ? e.message : e}`);
+    return null;
+  }
+}
+
+/** Give each of the case's rows the PyTorch timings and ratios; note parameter counts that differ. */
+function attachTorch(
+  run: BenchRun,
+  spec: CaseSpec,
+  caseRows: BenchRow[],
+  { torch, compiled }: TorchTimings,
+): void {
+  for (const r of caseRows) {
+    r.torch = torch;
+    r.ratio = timeRatio(r.timing?.medianMs, torch?.medianMs);
+    if (compiled) {
+      r.torchCompiled = compiled;
+      r.ratioCompiled = timeRatio(r.timing?.medianMs, compiled.medianMs);
     }
-    if (isReferenceBlas(probe.blas)) {
-      note(
-        "PyTorch uses the reference (netlib) BLAS: its matrix products (Linear layers, kNN) run " +
-          "~10× slower than with OpenBLAS or MKL; --torch-blas path/to/openblas/libblas.so.3 fixes that",
-      );
+    if (torch && r.params != null && torch.params != null && r.params !== torch.params) {
+      run.note(`${spec.name}: tfjs has ${r.params} parameters but PyTorch ${torch.params}`);
     }
   }
+}
 
-  const { list: backends, adapter, software } = await chooseBackends(options.backends);
-  for (const b of backends) if (b.skip) note(`${b.name} skipped: ${b.skip}`);
-  const rss = new RssMeter(helper);
-  const loadStart = await loadavg(helper);
-  const rows: BenchRow[] = [];
-  const profiles: ProfileReport[] = [];
-  const total = cases.length * backends.length;
-  let index = 0;
-
-  for (const spec of cases) {
-    const config = configOf(spec);
-    const caseRows: BenchRow[] = [];
-    for (const b of backends) {
-      index++;
-      const tag = `[${index}/${total}] ${spec.name} on ${b.name}`;
-      if (b.skip) {
-        caseRows.push(emptyRow(spec, b.name, "skipped", b.skip));
-        continue;
-      }
-      if (spec.backends && !spec.backends.includes(b.name)) {
-        const only = `runs on ${spec.backends.join(", ")} only`;
-        caseRows.push(emptyRow(spec, b.name, "skipped", only));
-        continue;
-      }
-      const plan = quick ? {} : spec.plan(b.name, b.software);
-      if (plan.skip && !options.force) {
-        note(`${spec.name} on ${b.name} skipped: ${plan.skip}`);
-        caseRows.push(emptyRow(spec, b.name, "skipped", plan.skip));
-        continue;
-      }
-      const iters = Math.min(options.iters ?? spec.iters, plan.iters ?? Infinity);
-      const warmup = Math.min(options.warmup ?? spec.warmup, plan.warmup ?? Infinity);
-      const reduced = iters < (options.iters ?? spec.iters) ? plan.note ?? plan.skip : undefined;
-      log(`${tag}: ${iters} iterations after ${warmup} warm-up${reduced ? ` (${reduced})` : ""}`);
-      caseRows.push(
-        await runOne(spec, b.name, config, iters, warmup, rss, options.profile ?? false, {
-          log,
-          profiles,
-          loadavg: () => loadavg(helper),
-          note: reduced,
-        }),
-      );
-    }
-    if (spec.native) {
-      const native = spec.native;
-      const iters = options.iters ?? spec.iters, warmup = options.warmup ?? spec.warmup;
-      log(`${spec.name} on ${native.backend}: ${iters} iterations after ${warmup} warm-up`);
-      const nativeSpec = {
-        ...spec,
-        profile: false,
-        setup: (c: CaseConfig) => native.setup(c, threads),
-      };
-      // tfjs (cpu) only builds the weights that are exported; the timed step is native.
-      caseRows.push(
-        await runOne(nativeSpec, "cpu", config, iters, warmup, rss, false, {
-          log,
-          profiles,
-          loadavg: () => loadavg(helper),
-          label: native.backend,
-        }),
-      );
-    }
-    let torch: TorchCaseResult | null = null;
-    let compiled: TorchCaseResult | null = null;
-    if (torchOn && spec.torch !== false) {
-      const onDevice = MODEL_CASES.includes(spec.name);
-      const base = {
-        iters: options.iters ?? spec.iters,
-        warmup: options.warmup ?? spec.warmup,
-        threads,
-        device: onDevice ? device : "cpu" as const,
-        timeoutS: options.torchTimeoutS ?? 900,
-      };
-      log(`${spec.name} in PyTorch${onDevice && device === "cuda" ? " (CUDA)" : ""}…`);
-      try {
-        torch = await runner.runCase(spec.name, config, {
-          ...base,
-          profile: (options.profile ?? false) && spec.profile,
-        });
-        log(
-          `${spec.name} PyTorch: median ${fmt(torch.medianMs)} ms` +
-            (torch.alt ? ` (${torch.alt.label}: ${fmt(torch.alt.medianMs)} ms)` : ""),
-        );
-        const p = torchProfile(spec.name, torch);
-        if (p) profiles.push(p);
-      } catch (e) {
-        note(`${spec.name} in PyTorch failed: ${e instanceof Error ? e.message : e}`);
-      }
-      if (options.torchCompile && onDevice) {
-        log(`${spec.name} in PyTorch under torch.compile…`);
-        try {
-          compiled = await runner.runCase(spec.name, config, {
-            ...base,
-            profile: false,
-            compile: true,
-          });
-          log(
-            `${spec.name} PyTorch compiled: median ${fmt(compiled.medianMs)} ms ` +
-              `(warm-up with compilation ${fmt((compiled.warmupMs ?? 0) / 1000)} s)`,
-          );
-        } catch (e) {
-          note(`${spec.name} under torch.compile failed: ${e instanceof Error ? e.message : e}`);
-        }
-      }
-    }
-    for (const r of caseRows) {
-      r.torch = torch;
-      r.ratio = timeRatio(r.timing?.medianMs, torch?.medianMs);
-      if (compiled) {
-        r.torchCompiled = compiled;
-        r.ratioCompiled = timeRatio(r.timing?.medianMs, compiled.medianMs);
-      }
-      if (torch && r.params != null && torch.params != null && r.params !== torch.params) {
-        note(`${spec.name}: tfjs has ${r.params} parameters but PyTorch ${torch.params}`);
-      }
-    }
-    rows.push(...caseRows);
-  }
-
+/** The report: the options as run, the machine (loadavg read again at the end), rows, notes. */
+async function assembleReport(
+  run: BenchRun,
+  cases: readonly CaseSpec[],
+  gpu: Awaited<ReturnType<typeof chooseBackends>>,
+  loadStart: number[] | null,
+  rows: BenchRow[],
+  notes: string[],
+): Promise<BenchReport> {
+  const { options, torch: { probe, offReason } } = run;
   return {
     schema: BENCH_SCHEMA,
     createdAt: new Date().toISOString(),
     command: options.command ?? "deno task bench",
     options: {
       cases: cases.map((c) => c.name),
-      backends: backends.map((b) => b.name),
+      backends: gpu.list.map((b) => b.name),
       iters: options.iters ?? null,
       warmup: options.warmup ?? null,
-      quick,
+      quick: run.quick,
       force: options.force ?? false,
       profile: options.profile ?? false,
-      threads,
-      torchDevice: device,
+      threads: run.threads,
+      torchDevice: run.torch.device,
       torchCompile: options.torchCompile ?? false,
       sets: options.sets ?? {},
     },
@@ -375,21 +513,21 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       cpus: probe.cpus ?? navigator.hardwareConcurrency,
       memTotalBytes: probe.memTotalBytes ?? null,
       loadavgStart: loadStart,
-      loadavgEnd: await loadavg(helper),
+      loadavgEnd: await run.loadavg(),
       deno: Deno.version.deno,
       tfjs: tf.version_core,
       python: probe.python ?? null,
       torch: probe.torch ?? null,
       torchvision: probe.torchvision ?? null,
       torchBlas: probe.blas ?? null,
-      webgpuAdapter: adapter,
+      webgpuAdapter: gpu.adapter,
       wasmThreads: tf.findBackend("wasm") ? Math.max(1, getThreadsCount()) : null,
-      softwareAdapter: software,
+      softwareAdapter: gpu.software,
       cudaDevice: probe.cuda ?? null,
     },
-    torch: torchOn ? { available: true } : { available: false, reason: torchReason },
+    torch: offReason === undefined ? { available: true } : { available: false, reason: offReason },
     rows,
-    profiles,
+    profiles: run.profiles,
     notes,
   };
 }
@@ -421,6 +559,10 @@ interface RunContext {
   label?: string;
 }
 
+/**
+ * One case on one backend: start the backend, build the case, time its
+ * steps, count and profile one more, and return its row (or an error row).
+ */
 async function runOne(
   spec: CaseSpec,
   backend: BackendName,
@@ -460,29 +602,10 @@ async function runOne(
     });
     const mem = tf.memory();
     const heap = tfjsBackend === "wasm" && !ctx.label ? wasmHeapBytes() : undefined;
-    // One more step, counted: the counts are the same on every step once buffers are reused.
     const gpuWork = tfjsBackend === "webgpu" && !ctx.label && canCountGpuWork()
-      ? (await countGpuWork(inst.step, { byKernel: profile && spec.profile })).work
+      ? await countWork(spec, inst.step, profile, ctx.log)
       : undefined;
-    if (gpuWork) {
-      ctx.log(
-        `  ${spec.name} on webgpu, per iteration: ${gpuWork.dispatches} dispatches, ` +
-          `${gpuWork.buffersCreated} new buffers, ${gpuWork.uploads} uploads, ` +
-          `${gpuWork.uniformWrites} uniform writes, ${gpuWork.readbacks} readbacks, ` +
-          `${gpuWork.submits} submits`,
-      );
-    }
-    if (profile && spec.profile) {
-      const p = await profileStep(spec.name, backend, inst.step);
-      if (gpuWork?.byKernel) {
-        const byName = new Map(gpuWork.byKernel.map((k) => [k.name, k.dispatches]));
-        for (const k of p.kernels) k.dispatches = byName.get(k.name) ?? 0;
-      }
-      ctx.profiles.push(p);
-      ctx.log(
-        `  profile: ${p.kernels.slice(0, 3).map((k) => `${k.name} ${fmt(k.ms)} ms`).join(", ")}`,
-      );
-    }
+    if (profile && spec.profile) await profileOne(spec, backend, inst.step, gpuWork, ctx);
     const { images, params } = inst;
     const teacherCache = inst.teacherCache?.(timing.warmup);
     const webgpuGrads = inst.webgpuGrads?.(timing.warmup);
@@ -513,12 +636,7 @@ async function runOne(
       ...(gpuWork ? { gpuWork } : {}),
     };
     if (teacherCache) logTeacherCache(ctx.log, spec.name, backend, teacherCache);
-    ctx.log(
-      `  ${spec.name} on ${backend}: median ${fmt(timing.medianMs)} ms ` +
-        `(${fmt(timing.minMs)}–${fmt(timing.maxMs)}), ${fmt(row.imagesPerSec)} img/s, ` +
-        `tf.memory ${fmt(mem.numBytes / 2 ** 20)} MiB / ${mem.numTensors} tensors, ` +
-        `leaked ${row.memory!.leakedTensors}, peak RSS ${fmt(window.peakBytes / 2 ** 20)} MiB`,
-    );
+    logRow(ctx.log, row, mem);
     return row;
   } catch (e) {
     await rss.stop();
@@ -528,4 +646,54 @@ async function runOne(
   } finally {
     inst?.dispose();
   }
+}
+
+/**
+ * One more step on webgpu, counted (the counts are the same on every step
+ * once buffers are reused), and logged.
+ */
+async function countWork(
+  spec: CaseSpec,
+  step: () => Promise<void>,
+  profile: boolean,
+  log: (line: string) => void,
+): Promise<GpuWork> {
+  const gpuWork = (await countGpuWork(step, { byKernel: profile && spec.profile })).work;
+  log(
+    `  ${spec.name} on webgpu, per iteration: ${gpuWork.dispatches} dispatches, ` +
+      `${gpuWork.buffersCreated} new buffers, ${gpuWork.uploads} uploads, ` +
+      `${gpuWork.uniformWrites} uniform writes, ${gpuWork.readbacks} readbacks, ` +
+      `${gpuWork.submits} submits`,
+  );
+  return gpuWork;
+}
+
+/** Profile one step into `ctx.profiles`, with the kernels' dispatch counts when there are some. */
+async function profileOne(
+  spec: CaseSpec,
+  backend: string,
+  step: () => Promise<void>,
+  gpuWork: GpuWork | undefined,
+  ctx: RunContext,
+): Promise<void> {
+  const p = await profileStep(spec.name, backend, step);
+  if (gpuWork?.byKernel) {
+    const byName = new Map(gpuWork.byKernel.map((k) => [k.name, k.dispatches]));
+    for (const k of p.kernels) k.dispatches = byName.get(k.name) ?? 0;
+  }
+  ctx.profiles.push(p);
+  ctx.log(
+    `  profile: ${p.kernels.slice(0, 3).map((k) => `${k.name} ${fmt(k.ms)} ms`).join(", ")}`,
+  );
+}
+
+/** The progress line of a row that ran. */
+function logRow(log: (line: string) => void, row: BenchRow, mem: tf.MemoryInfo): void {
+  const { timing, rss } = row;
+  log(
+    `  ${row.case} on ${row.backend}: median ${fmt(timing!.medianMs)} ms ` +
+      `(${fmt(timing!.minMs)}–${fmt(timing!.maxMs)}), ${fmt(row.imagesPerSec)} img/s, ` +
+      `tf.memory ${fmt(mem.numBytes / 2 ** 20)} MiB / ${mem.numTensors} tensors, ` +
+      `leaked ${row.memory!.leakedTensors}, peak RSS ${fmt(rss!.peakBytes / 2 ** 20)} MiB`,
+  );
 }

@@ -262,8 +262,9 @@ function wantedWasmThreads(option: number | undefined): [number, string] {
 
 /**
  * Compute passes tfjs-webgpu records before it submits them (tfjs: 15). On
- * llvmpipe a CNN training step ran 6-7% faster at 100 or 200 than at 15
- * (docs/performance.md, "WebGPU"); every readback submits anyway. Override
+ * llvmpipe a CNN training step ran faster at 100 or 200 than at 15
+ * (docs/performance.md, "Submission batching, readbacks"); every readback
+ * submits anyway. Override
  * with `tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", n)` after `initBackend`.
  */
 export const WEBGPU_SUBMIT_BATCH = 100;

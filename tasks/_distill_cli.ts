@@ -4,13 +4,16 @@
  *
  * @module
  */
+import { BACKEND_CHOICES } from "../lib/backend.ts";
 import { configHelp, loadConfig, parseCli } from "../lib/config/config.ts";
 import { distill } from "../lib/train/loop.ts";
+
+const BACKENDS = BACKEND_CHOICES.join("|");
 
 /** `deno task distill --help`. */
 export const USAGE =
   `usage: deno task distill [--config file.yaml] [--set key=value ...] [--<key> value ...]
-                         [--backend auto|webgpu|wasm|cpu] [--run-dir dir] [--resume|--no-resume] [--seed n]
+                         [--backend ${BACKENDS}] [--run-dir dir] [--resume|--no-resume] [--seed n]
 Without --config, tasks/configs/default.yaml is used. Any config key can be overridden with
 --set optim.lr=0.01 or --optim.lr 0.01. Rerunning with the same run dir resumes from its checkpoint;
 with only eval.* changed, a finished run is evaluated again without training.`;

@@ -13,7 +13,6 @@
  *
  * @module
  */
-import { parseArgs } from "parse-args";
 import {
   loadComparison,
   mergeComparison,
@@ -23,6 +22,7 @@ import {
 import { ConfigError } from "../lib/config/config.ts";
 import { resolveShard, type ShardSpec } from "../lib/data/manifest.ts";
 import { runTask } from "./_main.ts";
+import { parseFlags } from "./_cli.ts";
 import { shardEnv } from "./_shard_env.ts";
 
 const USAGE =
@@ -52,31 +52,25 @@ function parseSeeds(raw: string | undefined): number[] | undefined {
 }
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: Deno.args,
-      options: {
-        config: { type: "string" },
-        only: { type: "string", multiple: true },
-        seeds: { type: "string" },
-        set: { type: "string", multiple: true },
-        shard: { type: "string" },
-        shards: { type: "string" },
-        merge: { type: "boolean" },
-        verbose: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    const flag = /'(-[^' ]*)/.exec((e as Error).message)?.[1] ?? (e as Error).message;
-    throw new ConfigError(`${flag}: unknown flag or missing value; see deno task compare --help`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values, help } = parseFlags(Deno.args, {
+    options: {
+      config: { type: "string" },
+      only: { type: "string", multiple: true },
+      seeds: { type: "string" },
+      set: { type: "string", multiple: true },
+      shard: { type: "string" },
+      shards: { type: "string" },
+      merge: { type: "boolean" },
+      verbose: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    usage: USAGE,
+    onError: (e) =>
+      new ConfigError(
+        `${e.flag ?? e.message}: unknown flag or missing value; see deno task compare --help`,
+      ),
+  });
+  if (help) return 0;
   const sharded = values.shard !== undefined || values.shards !== undefined ||
     Deno.env.get("SLURM_ARRAY_TASK_ID") !== undefined ||
     Deno.env.get("JOB_COMPLETION_INDEX") !== undefined;

@@ -9,12 +9,13 @@
  * @module
  */
 import { defaultEvalOut } from "./_eval_out.ts";
-import { parseArgs } from "parse-args";
+import { BACKEND_CHOICES } from "../lib/backend.ts";
 import { readReport, type ReportRun, writeReport } from "../lib/eval/report.ts";
 import { pickleProblem } from "../lib/io/safetensors.ts";
 import { ConfigError } from "../lib/config/config.ts";
 import { evaluateSaved } from "../lib/eval/eval_saved.ts";
 import { requireWrite, runTask } from "./_main.ts";
+import { type FlagError, parseFlags } from "./_cli.ts";
 
 const USAGE =
   `usage: deno task eval --student <run dir | checkpoint.safetensors | export dir> [options]
@@ -36,7 +37,7 @@ Options:
   --k <n>, --t <x>         kNN neighbours and temperature (default: the run's, else 10 and 0.07)
   --linear-epochs <n>      linear-probe epochs (0: skip)
   --set <key>=<value>      any config key, e.g. --set eval.iouKs=[1,5,31] (repeatable)
-  --backend <name>         auto, webgpu, wasm or cpu
+  --backend <name>         ${BACKEND_CHOICES.slice(0, -1).join(", ")} or ${BACKEND_CHOICES.at(-1)}
   --name <name>            the run's name in the report
   --out <dir>              where the report goes (default runs/eval/<student path, joined by ->, runs/compare)
   --verbose                stack traces for unexpected errors
@@ -105,42 +106,37 @@ function overrides(v: Values): string[] {
   return [...o, ...(v.set ?? [])];
 }
 
-function parse(argv: string[]): { values: Values; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: OPTIONS,
-      strict: true,
-      allowPositionals: true,
-    });
-    return { values: values as Values, positionals };
-  } catch (e) {
-    const flag = /'(-[^' ]*)/.exec((e as Error).message)?.[1] ?? "";
-    const code = (e as { code?: string }).code;
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      throw new ConfigError(`${flag}: unknown flag; see deno task eval --help`);
-    }
-    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      const name = flag.replace(/[= ].*$/, "");
-      const next = argv[argv.indexOf(name) + 1];
-      if (argv.includes(name) && next !== undefined && /^-[\d.]/.test(next)) {
-        // parseArgs reads "-1" as a flag: the value is there, but must be attached.
-        throw new ConfigError(
-          `${name} ${next}: a value starting with "-" must be attached: ${name}=${next}`,
-        );
-      }
-      throw new ConfigError(`${name}: missing value; see deno task eval --help`);
-    }
-    throw e;
+/** The one-line error for a flag `parseArgs` refused in `argv`. */
+function flagProblem(argv: string[], e: FlagError): Error | undefined {
+  const flag = e.flag ?? "";
+  if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    return new ConfigError(`${flag}: unknown flag; see deno task eval --help`);
   }
+  if (e.code !== "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return undefined;
+  const name = flag.replace(/[= ].*$/, "");
+  const next = argv[argv.indexOf(name) + 1];
+  if (argv.includes(name) && next !== undefined && /^-[\d.]/.test(next)) {
+    // parseArgs reads "-1" as a flag: the value is there, but must be attached.
+    return new ConfigError(
+      `${name} ${next}: a value starting with "-" must be attached: ${name}=${next}`,
+    );
+  }
+  return new ConfigError(`${name}: missing value; see deno task eval --help`);
+}
+
+function parse(argv: string[]): { values: Values; positionals: string[]; help: boolean } {
+  const { values, positionals, help } = parseFlags(argv, {
+    options: OPTIONS,
+    usage: USAGE,
+    positionals: true,
+    onError: (e) => flagProblem(argv, e),
+  });
+  return { values: values as Values, positionals, help };
 }
 
 async function main(): Promise<number> {
-  const { values: v, positionals } = parse(Deno.args);
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values: v, positionals, help } = parse(Deno.args);
+  if (help) return 0;
   const log = (line: string) => console.error(line);
   const sets = overrides(v);
   if (v.out !== undefined) await requireWrite(v.out, "--out");

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { parseArgs } from "parse-args";
+import { exitUsage, parseFlags } from "./_cli.ts";
 
 /** The bundle's size limit: it travels with the working tree to machines lent for ≤ 64 MiB. */
 export const MAX_BUNDLE_BYTES = 60 * 2 ** 20;
@@ -357,31 +357,22 @@ export async function checkBundle(bundle: string): Promise<void> {
 }
 
 if (import.meta.main) {
-  let flags;
-  try {
-    flags = parseArgs({
-      args: Deno.args,
-      options: {
-        out: { type: "string" },
-        subset: { type: "string" },
-        data: { type: "string" },
-        "no-vulkan": { type: "boolean" },
-        check: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (e) {
-    console.error(`error: ${e instanceof Error ? e.message : e}\n\n${USAGE}`);
-    Deno.exit(2);
-  }
-  if (flags.help) {
-    console.log(USAGE);
-    Deno.exit(0);
-  }
+  const { values: flags, help } = parseFlags(Deno.args, {
+    options: {
+      out: { type: "string" },
+      subset: { type: "string" },
+      data: { type: "string" },
+      "no-vulkan": { type: "boolean" },
+      check: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    usage: USAGE,
+    onError: (e) => exitUsage(e.message, USAGE),
+  });
+  if (help) Deno.exit(0);
   const subset = Number(flags.subset ?? 20000);
   if (!Number.isInteger(subset) || subset < 1 || subset > 60000) {
-    console.error(`error: --subset must be an integer from 1 to 60000, got "${flags.subset}"`);
-    Deno.exit(2);
+    exitUsage(`--subset must be an integer from 1 to 60000, got "${flags.subset}"`);
   }
   const out = flags.out ?? "dist/gpu-bundle";
   try {

@@ -27,7 +27,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { parseArgs } from "parse-args";
+import { parseFlags } from "./_cli.ts";
 import { OPTIONAL_TOOLS, recordSkip, requireOptional, runScript } from "./_skips.ts";
 
 /** A Jupyter output, as nbformat 4 stores it. */
@@ -288,20 +288,17 @@ function spawn(path: string, outDir: string, budget: number): Deno.ChildProcess 
 }
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
+  const { values, positionals, help } = parseFlags(args, {
     options: {
       update: { type: "boolean" },
       budget: { type: "string" },
       "skip-log": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
+    usage: USAGE,
+    positionals: true,
   });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  if (help) return 0;
   const budget = Number(values.budget ?? 120);
   if (!(budget > 0)) {
     throw new RangeError(`--budget must be a positive number, got "${values.budget}"`);

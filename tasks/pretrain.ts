@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { parseArgs } from "parse-args";
 import { ConfigError } from "../lib/config/config.ts";
 import { loadPretrainConfig, pretrain } from "../lib/pretrain/pretrain.ts";
 import { requireWrite, runTask } from "./_main.ts";
+import { parseFlags } from "./_cli.ts";
 
 const HELP =
   `Usage: deno task pretrain --config FILE [--out DIR] [--run-dir DIR] [--set key=value]... [--no-resume]
@@ -24,30 +24,24 @@ Train a teacher (method: supervised | simclr) and write <out>/model.safetensors 
   --verbose       print the stack trace of an unexpected error`;
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: "string" },
-        out: { type: "string" },
-        "run-dir": { type: "string" },
-        set: { type: "string", multiple: true },
-        "no-resume": { type: "boolean" },
-        verbose: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    const flag = /'(-[^' ]*)/.exec((e as Error).message)?.[1] ?? (e as Error).message;
-    throw new ConfigError(
-      `${flag}: unknown flag, stray argument or missing value; see deno task pretrain --help`,
-    );
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const { values, help } = parseFlags(argv, {
+    options: {
+      config: { type: "string" },
+      out: { type: "string" },
+      "run-dir": { type: "string" },
+      set: { type: "string", multiple: true },
+      "no-resume": { type: "boolean" },
+      verbose: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    usage: HELP,
+    onError: (e) =>
+      new ConfigError(
+        `${e.flag ?? e.message}: unknown flag, stray argument or missing value; ` +
+          "see deno task pretrain --help",
+      ),
+  });
+  if (help) return 0;
   const overrides = [...(values.set ?? [])];
   if (values.out) overrides.push(`out=${JSON.stringify(values.out)}`);
   if (values["run-dir"]) overrides.push(`runDir=${JSON.stringify(values["run-dir"])}`);

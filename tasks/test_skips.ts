@@ -10,12 +10,11 @@
  *
  * @module
  */
-import { parseArgs } from "parse-args";
+import { parseFlags } from "./_cli.ts";
 import { parseSkips, runScript, SKIP_LOG, skipSummary } from "./_skips.ts";
 
 async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
+  const { values } = parseFlags(args, {
     options: { reset: { type: "boolean" }, log: { type: "string" } },
   });
   const log = values.log ?? SKIP_LOG;

@@ -68,7 +68,12 @@ export {
   type ResizeStep,
   type SizeSpec,
 } from "./types.ts";
-export { validateAugmentSteps } from "./validate.ts";
+export {
+  type AugmentStepError,
+  type AugmentStepFault,
+  augmentStepFault,
+  validateAugmentSteps,
+} from "./validate.ts";
 export {
   AUGMENT_PRESETS,
   augmentPreset,

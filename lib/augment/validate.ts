@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { closest } from "../util/suggest.ts";
 import { AUGMENT_OPS, type AugmentStep, type ResolvedStep } from "./types.ts";
 
 const KEYS: Record<AugmentStep["op"], readonly string[]> = {
@@ -17,36 +18,53 @@ const KEYS: Record<AugmentStep["op"], readonly string[]> = {
   normalize: ["op", "mean", "std"],
 };
 
-/** Levenshtein distance, case-insensitive (for "did you mean" suggestions). */
-export function editDistance(a: string, b: string): number {
-  a = a.toLowerCase();
-  b = b.toLowerCase();
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length];
+/** What is wrong with a step, as data: the step index, the key, what is allowed and what was given. */
+export interface AugmentStepFault {
+  /** The step's index in the list. */
+  index: number;
+  /** The key at fault (`"op"` for an unknown op); absent when the step is not a mapping. */
+  key?: string;
+  /**
+   * `step`: not a mapping; `op`: unknown op; `key`: unknown key; `missing`: a
+   * required key left out; `value`: a bad value.
+   */
+  kind: "step" | "op" | "key" | "missing" | "value";
+  /** What is allowed, as it reads after "must be" (for `missing`: what to give). */
+  expected: string;
+  /** The value as the message shows it (`undefined` when absent). */
+  got: string;
+  /** The likeliest intended name, for an unknown op or key. */
+  suggestion?: string;
 }
 
 /**
- * The likeliest intended name: the shortest candidate containing the word
- * (`flip` → `horizontalFlip`), else the nearest by case-insensitive edit
- * distance less the length of the common prefix (`prob` → `p`).
+ * An invalid augmentation step: a `TypeError` (wrong type, unknown key) or
+ * `RangeError` (unknown op, out of range) whose one-line message is for
+ * people and whose `fault` is the same, as data.
  */
-export function closest(word: string, candidates: readonly string[]): string {
-  const lower = word.toLowerCase();
-  const containing = candidates.filter((c) => lower && c.toLowerCase().includes(lower));
-  if (containing.length) return containing.reduce((a, b) => b.length < a.length ? b : a);
-  const score = (c: string) => {
-    let prefix = 0;
-    while (prefix < c.length && c[prefix].toLowerCase() === lower[prefix]) prefix++;
-    return editDistance(word, c) - prefix;
-  };
-  return candidates.reduce((a, b) => score(b) < score(a) ? b : a);
+export type AugmentStepError = (TypeError | RangeError) & { readonly fault: AugmentStepFault };
+
+function stepError(range: boolean, message: string, fault: AugmentStepFault): AugmentStepError {
+  return Object.assign(range ? new RangeError(message) : new TypeError(message), { fault });
+}
+
+/**
+ * The fault an error of {@linkcode validateAugmentSteps} carries, or
+ * undefined for any other error.
+ *
+ * @example
+ * ```ts
+ * import { augmentStepFault, validateAugmentSteps } from "./augment.ts";
+ * try {
+ *   validateAugmentSteps([{ op: "grayscale", p: 2 }]);
+ * } catch (e) {
+ *   console.log(augmentStepFault(e)?.index, augmentStepFault(e)?.key); // 0 "p"
+ * }
+ * ```
+ */
+export function augmentStepFault(e: unknown): AugmentStepFault | undefined {
+  if (!(e instanceof TypeError || e instanceof RangeError) || !("fault" in e)) return undefined;
+  return (e as AugmentStepError).fault;
 }
 
 const show = (v: unknown): string => v === undefined ? "undefined" : JSON.stringify(v);
@@ -62,8 +80,26 @@ class StepChecker {
   }
 
   fail(key: string, want: string, range = false): never {
-    const msg = `${this.where}: "${key}" must be ${want}, got ${show(this.step[key])}`;
-    throw range ? new RangeError(msg) : new TypeError(msg);
+    const got = show(this.step[key]);
+    throw stepError(range, `${this.where}: "${key}" must be ${want}, got ${got}`, {
+      index: this.index,
+      key,
+      kind: "value",
+      expected: want,
+      got,
+    });
+  }
+
+  /** A required key left out; `what` is what to give. */
+  missing(key: string, what: string): never {
+    const got = show(this.step[key]);
+    throw stepError(false, `${this.where}: "${key}" must be given (${what}), got ${got}`, {
+      index: this.index,
+      key,
+      kind: "missing",
+      expected: what,
+      got,
+    });
   }
 
   size(key: string): [number, number] | number {
@@ -120,6 +156,39 @@ class StepChecker {
   }
 }
 
+/** The error of an op not in `AUGMENT_OPS`, naming the closest one when `op` is a string. */
+function unknownOp(index: number, op: unknown): AugmentStepError {
+  const suggestion = typeof op === "string"
+    ? closest(op, AUGMENT_OPS, { always: true })
+    : undefined;
+  const hint = suggestion === undefined ? "" : `; did you mean "${suggestion}"?`;
+  const got = show(op);
+  return stepError(
+    true,
+    `augment step ${index}: unknown op ${got}${hint} Valid ops: ${AUGMENT_OPS.join(", ")}`,
+    { index, key: "op", kind: "op", expected: `one of ${AUGMENT_OPS.join(", ")}`, got, suggestion },
+  );
+}
+
+/** The error of a key the op does not take, naming the closest one it does. */
+function unknownKey(c: StepChecker, key: string, keys: readonly string[]): AugmentStepError {
+  const suggestion = closest(key, keys.slice(1), { always: true });
+  return stepError(
+    false,
+    `${c.where}: unknown key "${key}"; did you mean "${suggestion}"? Allowed keys: ${
+      keys.join(", ")
+    }`,
+    {
+      index: c.index,
+      key,
+      kind: "key",
+      expected: `one of ${keys.join(", ")}`,
+      got: show(key),
+      suggestion,
+    },
+  );
+}
+
 function pair(size: number | [number, number]): [number, number] {
   return typeof size === "number" ? [size, size] : size;
 }
@@ -130,28 +199,26 @@ function pair(size: number | [number, number]): [number, number] {
  */
 export function resolveStep(step: unknown, index: number): ResolvedStep {
   if (step === null || typeof step !== "object" || Array.isArray(step)) {
-    throw new TypeError(`augment step ${index} must be an object with an "op", got ${show(step)}`);
+    const [expected, got] = ['an object with an "op"', show(step)];
+    throw stepError(false, `augment step ${index} must be ${expected}, got ${got}`, {
+      index,
+      kind: "step",
+      expected,
+      got,
+    });
   }
   const s = step as Record<string, unknown>;
   if (typeof s.op !== "string" || !(AUGMENT_OPS as readonly string[]).includes(s.op)) {
-    const hint = typeof s.op === "string" ? `; did you mean "${closest(s.op, AUGMENT_OPS)}"?` : "";
-    throw new RangeError(
-      `augment step ${index}: unknown op ${show(s.op)}${hint} Valid ops: ${AUGMENT_OPS.join(", ")}`,
-    );
+    throw unknownOp(index, s.op);
   }
   const op = s.op as AugmentStep["op"];
   const c = new StepChecker(index, s);
   for (const key of Object.keys(s)) {
-    if (!KEYS[op].includes(key)) {
-      throw new TypeError(
-        `${c.where}: unknown key "${key}"; did you mean "${closest(key, KEYS[op].slice(1))}"? ` +
-          `Allowed keys: ${KEYS[op].join(", ")}`,
-      );
-    }
+    if (!KEYS[op].includes(key)) throw unknownKey(c, key, KEYS[op]);
   }
   switch (op) {
     case "randomResizedCrop":
-      if (s.size === undefined) c.fail("size", "given (a positive integer or [height, width])");
+      if (s.size === undefined) c.missing("size", "a positive integer or [height, width]");
       return {
         op,
         size: pair(c.size("size")),
@@ -188,10 +255,10 @@ export function resolveStep(step: unknown, index: number): ResolvedStep {
       };
     }
     case "resize":
-      if (s.size === undefined) c.fail("size", "given (a shorter side, or [height, width])");
+      if (s.size === undefined) c.missing("size", "a shorter side, or [height, width]");
       return { op, size: c.size("size") };
     case "centerCrop":
-      if (s.size === undefined) c.fail("size", "given (a positive integer or [height, width])");
+      if (s.size === undefined) c.missing("size", "a positive integer or [height, width]");
       return { op, size: pair(c.size("size")) };
     case "normalize": {
       const mean = c.numbers("mean");

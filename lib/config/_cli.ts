@@ -7,7 +7,8 @@
  */
 import { parseArgs } from "parse-args";
 import { ConfigError } from "./_error.ts";
-import { closest } from "./spec.ts";
+import { BACKEND_CHOICES } from "../backend_names.ts";
+import { closest } from "../util/suggest.ts";
 
 /** What {@linkcode parseCli} reads from a command line. */
 export interface CliArgs {
@@ -35,7 +36,7 @@ export const CLI_FLAGS: readonly [string, string][] = [
   ["--config <file>", "YAML config; keys left out keep their defaults"],
   ["--set <key>=<value>", "override one key, value read as YAML (repeatable)"],
   ["--<key> <value>", "the same for any dotted key, e.g. --optim.lr 0.01"],
-  ["--backend <name>", "= --set backend=<name> (auto, webgpu, wasm, cpu)"],
+  ["--backend <name>", `= --set backend=<name> (${BACKEND_CHOICES.join(", ")})`],
   ["--run-dir <dir>", "= --set runDir=<dir>"],
   ["--seed <n>", "= --set seed=<n>"],
   ["--resume", "resume from the run dir's checkpoint (fail if there is none)"],

@@ -8,15 +8,7 @@ import { BUNDLED_TEACHERS } from "../models/bundled.ts";
 import { listModels } from "../models/registry.ts";
 import type { DistillConfig } from "./types.ts";
 import { show } from "./spec.ts";
-
-/** A failed check: the key to blame, the problem, and the other keys involved. */
-export interface Problem {
-  path: string;
-  problem: string;
-  also: string[];
-}
-
-type Check = (c: DistillConfig) => Problem | undefined;
+import type { Check } from "./system.ts";
 
 type Data = DistillConfig["data"];
 
@@ -66,7 +58,7 @@ function sameChannels(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** Every cross-key check, in the order they run. */
-export const crossChecks: readonly Check[] = [
+export const crossChecks: readonly Check<DistillConfig>[] = [
   ({ data }) => {
     if (data.std.length === data.mean.length) return;
     return {

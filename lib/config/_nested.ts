@@ -1,38 +1,49 @@
 /**
  * Keys validated by other modules: augmentation steps (`lib/augment/augment.ts`)
- * and model arguments (`lib/models/registry.ts`), with their errors turned
- * into config paths.
+ * and model arguments (`lib/models/registry.ts`), with their errors' data
+ * turned into config paths.
  *
  * @module
  */
-import { AUGMENT_PRESETS, validateAugmentSteps } from "../augment/augment.ts";
+import {
+  AUGMENT_OPS,
+  AUGMENT_PRESETS,
+  type AugmentStepFault,
+  augmentStepFault,
+  validateAugmentSteps,
+} from "../augment/augment.ts";
 import { listModels, modelArgNames, type ModelName } from "../models/registry.ts";
 import type { LeafSpec, SectionSpec } from "./spec.ts";
 import { show, suggestion } from "./spec.ts";
 
 /**
- * Rewrite a `validateAugmentSteps` message (`augment step 2 (grayscale):
- * "p" must be …, got 3`) as a path suffix (`[2].p`) and a problem.
+ * A `validateAugmentSteps` error as a path suffix (`[2].p`, from the step
+ * index and key its fault carries) and a problem; any other error (or text)
+ * is the problem as it is.
  */
-export function augmentProblem(message: string): { problem: string; at?: string } {
-  let m = /^augment step (\d+) \([^)]*\): "([^"]+)" must be given \((.*)\), got \S+$/.exec(message);
-  if (m) return { at: `[${m[1]}].${m[2]}`, problem: `missing (expected ${m[3]})` };
-  m = /^augment step (\d+) \([^)]*\): "([^"]+)" must be (.*)$/.exec(message);
-  if (m) return { at: `[${m[1]}].${m[2]}`, problem: `expected ${m[3]}` };
-  m = /^augment step (\d+) \([^)]*\): unknown key "([^"]+)"; (did you mean "[^"]+"\?)/.exec(
-    message,
-  );
-  if (m) return { at: `[${m[1]}].${m[2]}`, problem: `unknown key (${m[3]})` };
-  m = /^augment step (\d+): unknown op (.*?)(?:; (did you mean "[^"]+"\?))? Valid ops: (.*)$/
-    .exec(message);
-  if (m) {
-    const ops = m[4].split(", ").map((o) => JSON.stringify(o)).join(", ");
-    const hint = m[3] ? ` (${m[3]})` : "";
-    return { at: `[${m[1]}].op`, problem: `expected one of ${ops}, got ${m[2]}${hint}` };
+export function augmentProblem(error: unknown): { problem: string; at?: string } {
+  const fault = augmentStepFault(error);
+  if (fault === undefined) {
+    return { problem: error instanceof Error ? error.message : String(error) };
   }
-  m = /^augment step (\d+) must be (.*)$/.exec(message);
-  if (m) return { at: `[${m[1]}]`, problem: `expected ${m[2]}` };
-  return { problem: message };
+  return faultProblem(fault);
+}
+
+function faultProblem(fault: AugmentStepFault): { problem: string; at: string } {
+  const at = fault.key === undefined ? `[${fault.index}]` : `[${fault.index}].${fault.key}`;
+  const hint = fault.suggestion === undefined ? "" : `did you mean "${fault.suggestion}"?`;
+  switch (fault.kind) {
+    case "missing":
+      return { at, problem: `missing (expected ${fault.expected})` };
+    case "key":
+      return { at, problem: `unknown key (${hint})` };
+    case "op": {
+      const ops = AUGMENT_OPS.map((o) => JSON.stringify(o)).join(", ");
+      return { at, problem: `expected one of ${ops}, got ${fault.got}${hint && ` (${hint})`}` };
+    }
+    default:
+      return { at, problem: `expected ${fault.expected}, got ${fault.got}` };
+  }
 }
 
 /** `data.augment`: a preset name, or a list of steps checked by `validateAugmentSteps`. */
@@ -54,7 +65,7 @@ export function augmentSpec(preset: string): LeafSpec {
       try {
         return { value: validateAugmentSteps(value) };
       } catch (e) {
-        return augmentProblem((e as Error).message);
+        return augmentProblem(e);
       }
     },
   };

@@ -6,10 +6,7 @@
  *
  * @module
  */
-import type { DistillConfig } from "./types.ts";
-import { ConfigError } from "./_error.ts";
-import { SCHEMA } from "./_schema.ts";
-import { crossChecks } from "./_cross.ts";
+import type { ConfigSystem } from "./system.ts";
 import {
   checkLeaf,
   describe,
@@ -42,11 +39,19 @@ export function getAt(root: unknown, path: string): unknown {
   return v;
 }
 
-class Resolver {
+class Resolver<T> {
   /** Which layer last set each leaf path. */
   readonly setBy = new Map<string, number>();
 
-  constructor(readonly base: DistillConfig, readonly layers: readonly Layer[]) {}
+  constructor(
+    readonly system: ConfigSystem<T>,
+    readonly base: T,
+    readonly layers: readonly Layer[],
+  ) {}
+
+  get wording() {
+    return this.system.wording;
+  }
 
   /** The source that set any of `paths` (or what lies inside them) last. */
   sourceOf(paths: readonly string[]): string {
@@ -58,8 +63,9 @@ class Resolver {
     return this.layers.at(-1)?.source ?? "config";
   }
 
-  fail(path: string, problem: string, also: readonly string[] = []): never {
-    throw new ConfigError(`${this.sourceOf([path, ...also])}: ${path}: ${problem}`);
+  fail(path: string, problem: string, also: readonly string[] = [], blameFile = false): never {
+    const source = blameFile ? this.layers[0]?.source ?? "config" : this.sourceOf([path, ...also]);
+    throw this.wording.error(`${source}: ${path}: ${problem}`);
   }
 
   merge(spec: Spec, cur: unknown, inc: unknown, path: string, layer: number): unknown {
@@ -67,14 +73,14 @@ class Resolver {
     if (spec.kind === "section") {
       if (inc === null) return cur; // `optim:` with nothing under it
       if (!isPlainObject(inc)) {
-        throw new ConfigError(`${src}: ${path}: expected ${describe(spec)}, got ${show(inc)}`);
+        throw this.wording.error(this.wording.notMapping(src, path, spec, inc));
       }
       const out: Record<string, unknown> = isPlainObject(cur) ? { ...cur } : {};
       for (const [key, value] of Object.entries(inc)) {
         const field = spec.fields[key];
         if (!field) {
-          const hint = suggestion(key, Object.keys(spec.fields));
-          throw new ConfigError(`${src}: ${join(path, key)}: unknown key ${hint}`);
+          const keys = Object.keys(spec.fields);
+          throw this.wording.error(this.wording.unknownKey(src, join(path, key), key, keys));
         }
         out[key] = this.merge(field, out[key], value, join(path, key), layer);
       }
@@ -157,11 +163,11 @@ class Resolver {
         const expected = checkLeaf(spec, v);
         if (expected === undefined) return structuredClone(v);
         let hint = "";
-        if (spec.kind === "enum" && typeof v === "string") {
+        if (spec.kind === "enum" && typeof v === "string" && this.wording.enumHint) {
           const s = suggestion(v, spec.values.map(String), "values");
           hint = s.startsWith("(did") ? ` ${s}` : "";
         }
-        return this.fail(path, `expected ${expected}, got ${show(v)}${hint}`);
+        return this.fail(path, `expected ${expected}, got ${this.wording.show(v)}${hint}`);
       }
     }
   }
@@ -219,28 +225,29 @@ class Resolver {
 }
 
 /**
- * Resolve layers over a base config.
+ * Resolve layers over a base config, against a config system's schema.
  *
  * @throws {ConfigError} Naming the source, the path and the problem.
  */
-export function resolveLayers(base: DistillConfig, layers: readonly Layer[]): DistillConfig {
-  const r = new Resolver(base, layers);
+export function resolveLayers<T>(
+  system: ConfigSystem<T>,
+  base: T,
+  layers: readonly Layer[],
+): T {
+  const { schema, wording } = system;
+  const r = new Resolver(system, base, layers);
   let merged: unknown = structuredClone(base);
   layers.forEach((layer, i) => {
     if (layer.value === null || layer.value === undefined) return;
     if (!isPlainObject(layer.value)) {
-      throw new ConfigError(
-        `${layer.source}: expected a mapping of sections (${
-          Object.keys(SCHEMA.fields).join(", ")
-        }) at the top level, got ${show(layer.value)}`,
-      );
+      throw wording.error(wording.topLevel(layer.source, schema, layer.value));
     }
-    merged = r.merge(SCHEMA, merged, layer.value, "", i);
+    merged = r.merge(schema, merged, layer.value, "", i);
   });
-  const config = r.build(SCHEMA, merged, "", {}) as unknown as DistillConfig;
-  for (const check of crossChecks) {
+  const config = r.build(schema, merged, "", {}) as T;
+  for (const check of system.crossChecks) {
     const p = check(config);
-    if (p) r.fail(p.path, p.problem, p.also);
+    if (p) r.fail(p.path, p.problem, p.also, p.blameFile);
   }
   return config;
 }

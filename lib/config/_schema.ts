@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { BACKEND_CHOICES } from "../backend_names.ts";
 import { DATASET_NAMES } from "../data/datasets.ts";
 import { DEFAULT_COSS_SCALE } from "../losses/coss.ts";
 import { METHOD_DEFAULTS, METHOD_NAMES } from "../methods/registry.ts";
@@ -164,7 +165,7 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
   seed: int(0, 0, "seed of every random stream (data order, augmentation, init)"),
   backend: {
     kind: "enum",
-    values: ["auto", "webgpu", "wasm", "cpu"],
+    values: [...BACKEND_CHOICES],
     default: "auto",
     doc: "tfjs backend; auto: COSS_BACKEND when set, else a real GPU's webgpu, else wasm, else cpu",
   },
@@ -408,15 +409,3 @@ export const SCHEMA: SectionSpec = section<DistillConfig>("a distillation run", 
     }),
   }),
 });
-
-/** The defaults the schema declares, as a config object. */
-export function defaultsOf(spec: Spec): unknown {
-  if (spec.kind === "section") {
-    return Object.fromEntries(
-      Object.entries(spec.fields).filter(([, f]) => !f.optional && !f.required).map((
-        [k, f],
-      ) => [k, defaultsOf(f)]),
-    );
-  }
-  return structuredClone(spec.default);
-}

@@ -31,11 +31,13 @@
  */
 import { ConfigError } from "./_error.ts";
 import { CLI_FLAGS } from "./_cli.ts";
+import { crossChecks } from "./_cross.ts";
 import { renderConfigReference } from "./doc.ts";
-import { type Layer, resolveLayers } from "./_resolve.ts";
-import { defaultsOf, SCHEMA } from "./_schema.ts";
-import { describe, type Spec } from "./spec.ts";
-import { overrideLayer, parseYaml, stringifyBlock, stringifyCompact } from "./yaml.ts";
+import { parseLayered } from "./layers.ts";
+import { SCHEMA } from "./_schema.ts";
+import { defaultsOf, describe, type Spec } from "./spec.ts";
+import { type ConfigSystem, DISTILL_WORDING } from "./system.ts";
+import { stringifyBlock, stringifyCompact } from "./yaml.ts";
 
 import type { DistillConfig } from "./types.ts";
 
@@ -59,6 +61,13 @@ function deepFreeze<T>(v: T): T {
  * ```
  */
 export const DEFAULT_CONFIG: DistillConfig = deepFreeze(defaultsOf(SCHEMA) as DistillConfig);
+
+/** The distillation config system: the schema, its cross-key checks and its wording. */
+const DISTILL_SYSTEM: ConfigSystem<DistillConfig> = {
+  schema: SCHEMA,
+  crossChecks,
+  wording: DISTILL_WORDING,
+};
 
 /** Options for {@linkcode parseConfig}. */
 export interface ParseConfigOptions {
@@ -99,10 +108,11 @@ export interface ParseConfigOptions {
  * @throws {ConfigError} One line naming the source, the key and the problem.
  */
 export function parseConfig(text: string, options: ParseConfigOptions = {}): DistillConfig {
-  const source = options.source ?? "config";
-  const layers: Layer[] = [{ source, value: parseYaml(text, source) }];
-  for (const o of options.overrides ?? []) layers.push(overrideLayer(o));
-  return resolveLayers(options.base ?? DEFAULT_CONFIG, layers);
+  return parseLayered(DISTILL_SYSTEM, text, {
+    source: options.source ?? "config",
+    base: options.base ?? DEFAULT_CONFIG,
+    overrides: options.overrides,
+  });
 }
 
 /**
@@ -125,7 +135,11 @@ export async function loadConfig(
   overrides: readonly string[] = [],
 ): Promise<DistillConfig> {
   if (path === undefined) {
-    return resolveLayers(DEFAULT_CONFIG, overrides.map(overrideLayer));
+    return parseLayered(DISTILL_SYSTEM, undefined, {
+      source: "config",
+      base: DEFAULT_CONFIG,
+      overrides,
+    });
   }
   let text: string;
   try {

@@ -1,11 +1,11 @@
 /**
  * The vocabulary of the config schema: one spec per key (type, range, enum
  * values, default, a one-line doc), how each is described in an error, and
- * the "did you mean" suggestion.
+ * the "did you mean" suggestion worded for a key or value (`lib/util/suggest.ts`).
  *
  * @module
  */
-import { editDistance } from "../augment/validate.ts";
+import { closest } from "../util/suggest.ts";
 
 /** A numeric range; `min`/`max` are inclusive unless `minOpen`/`maxOpen`. */
 export interface Range {
@@ -24,6 +24,8 @@ interface SpecBase {
   optional?: boolean;
   /** The key must be given (nested dataset specs). */
   required?: boolean;
+  /** What errors say is expected, in place of the text derived from the kind. */
+  expect?: string;
 }
 
 /** A leaf value. */
@@ -128,6 +130,7 @@ const withRange = (noun: string, r?: Range) => {
 
 /** What a spec allows, as it reads after "expected". */
 export function describe(spec: Spec): string {
+  if (spec.expect !== undefined) return spec.expect;
   const text = describeBare(spec);
   return spec.nullable ? `null or ${text}` : text;
 }
@@ -216,56 +219,22 @@ export function checkLeaf(spec: LeafSpec, v: unknown): string | undefined {
   return ok ? undefined : describe(spec);
 }
 
-/** `learning_rate`, `learningRate`, `learning-rate` → ["learning", "rate"]. */
-function words(s: string): string[] {
-  return s.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase().split(/[^a-z0-9]+/).filter(
-    Boolean,
-  );
-}
-
-/** Short forms of a name: its initials (`lr`) and initials plus last word (`fmnist`). */
-function abbreviations(s: string): string[] {
-  const w = words(s);
-  if (w.length < 2) return [];
-  const initials = w.map((x) => x[0]);
-  return [initials.join(""), initials.slice(0, -1).join("") + w[w.length - 1]];
-}
-
-/**
- * The likeliest intended name, or undefined when nothing is close. Tried in
- * order: equal ignoring case and separators (`weight_decay` → `weightDecay`),
- * abbreviations (`learning_rate` → `lr`, `fmnist` → `fashion-mnist`), the
- * shortest name containing the word (`resnet` → `resnet18`), the longest name
- * the word starts with (`optimizer` → `optim`), then the nearest by edit
- * distance, if within about a third of the word.
- */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, "");
-  const w = norm(word);
-  if (!w || candidates.length === 0) return undefined;
-  const exact = candidates.find((c) => norm(c) === w);
-  if (exact) return exact;
-  const abbreviated = candidates.find((c) =>
-    abbreviations(c).includes(w) || abbreviations(word).includes(norm(c))
-  );
-  if (abbreviated) return abbreviated;
-  const containing = candidates.filter((c) => norm(c).includes(w));
-  if (containing.length) return containing.reduce((a, b) => b.length < a.length ? b : a);
-  const prefixes = candidates.filter((c) => norm(c).length >= 3 && w.startsWith(norm(c)));
-  if (prefixes.length) return prefixes.reduce((a, b) => b.length > a.length ? b : a);
-  let best: string | undefined;
-  let bestScore = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(w, norm(c));
-    if (d < bestScore) [best, bestScore] = [c, d];
-  }
-  return bestScore <= Math.max(1, Math.ceil(w.length / 3)) ? best : undefined;
-}
-
 /** `(did you mean "lr"?)`, or the list of valid names when nothing is close. */
 export function suggestion(word: string, candidates: readonly string[], noun = "keys"): string {
   const c = closest(word, candidates);
   return c !== undefined
     ? `(did you mean ${JSON.stringify(c)}?)`
     : `(valid ${noun}: ${candidates.join(", ")})`;
+}
+
+/** The defaults a schema declares, as a config object (keys in schema order). */
+export function defaultsOf(spec: Spec): unknown {
+  if (spec.kind === "section") {
+    return Object.fromEntries(
+      Object.entries(spec.fields).filter(([, f]) => !f.optional && !f.required).map((
+        [k, f],
+      ) => [k, defaultsOf(f)]),
+    );
+  }
+  return structuredClone(spec.default);
 }

@@ -1,14 +1,17 @@
 /**
  * The type of a resolved config. Its keys, ranges and defaults are declared
- * once more, as data, in `_config_schema.ts`; the compiler checks the two
- * have the same keys.
+ * once more, as data, in `_schema.ts`: the compiler checks the two have the
+ * same keys, and tests/config/defaults_test.ts that every `@default` tag
+ * here equals the schema's default.
  *
  * @module
  */
 import type { OptimizerConfig } from "../optim/optim.ts";
 import type { ScheduleConfig } from "../optim/schedule.ts";
 import type { AugmentStep } from "../augment/augment.ts";
+import type { BackendChoice } from "../backend_names.ts";
 import type { DatasetSpec } from "../data/datasets.ts";
+import type { LinearProtocol } from "../eval/linear.ts";
 
 /** Everything a distillation run needs; `configHelp()` in `config.ts` lists each key. */
 export interface DistillConfig {
@@ -21,7 +24,7 @@ export interface DistillConfig {
    * The tfjs backend; `auto` prefers a real GPU, then wasm, then cpu.
    * @default {"auto"}
    */
-  backend: "auto" | "webgpu" | "wasm" | "cpu";
+  backend: BackendChoice;
   /**
    * Where checkpoints, metrics.jsonl, config.yaml, exports go.
    * @default {"runs/default"}
@@ -320,43 +323,7 @@ export interface DistillConfig {
      * @default {true}
      */
     cost: boolean;
-    /** The linear probe on frozen features (`lib/eval/linear.ts`). */
-    linear: {
-      /**
-       * Passes over the training features (0: no probe).
-       * @default {100}
-       */
-      epochs: number;
-      /**
-       * Initial SGD learning rate of the probe.
-       * @default {0.1}
-       */
-      lr: number;
-      /**
-       * Training features per SGD step of the probe.
-       * @default {256}
-       */
-      batchSize: number;
-      /**
-       * Epochs at which lr is multiplied by gamma.
-       * @default {[60, 80]}
-       */
-      milestones: number[];
-      /**
-       * Factor the learning rate is multiplied by at each milestone.
-       * @default {0.1}
-       */
-      gamma: number;
-      /**
-       * SGD momentum of the probe.
-       * @default {0.9}
-       */
-      momentum: number;
-      /**
-       * L2 weight decay of the probe.
-       * @default {0}
-       */
-      weightDecay: number;
-    };
+    /** The linear probe on frozen features (`lib/eval/linear.ts`; epochs 0: no probe). */
+    linear: Omit<LinearProtocol, "seed" | "normalize">;
   };
 }

@@ -7,10 +7,9 @@
  */
 import { Document, isMap, parse, visit, type YAMLError } from "yaml";
 import type { DistillConfig } from "./types.ts";
-import { ConfigError } from "./_error.ts";
 import type { Layer } from "./_resolve.ts";
-import { SCHEMA } from "./_schema.ts";
-import { describe, type SectionSpec, type Spec, suggestion } from "./spec.ts";
+import { describe, type SectionSpec, type Spec } from "./spec.ts";
+import { DISTILL_WORDING, type Wording } from "./system.ts";
 
 /** The first line of a yaml error, without its ` at line L, column C:` tail. */
 function yamlProblem(e: YAMLError): string {
@@ -20,16 +19,17 @@ function yamlProblem(e: YAMLError): string {
 /**
  * Parse YAML text.
  *
- * @throws {ConfigError} `<source>:<line>:<col>: invalid YAML: <problem>`.
+ * @throws {ConfigError} `<source>:<line>:<col>: invalid YAML: <problem>` (as
+ *   `wording` words it).
  */
-export function parseYaml(text: string, source: string): unknown {
+export function parseYaml(text: string, source: string, wording = DISTILL_WORDING): unknown {
   try {
     return parse(text);
   } catch (e) {
     if ((e as Error).name !== "YAMLParseError") throw e;
     const err = e as YAMLError;
     const at = err.linePos ? `:${err.linePos[0].line}:${err.linePos[0].col}` : "";
-    throw new ConfigError(`${source}${at}: invalid YAML: ${yamlProblem(err)}`);
+    throw wording.error(`${source}${at}: ${wording.invalidYaml}: ${yamlProblem(err)}`);
   }
 }
 
@@ -38,17 +38,20 @@ export function parseYaml(text: string, source: string): unknown {
  *
  * @throws {ConfigError} For an unknown key, or a key below a plain value.
  */
-export function specAt(path: string, source: string): Spec | undefined {
-  let spec: Spec = SCHEMA;
+export function specAt(
+  path: string,
+  source: string,
+  schema: SectionSpec,
+  wording: Wording = DISTILL_WORDING,
+): Spec | undefined {
+  let spec: Spec = schema;
   let at = "";
   for (const key of path.split(".")) {
     const here = at ? `${at}.${key}` : key;
     if (spec.kind === "section") {
       const next: Spec | undefined = spec.fields[key];
       if (!next) {
-        throw new ConfigError(
-          `${source}: ${here}: unknown key ${suggestion(key, Object.keys(spec.fields))}`,
-        );
+        throw wording.error(wording.unknownKey(source, here, key, Object.keys(spec.fields)));
       }
       spec = next;
     } else if (spec.kind === "union") {
@@ -58,10 +61,10 @@ export function specAt(path: string, source: string): Spec | undefined {
         .find((v: SectionSpec) => key in v.fields);
       if (!variant) return undefined;
       spec = variant.fields[key];
-    } else if (spec.kind === "dependent") {
+    } else if (spec.kind === "dependent" || wording.belowLeaf === "replace") {
       return undefined;
     } else {
-      throw new ConfigError(
+      throw wording.error(
         `${source}: ${here}: unknown key (${at} is ${describe(spec)}, not a mapping)`,
       );
     }
@@ -78,23 +81,27 @@ export function specAt(path: string, source: string): Spec | undefined {
  *
  * @throws {ConfigError} For a missing `=`, a bad key, or unreadable YAML.
  */
-export function overrideLayer(override: string): Layer {
+export function overrideLayer(
+  override: string,
+  schema: SectionSpec,
+  wording: Wording = DISTILL_WORDING,
+): Layer {
   const source = `--set ${override}`;
   const eq = override.indexOf("=");
-  if (eq < 0) {
-    throw new ConfigError(`${source}: expected <key>=<value>, e.g. --set optim.lr=0.01`);
-  }
+  if (eq < 0) throw wording.error(wording.noEquals(override));
   const path = override.slice(0, eq).trim();
   const text = override.slice(eq + 1);
   if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(path)) {
-    throw new ConfigError(
+    throw wording.error(
       `${source}: ${JSON.stringify(path)} is not a dotted key such as optim.lr`,
     );
   }
-  const spec = specAt(path, source);
+  const spec = specAt(path, source, schema, wording);
   const raw = text.trim();
   let value: unknown = raw;
-  if (spec?.kind === "string" && !/^["']/.test(raw)) {
+  if (wording.overrideValues === "yaml") {
+    value = parseYaml(text, source, wording);
+  } else if (spec?.kind === "string" && !/^["']/.test(raw)) {
     // Paths and names: the text as typed, so `runs/#1` or `@x` need no quoting.
     if (spec.nullable && (raw === "null" || raw === "~")) value = null;
   } else if (raw !== "") {
@@ -102,7 +109,7 @@ export function overrideLayer(override: string): Layer {
       value = parse(text);
     } catch (e) {
       const problem = yamlProblem(e as YAMLError);
-      throw new ConfigError(
+      throw wording.error(
         `${source}: ${path}: cannot read ${JSON.stringify(text)} as a YAML value (${problem})`,
       );
     }

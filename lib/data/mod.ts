@@ -34,5 +34,5 @@ export * from "../augment/augment.ts";
 export * from "../teacher/cache.ts";
 export * from "../neighbours/mod.ts";
 export * from "./sampler.ts";
-export * from "../util/progress.ts";
+export { type Progress, progress, type ProgressOptions } from "../util/progress.ts";
 export * from "./subset.ts";

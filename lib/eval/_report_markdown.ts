@@ -48,7 +48,7 @@ function describe(v: unknown): string {
 function linearProtocol(r: LinearRecord): string {
   const p = r.protocol;
   return `SGD lr ${p.lr}, momentum ${p.momentum}, wd ${p.weightDecay}, ${p.epochs} epochs, ` +
-    `batch ${p.batchSize}, ×${p.gamma} at [${(p.milestones as number[]).join(", ")}], ` +
+    `batch ${p.batchSize}, ×${p.gamma} at [${p.milestones.join(", ")}], ` +
     `${p.normalize} features`;
 }
 

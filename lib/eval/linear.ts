@@ -103,6 +103,13 @@ export interface LinearProbeOptions {
   progress?: boolean;
 }
 
+/**
+ * The linear-probe protocol: every hyper-parameter of {@linkcode LinearProbeOptions}
+ * that shapes the result, resolved. Reports, teacher cards and configs use this
+ * one type.
+ */
+export type LinearProtocol = Required<Omit<LinearProbeOptions, "progress" | "numClasses">>;
+
 /** A linear-probe accuracy with the protocol that produced it. */
 export interface LinearProbeResult {
   /** Fraction of test rows whose largest logit is their class, in `[0, 1]`. */
@@ -118,7 +125,7 @@ export interface LinearProbeResult {
   /** Mean training cross-entropy over the last epoch. */
   trainLoss: number;
   /** The hyper-parameters used, defaults filled in. */
-  protocol: Required<Omit<LinearProbeOptions, "progress" | "numClasses">>;
+  protocol: LinearProtocol;
   /** Each test row's predicted class. */
   predictions: Int32Array;
   /** The trained layer: `weights` `[dim, numClasses]` row-major (after normalisation), `bias`. */
@@ -135,8 +142,8 @@ function checkLabelled(who: string, what: string, m: LabelledFeatures): void {
   }
 }
 
-function resolve(who: string, o: LinearProbeOptions): LinearProbeResult["protocol"] {
-  const p = {
+function resolve(who: string, o: LinearProbeOptions): LinearProtocol {
+  const p: LinearProtocol = {
     epochs: o.epochs ?? 100,
     lr: o.lr ?? 0.1,
     batchSize: o.batchSize ?? 256,

@@ -43,6 +43,7 @@ export {
   linearProbe,
   type LinearProbeOptions,
   type LinearProbeResult,
+  type LinearProtocol,
 } from "./linear.ts";
 export {
   chanceNnIoU,

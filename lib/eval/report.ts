@@ -34,17 +34,7 @@ import type {
   SavedReport,
 } from "./report_types.ts";
 
-export type {
-  KnnRecord,
-  LinearRecord,
-  ManifoldRecord,
-  Report,
-  ReportFiles,
-  ReportMap,
-  ReportRun,
-  RunEvaluation,
-  SavedReport,
-};
+export type * from "./report_types.ts";
 
 const IGNORED_METRICS = new Set(["step", "epoch", "lr", "imagesPerSecond", "tensors"]);
 const METRIC_NAMES: Record<string, string> = { co: "L_co", ss: "L_ss" };

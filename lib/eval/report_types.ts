@@ -5,6 +5,7 @@
  * @module
  */
 import type { KnnResult } from "./knn.ts";
+import type { LinearProtocol } from "./linear.ts";
 import type { ModelCost } from "./cost.ts";
 import type { CurvePoint } from "./plot.ts";
 
@@ -31,7 +32,7 @@ export interface LinearRecord {
   /** Number of classes. */
   numClasses: number;
   /** SGD hyper-parameters, as `linearProbe` resolved them. */
-  protocol: Record<string, unknown>;
+  protocol: LinearProtocol;
 }
 
 /** Teacher ↔ student agreement on the test images. */

@@ -73,7 +73,8 @@ export function convInfo(
 
 /**
  * `x[:, ::sh, ::sw, :]` limited to `ho × wo` positions, via a reshape and a
- * rank-4 slice (wasm's StridedSlice is ~10x slower).
+ * rank-4 slice (wasm's StridedSlice is much slower: docs/performance.md,
+ * "Smaller measurements behind the code").
  */
 function subsample(r: KernelRunner, x: TensorInfo, sh: number, sw: number, ho: number, wo: number) {
   const [n, h, w, c] = x.shape;
@@ -88,8 +89,9 @@ export interface Conv2DBackpropFilterOptions {
   /**
    * Stride-1 layers with at most this many input channels get their filter
    * gradient as one im2col matrix product instead of a dilated convolution.
-   * Measured with fresh inputs: on wasm 1.7x faster at 1-2 channels, 1.1-1.2x
-   * at 3-4 and slower from 8; on cpu 3-10x slower at any width.
+   * On wasm it is faster up to 4 channels and slower from 8; on cpu it is
+   * slower at any width (docs/performance.md, "Smaller measurements behind
+   * the code").
    * @default {4 on wasm, 0 elsewhere}
    */
   im2colMaxChannels?: number;

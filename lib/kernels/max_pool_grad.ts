@@ -28,7 +28,7 @@ import { requireOriginal } from "./runner.ts";
  * of the four positions (row-major) equal to its window's maximum gets
  * `dy`. The choice is computed with integer masks, not branches: on random
  * data a compare-and-branch argmax mispredicts about every other window and
- * ran 3x slower.
+ * ran slower (docs/performance.md, "Smaller measurements behind the code").
  */
 function scatter2x2(
   x: Float32Array,

@@ -115,9 +115,9 @@ export class KernelRunner {
 
   /**
    * `[n,k] x [k,m]` products through BatchMatMul with a batch of one. A
-   * transposed operand is copied first: wasm's BatchMatMul is ~8x slower with
-   * `transposeA` and 4-12x slower with `transposeB` than a copy then a plain
-   * product.
+   * transposed operand is copied first: wasm's BatchMatMul is much slower with
+   * `transposeA` or `transposeB` than a copy then a plain product
+   * (docs/performance.md, "Smaller measurements behind the code").
    */
   matMul(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo {
     const a2 = transposeA ? this.transpose(a, [1, 0]) : a;

@@ -10,8 +10,8 @@
  * That is two reductions each way, and only `x − μ`, `1/σ` and `s` are kept
  * for the backward pass, where autodiff through the broadcasting ops keeps
  * several full-size tensors. On wasm that made the bench's training steps
- * about 20% (`step-cnn28`) and 12% (`step-r18`) faster and halved the wasm
- * heap they need.
+ * faster and halved the wasm heap they need (docs/performance.md, "What made
+ * wasm faster").
  *
  * @module
  */
@@ -107,10 +107,10 @@ function batchNormFused(
 /**
  * `Σ` over every axis but the last, as `[C]`: a reduction over the leading
  * axes, which the toolkit's wasm `Sum` (`lib/kernels/sum_leading.ts`) does in
- * one pass over the heap, 5-7x faster than tfjs-wasm's transpose-then-sum.
- * (Against tfjs's `Sum`, a `[1, n]·[n, C]` product with ones was faster for
- * one large tensor in isolation, 13 against 49 ms at 128×28×28×32, but showed
- * no gain beyond the noise in interleaved training steps.)
+ * one pass over the heap, faster than tfjs-wasm's transpose-then-sum
+ * (docs/performance.md, "Kernels"). A `[1, n]·[n, C]` product with ones was
+ * faster for one large tensor in isolation but not in training steps
+ * (docs/performance.md, "What made wasm faster").
  */
 function sumOverRows(x: tf.Tensor): tf.Tensor {
   return tf.sum(x, x.shape.slice(0, -1).map((_, i) => i));

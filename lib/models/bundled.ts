@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { LinearProtocol } from "../eval/linear.ts";
 import { parseSafetensors } from "../io/safetensors.ts";
 import type { Backbone } from "./backbone.ts";
 import { createModel, type ModelName } from "./registry.ts";
@@ -35,29 +36,11 @@ export interface CardKnn {
 }
 
 /** A linear-probe accuracy with its protocol (lib/eval/linear.ts), as written to a card. */
-export interface CardLinear {
+export interface CardLinear extends LinearProtocol {
   /** Test top-1 accuracy in `[0, 1]`. */
   top1: number;
   /** Test top-5 accuracy, null with 5 classes or fewer. */
   top5: number | null;
-  /** Passes over the training features. */
-  epochs: number;
-  /** Initial SGD learning rate. */
-  lr: number;
-  /** Rows per step. */
-  batchSize: number;
-  /** Epochs where the rate is multiplied by `gamma`. */
-  milestones: number[];
-  /** The decay factor. */
-  gamma: number;
-  /** SGD momentum. */
-  momentum: number;
-  /** Always 0 (the protocol). */
-  weightDecay: number;
-  /** Seed of init and shuffling. */
-  seed: number;
-  /** Feature standardisation before the layer. */
-  normalize: "standardize" | "none";
 }
 
 /** What `card.json` next to a teacher's `model.safetensors` holds. */

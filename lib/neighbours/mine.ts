@@ -30,6 +30,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { progress } from "../util/progress.ts";
 import { TopKLists } from "./topk.ts";
 import type { FeatureMatrix, Neighbours } from "./types.ts";
+import { checkMatrix } from "./check.ts";
 
 export type { FeatureMatrix, Neighbours };
 import type { Tensor2D } from "../tf_types.ts";
@@ -44,10 +45,10 @@ export interface MineNeighboursOptions {
    */
   k?: number;
   /**
-   * Rows (and columns) per block. tfjs-wasm's matrix multiply runs ~3×
-   * faster while the right operand (`dim × chunkSize` floats) fits the CPU
-   * cache. Measured at 60k × 512 on wasm: 1024 → 69 s, 2048 → 70 s,
-   * 3072 → 73 s, 4096 → 85 s, 8192 → 81 s.
+   * Rows (and columns) per block. tfjs-wasm's matrix multiply runs faster
+   * while the right operand (`dim × chunkSize` floats) fits the CPU cache;
+   * the timings per block size are in docs/performance.md ("Smaller
+   * measurements behind the code").
    *
    * @default {2048}
    */
@@ -74,22 +75,6 @@ export interface MineNeighboursOptions {
    * @default {undefined}
    */
   onProgress?: (rowsDone: number, rows: number) => void;
-}
-
-function checkMatrix(m: FeatureMatrix, who: string): void {
-  if (!(m?.features instanceof Float32Array)) {
-    throw new TypeError(`${who}: features must be a Float32Array`);
-  }
-  for (const key of ["n", "dim"] as const) {
-    if (!(Number.isInteger(m[key]) && m[key] > 0)) {
-      throw new RangeError(`${who}: ${key} must be a positive integer, got ${m[key]}`);
-    }
-  }
-  if (m.features.length !== m.n * m.dim) {
-    throw new RangeError(
-      `${who}: features has ${m.features.length} values, expected n·dim = ${m.n}·${m.dim}`,
-    );
-  }
 }
 
 /**
@@ -148,8 +133,9 @@ export function normalizeRows(m: FeatureMatrix, who: string, what?: string): Flo
 
 /**
  * The right-hand operand of a similarity block: `rows` normalised feature
- * rows, transposed to `[dim, rows]` (tfjs-wasm multiplies about 10× slower
- * with a transposed right operand). `mineNeighbours` and the sharded mine of
+ * rows, transposed to `[dim, rows]` (tfjs-wasm multiplies much slower with a
+ * transposed right operand: docs/performance.md, "Smaller measurements behind
+ * the code"). `mineNeighbours` and the sharded mine of
  * `deno task prepare` build every block from this and
  * {@linkcode similarityBlock}, so their similarities agree bit for bit.
  *
@@ -287,9 +273,9 @@ export async function mineNeighbours(
     ? progress(`kNN ${n}×${dim} k=${k}`, totalWork / 1e6, { unit: "M similarities" })
     : undefined;
   // Column blocks [dim, w]: the right-hand operands. tfjs-wasm multiplies
-  // about 10× slower with a transposed right operand, and about 3× slower
-  // when the right operand outgrows the cache (measured: 15 GMAC/s up to
-  // 8192 columns of 512, 4.5 GMAC/s at 60000), hence square blocks.
+  // much slower with a transposed right operand, and when the right operand
+  // outgrows the cache, hence square blocks (docs/performance.md, "Smaller
+  // measurements behind the code").
   const blocks: tf.Tensor2D[] = [];
   try {
     for (let s = 0; s < n; s += block) {

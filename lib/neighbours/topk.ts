@@ -37,8 +37,8 @@ export class TopKLists {
   /**
    * Offer the rows of one `tf.topk` result: `rowCount` rows of `width`
    * candidates, row `r` belonging to list `firstRow + r`, candidate column `c`
-   * being item `indexOffset + c`. Candidates equal to the row itself are
-   * skipped (self-exclusion).
+   * being item `indexOffset + c`. With `excludeSelf` (mining a set against
+   * itself), candidates equal to the row itself are skipped.
    */
   offerRows(
     values: Float32Array,
@@ -47,12 +47,32 @@ export class TopKLists {
     firstRow: number,
     rowCount: number,
     indexOffset: number,
+    excludeSelf = true,
   ): void {
     for (let r = 0; r < rowCount; r++) {
       const row = firstRow + r;
       for (let j = r * width, end = j + width; j < end; j++) {
         const index = indexOffset + columns[j];
-        if (index !== row) this.offer(row, values[j], index);
+        if (!excludeSelf || index !== row) this.offer(row, values[j], index);
+      }
+    }
+  }
+
+  /**
+   * Offer every entry of a query block to its row's list only: `block[i*cols + j]`
+   * is the similarity of query `i` (list `i`) and item `c0 + j` (a search of
+   * queries against another set, as kNN evaluation does). Most entries fall
+   * below the current k-th best and cost one comparison.
+   */
+  offerQueryBlock(block: Float32Array, rows: number, cols: number, c0: number): void {
+    const k = this.k;
+    const best = this.sims;
+    for (let i = 0; i < rows; i++) {
+      const last = i * k + k - 1;
+      let cut = best[last];
+      for (let j = 0, b = i * cols; j < cols; j++) {
+        // Equal entries lose to the lower index already kept, inside offer.
+        if (block[b + j] >= cut && this.offer(i, block[b + j], c0 + j)) cut = best[last];
       }
     }
   }

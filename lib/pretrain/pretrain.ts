@@ -21,7 +21,8 @@ import { createModel, type ModelName } from "../models/registry.ts";
 import { torchStateDict } from "../models/torch_weights.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
-import { loadCheckpoint, restoreVariables, saveCheckpoint } from "../io/checkpoint.ts";
+import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { disposeCheckpoint, TrainState } from "../train/state.ts";
 import { type PretrainConfig, stringifyPretrainConfig } from "./_config.ts";
 import { gitCommit, type TeacherCard } from "./_card.ts";
 import { evaluateTeacher } from "./_eval.ts";
@@ -103,19 +104,6 @@ function namedVariables(model: Backbone, head: TrainHead): Record<string, tf.Var
   return out;
 }
 
-/** Optimizer slots `kind/<variable>` with the variable part renamed (tfjs's names ↔ stable ones). */
-function renameSlots(
-  slots: Record<string, tf.Tensor>,
-  names: Map<string, string>,
-): Record<string, tf.Tensor> {
-  const out: Record<string, tf.Tensor> = {};
-  for (const [k, t] of Object.entries(slots)) {
-    const cut = k.indexOf("/");
-    out[cut < 0 ? k : `${k.slice(0, cut)}/${names.get(k.slice(cut + 1)) ?? k.slice(cut + 1)}`] = t;
-  }
-  return out;
-}
-
 /**
  * Train a teacher as `config` says and write `<out>/model.safetensors` and
  * `<out>/card.json`.
@@ -164,10 +152,8 @@ export async function pretrain(
   );
   const head = makeHead(c, model.featureDim, classes);
   const vars = [...model.trainableVariables(), ...head.params.trainable()];
-  const named = namedVariables(model, head);
-  const stable = new Map(Object.entries(named).map(([k, v]) => [v.name, k]));
-  const internal = new Map(Object.entries(named).map(([k, v]) => [k, v.name]));
   const optimizer: Optimizer = createOptimizer(c.optim, vars);
+  const state = new TrainState(namedVariables(model, head), optimizer);
   const norm: AugmentStep = { op: "normalize", mean: c.data.mean, std: c.data.std };
   const augs = (c.method === "simclr" ? [1, 2] : [1]).map((s) =>
     new Augmenter([...c.data.augment, norm], { seed: c.seed * 1000 + s })
@@ -182,7 +168,7 @@ export async function pretrain(
     : undefined;
   const changed = ck && recipeDifference(ck.config, c);
   if (ck && changed) {
-    tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
+    disposeCheckpoint(ck);
     throw new Error(
       `Cannot resume run dir "${c.runDir}": its checkpoint was written by another config ` +
         `(${changed}); use another --run-dir, or --no-resume to start it over`,
@@ -194,9 +180,8 @@ export async function pretrain(
     new TextEncoder().encode(stringifyPretrainConfig(c)),
   );
   if (ck) {
-    restoreVariables(named, ck.variables);
-    optimizer.setState(renameSlots(ck.optimizer, internal));
-    tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
+    state.restore(ck.variables, ck.optimizer);
+    disposeCheckpoint(ck);
     ({ step, epoch: startEpoch } = ck);
     const rng = ck.rng as { augment: number[][] };
     rng.augment.forEach((s, i) => augs[i].setState(s));
@@ -248,9 +233,9 @@ export async function pretrain(
       value.dispose();
     }
     trainSeconds += (performance.now() - te) / 1000;
-    const slots = renameSlots(optimizer.state(), stable);
+    const slots = state.slots();
     await saveCheckpoint(ckptPath, {
-      variables: named,
+      variables: state.variables,
       optimizer: slots,
       step,
       epoch: epoch + 1,

@@ -24,12 +24,7 @@ import { firstImages } from "../data/subset.ts";
 import type { ImageSource } from "../data/types.ts";
 import { exportStudent } from "../models/export.ts";
 import { createModel, type ModelName } from "../models/registry.ts";
-import {
-  checkpointVariables,
-  loadCheckpoint,
-  restoreVariables,
-  saveCheckpoint,
-} from "../io/checkpoint.ts";
+import { checkpointVariables, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { configHash, type DistillConfig, formatConfig } from "../config/config.ts";
 import { quickKnn } from "../eval/evaluate.ts";
 import {
@@ -46,13 +41,19 @@ import {
   checkRunDir,
   MetricsLog,
   prepareRunDir,
+  type RunDirState,
+  type RunPaths,
   runPaths,
 } from "./run_dir.ts";
 import { RunLock } from "./_lock.ts";
 import { sweepStaleTemps } from "../io/atomic.ts";
 import { sha256 } from "../util/hash.ts";
-import { TrainProgress } from "./_train_progress.ts";
-import { augmentSteps, createTrainer, trainStep } from "./step.ts";
+import { TrainProgress } from "../util/progress.ts";
+import { augmentSteps, createTrainer, type Trainer, type TrainInputs, trainStep } from "./step.ts";
+import { disposeCheckpoint, TrainState } from "./state.ts";
+import type { Embedder } from "../models/types.ts";
+import type { Tensor4D } from "../tf_types.ts";
+import type { TeacherFeatures } from "../teacher/cache.ts";
 
 /** Options for {@linkcode distill}. */
 export interface DistillOptions {
@@ -172,14 +173,105 @@ export async function distill(
   const log = options.log ?? ((l: string) => console.error(l));
   const paths = runPaths(config.runDir);
   const hash = configHash(config);
-  // Refuse a run dir of another config before anything starts; write to it only once the
-  // data and the teacher have opened. Other eval.* settings only re-evaluate it.
+  const runDir = await checkBeforeStart(config, paths, options, hash, log);
+  // Every resource is released once, on every way out: an error (a teacher that does not
+  // load, a refused resume), a run stopped before its end, or the end.
+  const release: (() => void)[] = [];
+  try {
+    const data = await openTrainingData(config, options);
+    release.push(() => data.close());
+    const { teacher, description } = await openTeacher(config.teacher, {
+      data: { mean: config.data.mean, std: config.data.std },
+      log,
+    });
+    release.push(() => teacher.dispose());
+    const { transform, key: transformKey } = evalTransform(config);
+    const { features, ...targets } = await teacherCaches(
+      config,
+      data.train,
+      teacher,
+      transform,
+      transformKey,
+      log,
+    );
+    const trainer = createTrainer({ config, train: data.train, teacher, ...targets });
+    const { student, head, optimizer, method } = trainer;
+    release.push(() => {
+      student.dispose();
+      head?.dispose();
+      optimizer.dispose();
+      method.dispose();
+    });
+    const run: Run = {
+      config,
+      options,
+      paths,
+      hash,
+      trainer,
+      data,
+      transform,
+      log,
+      state: new TrainState(checkpointVariables(student, head), optimizer),
+      // What the checkpoint records of the data it trained on: a changed dataset refuses a resume.
+      dataset: {
+        count: data.train.length,
+        fingerprint: await sha256(data.train.fingerprint),
+      },
+      step: 0,
+    };
+    if (runDir.resuming) await resume(run);
+    const result = await train(run, runDir);
+    if (result.steps < trainer.total || options.finish === false) return result;
+    return await finish(run, result, description, features);
+  } finally {
+    for (const f of release.reverse()) f();
+  }
+}
+
+/** The training data as a run holds it: the training subset, and the test split when periodic kNN needs it. */
+interface TrainingData {
+  opened: OpenedDataset;
+  train: ImageSource;
+  testSet?: OpenedDataset;
+  /** Close the training data, and the test split when it is still open. */
+  close(): void;
+}
+
+/** A run's parts, for the stages of {@linkcode distill}. */
+interface Run {
+  config: DistillConfig;
+  options: DistillOptions;
+  paths: RunPaths;
+  hash: string;
+  trainer: Trainer;
+  data: TrainingData;
+  /** The eval view's transform (the teacher cache's and the periodic kNN's). */
+  transform: (x: Tensor4D) => Tensor4D;
+  log: (line: string) => void;
+  state: TrainState;
+  dataset: { count: number; fingerprint: string };
+  /** Steps done so far. */
+  step: number;
+  /** The step of the last good checkpoint, once there is one. */
+  lastCheckpoint?: number;
+}
+
+/**
+ * What is checked before anything expensive starts: the run dir (refused for
+ * another config; written only once the data and the teacher have opened),
+ * the teacher cache dir (one outside the grant would fail only once every
+ * teacher feature is computed), the backend, and the student's arguments.
+ */
+async function checkBeforeStart(
+  config: DistillConfig,
+  paths: RunPaths,
+  options: DistillOptions,
+  hash: string,
+  log: (line: string) => void,
+): Promise<RunDirState> {
+  // Other eval.* settings only re-evaluate the run dir.
   const runDir = await checkRunDir(paths, config, options.resume ?? "auto");
-  const { resuming } = runDir;
-  const needLists = config.data.sampler.kind === "neighbour" || config.loss.name === "bingo";
-  // The teacher cache dir too: a dir outside the grant would fail only once every
-  // teacher feature is computed.
-  if (config.teacher.cache || needLists || config.data.test !== null) {
+  if (config.teacher.cache || needLists(config) || config.data.test !== null) {
     await checkCacheDir(config.teacher.cacheDir);
   }
   // "auto" (the default) leaves the choice to COSS_BACKEND when it is set, as documented.
@@ -191,48 +283,76 @@ export async function distill(
   } catch (e) {
     throw new Error(`student.args: ${(e as Error).message}`, { cause: e });
   }
+  return runDir;
+}
 
+/** Neighbour lists: the neighbour sampler's, and BINGO's bags (teacher-space neighbours too). */
+function needLists(config: DistillConfig): boolean {
+  return config.data.sampler.kind === "neighbour" || config.loss.name === "bingo";
+}
+
+/**
+ * Open the training split (its first `data.subset` images) and, when the
+ * periodic kNN needs it, the test split, once, kept until training ends.
+ * Checks that need the data run here, before the first expensive step: a
+ * test split that does not open, or an eval.k the kNN banks cannot serve,
+ * would otherwise fail after training.
+ */
+async function openTrainingData(
+  config: DistillConfig,
+  options: DistillOptions,
+): Promise<TrainingData> {
   const open = options.openDataset ?? openDataset;
   const opened = await open(config.data.train, { key: "data.train" });
-  const train: ImageSource = firstImages(opened.images, config.data.subset);
-  // Checks that need the data, before the first expensive step: a test split that does
-  // not open, or an eval.k the kNN banks cannot serve, would otherwise fail after training.
-  // The split is opened once: the periodic kNN keeps it until training ends.
-  let testSet: OpenedDataset | undefined;
-  // Both splits are closed on every way out: an error (a teacher that does not load, a refused
-  // resume), a run stopped before its end, or the end.
-  using _close = {
-    [Symbol.dispose]: () => {
-      testSet?.images.close();
+  const data: TrainingData = {
+    opened,
+    train: firstImages(opened.images, config.data.subset),
+    close() {
+      data.testSet?.images.close();
+      data.testSet = undefined;
       opened.images.close();
     },
   };
-  if (config.data.test && opened.evaluation) {
-    testSet = await open(config.data.test, { key: "data.test" });
-    checkEvalK(config.eval.k, train.length, bankLimit(config));
-    if (config.train.evalEvery > 0) {
-      checkEvalK(
-        config.eval.k,
-        periodicSizes(config.eval.subset, train.length, testSet.images.length).bank,
-        `eval.subset (${config.eval.subset}; periodic evals use a bank of 5 × eval.subset ` +
-          "training images), or set train.evalEvery=0",
-      );
-    } else {
-      testSet.images.close();
-      testSet = undefined;
+  try {
+    if (config.data.test && opened.evaluation) {
+      data.testSet = await open(config.data.test, { key: "data.test" });
+      checkEvalK(config.eval.k, data.train.length, bankLimit(config));
+      if (config.train.evalEvery > 0) {
+        checkEvalK(
+          config.eval.k,
+          periodicSizes(config.eval.subset, data.train.length, data.testSet.images.length).bank,
+          `eval.subset (${config.eval.subset}; periodic evals use a bank of 5 × eval.subset ` +
+            "training images), or set train.evalEvery=0",
+        );
+      } else {
+        data.testSet.images.close();
+        data.testSet = undefined;
+      }
     }
+  } catch (e) {
+    data.close();
+    throw e;
   }
-  const { teacher, description } = await openTeacher(config.teacher, {
-    data: { mean: config.data.mean, std: config.data.std },
-    log,
-  });
-  const { transform, key: transformKey } = evalTransform(config);
+  return data;
+}
 
-  // Teacher features (eval view): the cache, and the neighbour lists mined from it.
-  // BINGO's bags are teacher-space neighbour lists too.
+/**
+ * The teacher's features of the eval view (its cache, and the neighbour
+ * lists mined from it), or the multi-view cache: same-view targets at cache
+ * speed, the teacher's features of recorded augmented views. The caches key
+ * the images by their content (the manifest), as deno task prepare does.
+ */
+async function teacherCaches(
+  config: DistillConfig,
+  train: ImageSource,
+  teacher: Embedder,
+  transform: (x: Tensor4D) => Tensor4D,
+  transformKey: string,
+  log: (line: string) => void,
+): Promise<Pick<TrainInputs, "cached" | "views" | "lists"> & { features?: TeacherFeatures }> {
   const multiView = config.teacher.cache && config.teacher.views > 0;
-  const needFeatures = (config.teacher.cache && !multiView) || needLists;
-  // The caches key the images by their content (the manifest), as deno task prepare does.
+  const lists = needLists(config);
+  const needFeatures = (config.teacher.cache && !multiView) || lists;
   const keyed = needFeatures || multiView
     ? await keyedImages(train, config.teacher.cacheDir, { log })
     : train;
@@ -247,74 +367,60 @@ export async function distill(
       log,
     })
     : undefined;
-  const cached = config.teacher.cache && !multiView && features
-    ? new CachedTeacher(features)
-    : undefined;
-  // Same-view targets at cache speed: the teacher's features of recorded augmented views.
-  const views = multiView
-    ? await loadOrComputeViews({
-      dir: config.teacher.cacheDir,
-      teacher,
-      images: keyed,
-      steps: augmentSteps(config),
-      views: config.teacher.views,
-      seed: config.seed,
-      dtype: config.teacher.cacheDtype,
-      batchSize: config.teacher.batchSize,
-      log,
-    })
-    : undefined;
-  const lists = needLists
-    ? await loadOrMineNeighbours({
-      dir: config.teacher.cacheDir,
-      features: features!,
-      k: config.data.sampler.k,
-      chunkSize: config.teacher.mineChunk,
-      log,
-    })
-    : undefined;
+  return {
+    features,
+    cached: config.teacher.cache && !multiView && features
+      ? new CachedTeacher(features)
+      : undefined,
+    views: multiView
+      ? await loadOrComputeViews({
+        dir: config.teacher.cacheDir,
+        teacher,
+        images: keyed,
+        steps: augmentSteps(config),
+        views: config.teacher.views,
+        seed: config.seed,
+        dtype: config.teacher.cacheDtype,
+        batchSize: config.teacher.batchSize,
+        log,
+      })
+      : undefined,
+    lists: lists
+      ? await loadOrMineNeighbours({
+        dir: config.teacher.cacheDir,
+        features: features!,
+        k: config.data.sampler.k,
+        chunkSize: config.teacher.mineChunk,
+        log,
+      })
+      : undefined,
+  };
+}
 
-  const trainer = createTrainer({ config, train, teacher, cached, views, lists });
-  const { sampler, student, head, optimizer, augmenter, method, total } = trainer;
-  const epochs = Math.ceil(total / sampler.batchesPerEpoch);
-  const checkpointVars = checkpointVariables(student, head);
-  // Optimizer slots are keyed by tfjs variable names, which depend on creation
-  // order; checkpoints store them under the stable names above instead.
-  const stableName = new Map(Object.entries(checkpointVars).map(([n, v]) => [v.name, n]));
-  const tfjsName = new Map(Object.entries(checkpointVars).map(([n, v]) => [n, v.name]));
-  const renameSlots = (slots: Record<string, tf.Tensor>, map: Map<string, string>) =>
-    Object.fromEntries(
-      Object.entries(slots).map(([key, t]) => {
-        const i = key.indexOf("/");
-        return [
-          i < 0 ? key : `${key.slice(0, i)}/${map.get(key.slice(i + 1)) ?? key.slice(i + 1)}`,
-          t,
-        ];
-      }),
+/**
+ * Restore a run from its checkpoint: the variables, the optimizer's slots,
+ * the method's state, the augmenter's and sampler's RNG states and the step.
+ * A checkpoint of another config, past this run's steps, over changed
+ * training data or holding NaN/Inf is refused with the way out.
+ */
+async function resume(run: Run): Promise<void> {
+  const { paths, hash, trainer, dataset } = run;
+  const ck = await loadCheckpoint(paths.checkpoint).catch((e) => {
+    throw new Error(
+      `${(e as Error).message}; rerun with --no-resume to start "${paths.dir}" over ` +
+        "(or restore the file from a backup)",
+      { cause: e },
     );
-
-  // What the checkpoint records of the data it trained on: a changed dataset refuses a resume.
-  const dataset = { count: train.length, fingerprint: await sha256(train.fingerprint) };
-  let step = 0;
-  let lastCheckpoint: number | undefined;
-  if (resuming) {
-    const ck = await loadCheckpoint(paths.checkpoint).catch((e) => {
-      throw new Error(
-        `${(e as Error).message}; rerun with --no-resume to start "${paths.dir}" over ` +
-          "(or restore the file from a backup)",
-        { cause: e },
-      );
-    });
+  });
+  try {
     const nonFinite = await firstNonFinite({ ...ck.variables, ...ck.optimizer });
     if (nonFinite !== undefined) {
-      tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
       throw new Error(
         `Cannot resume from "${paths.checkpoint}": tensor "${nonFinite}" holds NaN or Inf; ` +
           `rerun with --no-resume to start "${paths.dir}" over (or restore the file from a backup)`,
       );
     }
     const refuse = (why: string, fix: string) => {
-      tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
       throw new Error(`Cannot resume from "${paths.checkpoint}": ${why}; ${fix}`);
     };
     const startOver =
@@ -327,9 +433,9 @@ export async function distill(
         startOver,
       );
     }
-    if (ck.step > total) {
+    if (ck.step > trainer.total) {
       refuse(
-        `its step ${ck.step} is past this run's ${total} steps`,
+        `its step ${ck.step} is past this run's ${trainer.total} steps`,
         `raise train.steps/train.epochs to at least the checkpoint's, or ${startOver}`,
       );
     }
@@ -353,20 +459,92 @@ export async function distill(
       if (name.startsWith(METHOD_PREFIX)) methodTensors[name.slice(METHOD_PREFIX.length)] = t;
       else modelTensors[name] = t;
     }
-    restoreVariables(checkpointVars, modelTensors);
-    method.setState({
+    run.state.restore(modelTensors, ck.optimizer);
+    trainer.method.setState({
       tensors: methodTensors,
       meta: (ck.extra.method ?? {}) as Record<string, number>,
     });
-    optimizer.setState(renameSlots(ck.optimizer, tfjsName));
     const rng = ck.rng as { augmenter: number[]; sampler: ReturnType<BatchSampler["state"]> };
-    augmenter.setState(rng.augmenter);
-    sampler.setState(rng.sampler);
-    tf.dispose([...Object.values(ck.variables), ...Object.values(ck.optimizer)]);
-    step = ck.step;
-    lastCheckpoint = ck.step;
-    log(`resuming "${paths.dir}" from its checkpoint at step ${step}/${total}`);
+    trainer.augmenter.setState(rng.augmenter);
+    trainer.sampler.setState(rng.sampler);
+  } finally {
+    disposeCheckpoint(ck);
   }
+  run.step = ck.step;
+  run.lastCheckpoint = ck.step;
+  run.log(`resuming "${paths.dir}" from its checkpoint at step ${run.step}/${trainer.total}`);
+}
+
+/**
+ * Save a checkpoint of the run at its current step; refused (the last good
+ * checkpoint kept) when a weight or slot is not finite.
+ */
+async function save(run: Run): Promise<void> {
+  const { paths, trainer, state } = run;
+  const optState = state.optimizer.state();
+  if (!(await allFinite([...Object.values(state.variables), ...Object.values(optState)]))) {
+    tf.dispose(Object.values(optState));
+    throw new Error(
+      `non-finite weights at step ${run.step}; not overwriting the last good checkpoint ` +
+        (run.lastCheckpoint === undefined
+          ? "(none written yet)"
+          : `"${paths.checkpoint}" (step ${run.lastCheckpoint})`) +
+        "; lower optim.lr or set optim.clipNorm",
+    );
+  }
+  const methodState = trainer.method.state();
+  const methodVars = Object.fromEntries(
+    Object.entries(methodState.tensors).map(([n, t]) => [`${METHOD_PREFIX}${n}`, t]),
+  );
+  await saveCheckpoint(paths.checkpoint, {
+    variables: { ...state.variables, ...methodVars },
+    optimizer: state.slots(optState),
+    step: run.step,
+    epoch: trainer.sampler.state().epoch,
+    rng: { augmenter: trainer.augmenter.state(), sampler: trainer.sampler.state() },
+    config: JSON.parse(JSON.stringify(run.config)),
+    extra: { method: methodState.meta, configHash: run.hash, dataset: run.dataset },
+  });
+  tf.dispose([...Object.values(optState), ...Object.values(methodState.tensors)]);
+  run.lastCheckpoint = run.step;
+}
+
+/** Periodic kNN: eval.subset test images against a bank of training images. */
+async function periodic(run: Run, metrics: MetricsLog, progress: TrainProgress): Promise<void> {
+  const { config, data, trainer, step } = run;
+  const testSet = data.testSet;
+  if (!testSet?.evaluation) return;
+  const sizes = periodicSizes(config.eval.subset, data.train.length, testSet.images.length);
+  const n = sizes.test;
+  const bank = firstImages(data.train, sizes.bank);
+  const r = await quickKnn({
+    model: trainer.student,
+    train: bank,
+    trainLabels: data.opened.evaluation!.labels.subarray(0, bank.length),
+    test: firstImages(testSet.images, n),
+    testLabels: testSet.evaluation.labels.subarray(0, n),
+    transform: run.transform,
+    k: config.eval.k,
+    t: config.eval.t,
+  });
+  await metrics.write({
+    step,
+    knn: { top1: r.top1, k: r.k, t: r.t, test: n, bank: bank.length },
+  });
+  progress.log(
+    `step ${step}: kNN-${r.k} top-1 ${(100 * r.top1).toFixed(2)}% ` +
+      `(T=${r.t}, ${n} test / ${bank.length} train images)`,
+  );
+}
+
+/**
+ * Train from the run's step to its end (or `stopAfter` steps): the run dir
+ * is created and locked, metrics and checkpoints written as configured, and
+ * the test split closed once training ends.
+ */
+async function train(run: Run, runDir: RunDirState): Promise<DistillResult> {
+  const { config, options, paths, trainer, log } = run;
+  const { sampler, total } = trainer;
   await Deno.mkdir(paths.dir, { recursive: true }).catch((e) => {
     throw new Error(`Cannot create run dir "${paths.dir}": ${(e as Error).message}`);
   });
@@ -384,82 +562,27 @@ export async function distill(
           "the run is evaluated under the new ones once trained",
       );
     }
-    metrics = await MetricsLog.open(paths.metrics, resuming ? step + 1 : undefined);
+    metrics = await MetricsLog.open(paths.metrics, runDir.resuming ? run.step + 1 : undefined);
   } catch (e) {
     await lock.release();
     throw e;
   }
-  const startStep = step;
-
-  const save = async () => {
-    const optState = optimizer.state();
-    if (!(await allFinite([...Object.values(checkpointVars), ...Object.values(optState)]))) {
-      tf.dispose(Object.values(optState));
-      throw new Error(
-        `non-finite weights at step ${step}; not overwriting the last good checkpoint ` +
-          (lastCheckpoint === undefined
-            ? "(none written yet)"
-            : `"${paths.checkpoint}" (step ${lastCheckpoint})`) +
-          "; lower optim.lr or set optim.clipNorm",
-      );
-    }
-    const methodState = method.state();
-    const methodVars = Object.fromEntries(
-      Object.entries(methodState.tensors).map(([n, t]) => [`${METHOD_PREFIX}${n}`, t]),
-    );
-    await saveCheckpoint(paths.checkpoint, {
-      variables: { ...checkpointVars, ...methodVars },
-      optimizer: renameSlots(optState, stableName),
-      step,
-      epoch: sampler.state().epoch,
-      rng: { augmenter: augmenter.state(), sampler: sampler.state() },
-      config: JSON.parse(JSON.stringify(config)),
-      extra: { method: methodState.meta, configHash: hash, dataset },
-    });
-    tf.dispose([...Object.values(optState), ...Object.values(methodState.tensors)]);
-    lastCheckpoint = step;
-  };
-
-  // Periodic kNN: eval.subset test images against a bank of training images.
-  const periodic = async () => {
-    if (!testSet?.evaluation) return;
-    const sizes = periodicSizes(config.eval.subset, train.length, testSet.images.length);
-    const n = sizes.test;
-    const bank = firstImages(train, sizes.bank);
-    const r = await quickKnn({
-      model: student,
-      train: bank,
-      trainLabels: opened.evaluation!.labels.subarray(0, bank.length),
-      test: firstImages(testSet.images, n),
-      testLabels: testSet.evaluation.labels.subarray(0, n),
-      transform,
-      k: config.eval.k,
-      t: config.eval.t,
-    });
-    await metrics.write({
-      step,
-      knn: { top1: r.top1, k: r.k, t: r.t, test: n, bank: bank.length },
-    });
-    progress.log(
-      `step ${step}: kNN-${r.k} top-1 ${(100 * r.top1).toFixed(2)}% ` +
-        `(T=${r.t}, ${n} test / ${bank.length} train images)`,
-    );
-  };
-
-  const progress = new TrainProgress(total, epochs, step, { tty: options.tty, write: log });
+  const startStep = run.step;
+  const epochs = Math.ceil(total / sampler.batchesPerEpoch);
+  const progress = new TrainProgress(total, epochs, run.step, { tty: options.tty, write: log });
   const t0 = performance.now();
   let windowStart = performance.now();
   let windowImages = 0;
   let trainImages = 0;
   const stopAt = options.stopAfter === undefined
     ? total
-    : Math.min(total, step + options.stopAfter);
+    : Math.min(total, run.step + options.stopAfter);
   try {
-    batches: while (step < stopAt) {
+    batches: while (run.step < stopAt) {
       const epoch = sampler.state().epoch;
       for (const indices of sampler.epoch(epoch)) {
-        const { value, terms, lr, images } = await trainStep(indices, step, trainer);
-        step++;
+        const { value, terms, lr, images } = await trainStep(indices, run.step, trainer);
+        const step = ++run.step;
         windowImages += images;
         trainImages += images;
         const logNow = step % config.train.logEvery === 0 || step === stopAt;
@@ -471,9 +594,9 @@ export async function distill(
           if (!Number.isFinite(lossValue)) {
             throw new Error(
               `loss is ${lossValue} at step ${step}; stopping. The last good checkpoint is ` +
-                (lastCheckpoint === undefined
+                (run.lastCheckpoint === undefined
                   ? "none (no checkpoint was written yet)"
-                  : `"${paths.checkpoint}" (step ${lastCheckpoint})`) +
+                  : `"${paths.checkpoint}" (step ${run.lastCheckpoint})`) +
                 "; lower optim.lr or set optim.clipNorm",
             );
           }
@@ -493,8 +616,10 @@ export async function distill(
           progress.update({ step, epoch, loss: lossValue, lr, imagesPerSecond: ips });
         }
         tf.dispose([value, ...Object.values(terms)]);
-        if (checkpointNow) await save();
-        if (config.train.evalEvery > 0 && step % config.train.evalEvery === 0) await periodic();
+        if (checkpointNow) await save(run);
+        if (config.train.evalEvery > 0 && step % config.train.evalEvery === 0) {
+          await periodic(run, metrics, progress);
+        }
         if (step >= stopAt) break batches;
       }
     }
@@ -502,32 +627,27 @@ export async function distill(
     progress.stop();
     metrics.close();
     await lock.release();
-    testSet?.images.close();
-    testSet = undefined;
+    run.data.testSet?.images.close();
+    run.data.testSet = undefined;
   }
   const trainSeconds = (performance.now() - t0) / 1000;
   const imagesPerSecond = trainImages / Math.max(trainSeconds, 1e-9);
   log(
-    `trained steps ${startStep}→${step} of ${total} in ${trainSeconds.toFixed(1)} s ` +
+    `trained steps ${startStep}→${run.step} of ${total} in ${trainSeconds.toFixed(1)} s ` +
       `(${imagesPerSecond.toFixed(0)} images/s)`,
   );
-  const result: DistillResult = {
-    runDir: paths.dir,
-    steps: step,
-    startStep,
-    trainSeconds,
-    imagesPerSecond,
-  };
-  if (step < total || options.finish === false) {
-    student.dispose();
-    head?.dispose();
-    optimizer.dispose();
-    method.dispose();
-    teacher.dispose();
-    return result;
-  }
+  return { runDir: paths.dir, steps: run.step, startStep, trainSeconds, imagesPerSecond };
+}
 
-  // The end: exports (backbone only) and the evaluation table.
+/** The end of a run: the student's exports (backbone only) and the evaluation table. */
+async function finish(
+  run: Run,
+  result: DistillResult,
+  description: Record<string, unknown>,
+  features: TeacherFeatures | undefined,
+): Promise<DistillResult> {
+  const { config, paths, trainer, log } = run;
+  const { student, head, sampler, method } = trainer;
   const card = {
     inputSize: [config.data.size, config.data.size] as [number, number],
     mean: config.data.mean,
@@ -543,57 +663,47 @@ export async function distill(
     `exported the student to "${paths.exportTfjs}" (tfjs), "${paths.exportSafetensors}" ` +
       `(safetensors) and "${paths.exportOnnx}" (onnx, transformers.js folder)`,
   );
-  let table: string | undefined;
-  let report: ReportRun | undefined;
-  if (config.data.test && opened.evaluation) {
-    const data = await openEvalData(config).catch((e) => {
-      throw evaluationFailed(e, paths.dir);
+  if (!(config.data.test && run.data.opened.evaluation)) return result;
+  const data = await openEvalData(config).catch((e) => {
+    throw evaluationFailed(e, paths.dir);
+  });
+  try {
+    const { run: report, table } = await evaluateStudent({
+      config,
+      data,
+      student,
+      head,
+      teacher: run.trainer.teacher,
+      teacherTrain: features,
+      name: config.runDir.split("/").filter(Boolean).pop() ?? "run",
+      source: config.runDir,
+      meta: {
+        student: { architecture: config.student.architecture, ...config.student.args },
+        teacher: { source: config.teacher.source, name: description.name ?? description.path },
+        loss: { name: config.loss.name, ...config.loss.options },
+        steps: run.step,
+        imagePasses: run.step * sampler.batchSize * (method.positives ? 2 : 1),
+        trainSeconds: result.trainSeconds,
+        imagesPerSecond: result.imagesPerSecond,
+      },
+      metrics: await Deno.readTextFile(paths.metrics).catch(() => ""),
+      randomInit: {
+        architecture: config.student.architecture,
+        args: config.student.args,
+        seed: config.seed,
+      },
+      log,
     });
-    try {
-      const { run, table: text } = await evaluateStudent({
-        config,
-        data,
-        student,
-        head,
-        teacher,
-        teacherTrain: features,
-        name: config.runDir.split("/").filter(Boolean).pop() ?? "run",
-        source: config.runDir,
-        meta: {
-          student: { architecture: config.student.architecture, ...config.student.args },
-          teacher: { source: config.teacher.source, name: description.name ?? description.path },
-          loss: { name: config.loss.name, ...config.loss.options },
-          steps: step,
-          imagePasses: step * sampler.batchSize * (method.positives ? 2 : 1),
-          trainSeconds,
-          imagesPerSecond,
-        },
-        metrics: await Deno.readTextFile(paths.metrics).catch(() => ""),
-        randomInit: {
-          architecture: config.student.architecture,
-          args: config.student.args,
-          seed: config.seed,
-        },
-        log,
-      });
-      const files = await writeReport(paths.dir, {
-        title: `CoSS evaluation: ${run.name}`,
-        runs: [run],
-        classNames: data.classNames,
-      });
-      log(`report: "${files.markdown}" (${files.plots.map((f) => f.split("/").pop()).join(", ")})`);
-      table = text;
-      report = run;
-    } catch (e) {
-      throw evaluationFailed(e, paths.dir);
-    } finally {
-      data.close();
-    }
+    const files = await writeReport(paths.dir, {
+      title: `CoSS evaluation: ${report.name}`,
+      runs: [report],
+      classNames: data.classNames,
+    });
+    log(`report: "${files.markdown}" (${files.plots.map((f) => f.split("/").pop()).join(", ")})`);
+    return { ...result, table, report };
+  } catch (e) {
+    throw evaluationFailed(e, paths.dir);
+  } finally {
+    data.close();
   }
-  student.dispose();
-  head?.dispose();
-  optimizer.dispose();
-  method.dispose();
-  teacher.dispose();
-  return { ...result, table, report };
 }

@@ -1,11 +1,42 @@
 /**
- * A small progress reporter for long work (teacher passes, neighbour mining):
- * a cli-progress bar on a terminal, else one line on stderr every ~10%, so
- * that logs from CI and `nohup` runs stay short and readable.
+ * Progress on stderr, the one wrapper of npm cli-progress: a cli-progress bar
+ * on a terminal, else plain lines, so that logs from CI and `nohup` runs stay
+ * short and readable. {@linkcode progress} reports long work (teacher passes,
+ * neighbour mining, downloads) with a line every ~10%; {@linkcode TrainProgress}
+ * shows training steps with epoch, loss, learning rate, images/s and ETA.
  *
  * @module
  */
 import cliProgress from "cli-progress";
+
+/** Where a reporter writes lines and whether it draws a live bar. */
+interface Output {
+  /** Draw a live bar (`true`) or print lines (`false`). */
+  tty?: boolean;
+  /** Where line-mode reports go. */
+  write?: (line: string) => void;
+}
+
+/** Lines go to stderr unless `write` is given. */
+function lineWriter(o: Output): (line: string) => void {
+  return o.write ?? ((line: string) => console.error(line));
+}
+
+/** A bar on a terminal (stderr), unless `tty` says otherwise. */
+function wantsBar(o: Output): boolean {
+  return o.tty ?? Deno.stderr.isTerminal();
+}
+
+/** A cli-progress bar in the shared style (classic shades, cursor left visible). */
+function newBar(
+  format: string,
+  extra: Partial<cliProgress.Options> = {},
+): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    { format, hideCursor: false, ...extra },
+    cliProgress.Presets.shades_classic,
+  );
+}
 
 /** Options for {@linkcode progress}. */
 export interface ProgressOptions {
@@ -82,20 +113,21 @@ export function progress(label: string, total: number, options: ProgressOptions 
     throw new RangeError(`progress: total must be a positive number, got ${total}`);
   }
   const unit = options.unit ? ` ${options.unit}` : "";
-  const tty = options.write ? false : options.tty ?? Deno.stderr.isTerminal();
+  const tty = options.write ? false : wantsBar(options);
   let value = 0;
   let finished = false;
   const start = performance.now();
 
   if (tty) {
-    const bar = new cliProgress.SingleBar({
-      format: `${label} [{bar}] {percentage}% | {value}/{total}${unit} | ` +
+    const bar = newBar(
+      `${label} [{bar}] {percentage}% | {value}/{total}${unit} | ` +
         "{duration_formatted} elapsed | ETA {eta_formatted}",
-      hideCursor: false,
-      etaBuffer: 50,
-      formatValue: (v: number, _o: unknown, type: string) =>
-        type === "value" || type === "total" ? count(v) : String(v),
-    }, cliProgress.Presets.shades_classic);
+      {
+        etaBuffer: 50,
+        formatValue: (v: number, _o: unknown, type: string) =>
+          type === "value" || type === "total" ? count(v) : String(v),
+      },
+    );
     bar.start(total, 0);
     return {
       tick(n = 1) {
@@ -111,7 +143,7 @@ export function progress(label: string, total: number, options: ProgressOptions 
     };
   }
 
-  const write = options.write ?? ((line: string) => console.error(line));
+  const write = lineWriter(options);
   const every = options.every ?? 0.1;
   if (!(every > 0 && every <= 1)) {
     throw new RangeError(`progress: every must be in (0, 1], got ${every}`);
@@ -140,4 +172,88 @@ export function progress(label: string, total: number, options: ProgressOptions 
       write(`${label}: done (${count(value)}/${count(total)}${unit}) in ${took}`);
     },
   };
+}
+
+/** What one update of {@linkcode TrainProgress} shows. */
+export interface StepReport {
+  /** Steps done (1-based). */
+  step: number;
+  /** The epoch, 0-based. */
+  epoch: number;
+  /** The step's loss. */
+  loss: number;
+  /** The step's learning rate. */
+  lr: number;
+  /** Training throughput. */
+  imagesPerSecond: number;
+}
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const m = Math.floor(seconds / 60);
+  return m
+    ? `${m}m${String(Math.round(seconds % 60)).padStart(2, "0")}s`
+    : `${seconds.toFixed(0)}s`;
+}
+
+/** A display for `total` steps over `epochs` epochs, resuming at `start`. */
+export class TrainProgress {
+  readonly #bar?: cliProgress.SingleBar;
+  readonly #write: (line: string) => void;
+  readonly #t0 = performance.now();
+
+  constructor(
+    readonly total: number,
+    readonly epochs: number,
+    readonly start: number,
+    options: Output = {},
+  ) {
+    this.#write = lineWriter(options);
+    if (wantsBar(options)) {
+      this.#bar = newBar(
+        "epoch {epochNo}/{epochs} [{bar}] step {value}/{total} | loss {loss} | " +
+          "lr {lr} | {ips} img/s | ETA {etaText}",
+      );
+      this.#bar.start(total, start, this.#payload(undefined));
+    }
+  }
+
+  #payload(r: StepReport | undefined) {
+    const done = r ? r.step - this.start : 0;
+    const rate = done / ((performance.now() - this.#t0) / 1000);
+    const eta = r ? (this.total - r.step) / rate : NaN;
+    return {
+      epochNo: r ? r.epoch + 1 : 1,
+      epochs: this.epochs,
+      loss: r ? r.loss.toFixed(3) : "…",
+      lr: r ? r.lr.toPrecision(3) : "…",
+      ips: r ? r.imagesPerSecond.toFixed(0) : "…",
+      etaText: duration(eta),
+    };
+  }
+
+  /** Show the state after step `r.step` (1-based count of steps done). */
+  update(r: StepReport): void {
+    if (this.#bar) {
+      this.#bar.update(r.step, this.#payload(r));
+      return;
+    }
+    const p = this.#payload(r);
+    this.#write(
+      `step ${r.step}/${this.total} (epoch ${p.epochNo}/${this.epochs}) loss ${p.loss} ` +
+        `lr ${p.lr} ${p.ips} img/s ETA ${p.etaText}`,
+    );
+  }
+
+  /** Print a line without breaking the bar. */
+  log(line: string): void {
+    if (this.#bar) this.#bar.stop();
+    this.#write(line);
+    if (this.#bar) this.#bar.start(this.total, this.#bar.getProgress() * this.total);
+  }
+
+  /** Stop the bar. */
+  stop(): void {
+    this.#bar?.stop();
+  }
 }

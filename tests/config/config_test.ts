@@ -27,7 +27,7 @@ import {
 import { DATASET_VARIANTS, LOSS_OPTIONS, SCHEMA } from "../../lib/config/_schema.ts";
 import { augmentProblem } from "../../lib/config/_nested.ts";
 import { modelArgNames } from "../../lib/models/registry.ts";
-import { closest } from "../../lib/config/spec.ts";
+import { closest } from "../../lib/util/suggest.ts";
 
 /** The ConfigError message `fn` throws. */
 function error(fn: () => unknown): string {
