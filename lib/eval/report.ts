@@ -22,17 +22,7 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { pca } from "./pca.ts";
 import { type CurvePoint, embeddingMapSvg, nnIoUBarsSvg, trainingCurvesSvg } from "./plot.ts";
 import { reportMarkdown } from "./_report_markdown.ts";
-import type {
-  KnnRecord,
-  LinearRecord,
-  ManifoldRecord,
-  Report,
-  ReportFiles,
-  ReportMap,
-  ReportRun,
-  RunEvaluation,
-  SavedReport,
-} from "./report_types.ts";
+import type { Report, ReportFiles, ReportMap, SavedReport } from "./report_types.ts";
 
 export type * from "./report_types.ts";
 
