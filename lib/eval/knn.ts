@@ -22,7 +22,7 @@
  * @module
  */
 import { knnSearch, type KnnSearchOptions } from "../neighbours/search.ts";
-import { checkMatrix } from "../neighbours/check.ts";
+import { checkInt, checkMatrix } from "../neighbours/check.ts";
 import type { FeatureMatrix } from "../neighbours/types.ts";
 
 // Re-exported: the search lives with mining in neighbours/; the kNN protocol's API stays here.
@@ -63,13 +63,6 @@ export interface KnnResult {
   numClasses: number;
   /** The predicted (top-1) class of each test image. */
   predictions: Int32Array;
-}
-
-function checkInt(who: string, name: string, v: number, min: number, max = Infinity): void {
-  if (!(Number.isInteger(v) && v >= min && v <= max)) {
-    const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
-    throw new RangeError(`${who}: ${name} must be an integer ${range}, got ${v}`);
-  }
 }
 
 /** Options for {@linkcode weightedVotes}. */

@@ -1,6 +1,6 @@
 /**
- * The one validation of a {@linkcode FeatureMatrix} that mining, the kNN
- * search and the linear probe share.
+ * The validation of a {@linkcode FeatureMatrix} (and of integer options) that
+ * mining, the kNN search and the linear probe share.
  *
  * @module
  */
@@ -32,5 +32,16 @@ export function checkMatrix(m: FeatureMatrix, who: string, what?: string): void 
     throw new RangeError(
       `${who}: ${at}features has ${m.features.length} values, expected n·dim = ${m.n}·${m.dim}`,
     );
+  }
+}
+
+/**
+ * Check that `v` is an integer in `[min, max]`; the error names `who` and the
+ * option (`name`), e.g. "knnSearch: k must be an integer in [1, 100], got 0".
+ */
+export function checkInt(who: string, name: string, v: number, min: number, max = Infinity): void {
+  if (!(Number.isInteger(v) && v >= min && v <= max)) {
+    const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
+    throw new RangeError(`${who}: ${name} must be an integer ${range}, got ${v}`);
   }
 }

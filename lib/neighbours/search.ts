@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { progress } from "../util/progress.ts";
 import { TopKLists } from "./topk.ts";
-import { checkMatrix } from "./check.ts";
+import { checkInt, checkMatrix } from "./check.ts";
 import { columnBlock, normalizeRows, selectOnHost, similarityBlock } from "./mine.ts";
 import type { FeatureMatrix, Neighbours } from "./types.ts";
 
@@ -44,13 +44,6 @@ export interface KnnSearchOptions {
    * @default {true}
    */
   progress?: boolean;
-}
-
-function checkInt(who: string, name: string, v: number, min: number, max = Infinity): void {
-  if (!(Number.isInteger(v) && v >= min && v <= max)) {
-    const range = max === Infinity ? `≥ ${min}` : `in [${min}, ${max}]`;
-    throw new RangeError(`${who}: ${name} must be an integer ${range}, got ${v}`);
-  }
 }
 
 /** Offer one `rows × cols` block (queries × index columns from `c0`) to the queries' lists. */
